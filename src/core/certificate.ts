@@ -1,0 +1,38 @@
+import type { Identifier } from './identifier.js';
+
+/** RFC 5280 §5.3.1 CRLReason codes Chancery records. */
+export type RevocationReason = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 8 | 9 | 10;
+
+export type CertificateStatus = 'valid' | 'revoked';
+
+/** An issued end-entity certificate as the domain sees it (rows are mapped to this in db/). */
+export interface IssuedCertificate {
+  serial: string; // lower-case hex, no leading zeros beyond what DER needs
+  issuerId: string;
+  crlShard: number;
+  der: Uint8Array;
+  identifiers: Identifier[];
+  spkiSha256: string; // hex
+  notBefore: Date;
+  notAfter: Date;
+  status: CertificateStatus;
+  revokedAt?: Date;
+  revocationReason?: RevocationReason;
+  invalidityDate?: Date;
+  createdAt: Date;
+}
+
+/** A CA certificate Chancery holds: the root or an issuing intermediate. */
+export type IssuerRole = 'root' | 'intermediate';
+
+export interface IssuerRecord {
+  id: string; // short stable id used in URLs (/ca/<id>.der, /crl/<id>/<shard>.crl)
+  role: IssuerRole;
+  keyName: string; // name in the KeyStore
+  parentId?: string;
+  der: Uint8Array;
+  subject: string;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+}

@@ -1,0 +1,43 @@
+/**
+ * The one error type below HTTP (DESIGN.md rule 3). `kind` says what went wrong in terms a caller can
+ * act on; only `acme/` maps a kind to an RFC 8555 problem document. `detail` is safe to show a client;
+ * `cause` is for logs only and must never carry a secret.
+ */
+export type CaErrorKind =
+  | 'malformed'
+  | 'badCSR'
+  | 'badPublicKey'
+  | 'badSignatureAlgorithm'
+  | 'rejectedIdentifier'
+  | 'unsupportedIdentifier'
+  | 'unauthorized'
+  | 'notFound'
+  | 'conflict'
+  | 'badConfig'
+  | 'keyStore'
+  | 'caState'
+  | 'serverInternal';
+
+export interface SubProblem {
+  kind: CaErrorKind;
+  detail: string;
+  identifier?: { type: string; value: string };
+}
+
+export class CaError extends Error {
+  readonly kind: CaErrorKind;
+  readonly detail: string;
+  readonly subproblems: readonly SubProblem[];
+
+  constructor(kind: CaErrorKind, detail: string, options: { subproblems?: SubProblem[]; cause?: unknown } = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CaError';
+    this.kind = kind;
+    this.detail = detail;
+    this.subproblems = options.subproblems ?? [];
+  }
+}
+
+export function isCaError(value: unknown, kind?: CaErrorKind): value is CaError {
+  return value instanceof CaError && (kind === undefined || value.kind === kind);
+}

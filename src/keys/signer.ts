@@ -1,0 +1,36 @@
+import type { KeyAlgorithm, RsaScheme, SignatureAlgorithm } from '../core/key-algorithm.js';
+
+/**
+ * The only way any code touches a CA key (DESIGN.md rule 1). `sign` takes the exact DER bytes to be signed
+ * (a TBSCertificate, TBSCertList or ResponseData), hashes them itself and returns the signature value ready
+ * for an X.509 BIT STRING: ECDSA as a DER Ecdsa-Sig-Value (RFC 3279 §2.2.3), RSA as the raw modulus-size
+ * block. No PIN, handle or private key object leaves keys/.
+ */
+export interface Signer {
+  readonly name: string;
+  readonly keyAlgorithm: KeyAlgorithm;
+  readonly algorithm: SignatureAlgorithm;
+  /** SubjectPublicKeyInfo, DER. */
+  readonly publicKey: Uint8Array;
+  sign(tbs: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface KeySpec {
+  algorithm: KeyAlgorithm;
+  /** RSA only; default pkcs1. */
+  rsaScheme?: RsaScheme;
+}
+
+export interface LoadOptions {
+  rsaScheme?: RsaScheme;
+}
+
+/** Creates and loads named keys. Names are the stable handle stored with issuer records. */
+export interface KeyStore {
+  readonly backend: 'software' | 'pkcs11';
+  /** Generates a new key. Throws CaError('conflict') if the name is taken. */
+  create(name: string, spec: KeySpec): Promise<Signer>;
+  /** Loads an existing key, or undefined if there is none of that name. */
+  load(name: string, options?: LoadOptions): Promise<Signer | undefined>;
+  close(): Promise<void>;
+}
