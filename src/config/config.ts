@@ -1,0 +1,36 @@
+import type { KeyAlgorithm, RsaScheme } from '../core/key-algorithm.js';
+
+/** The typed configuration every other layer receives (validated; paths absolute). */
+export interface Config {
+  dataDir: string;
+  database: { url: string };
+  keys: {
+    backend: 'software' | 'pkcs11';
+    /** Secret: never logged. Empty = generated into <dataDir>/keys/passphrase. */
+    passphrase: string;
+    pkcs11: {
+      library: string;
+      tokenLabel: string;
+      /** Secret: never logged. */
+      pin: string;
+      pinFile: string;
+      sessions: number;
+    };
+  };
+  ca: {
+    organization: string;
+    rootAlgorithm: KeyAlgorithm;
+    intermediateAlgorithm: KeyAlgorithm;
+    rsaScheme: RsaScheme;
+    rootValidityDays: number;
+    intermediateValidityDays: number;
+  };
+  issuance: { validityDays: number; crlShards: number };
+  public: { url: string; listen: ListenAddress };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}

@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { CaError } from '../core/errors.js';
+import { packageRoot } from '../core/package-root.js';
+import type { Config } from './config.js';
+import { SETTINGS, type Setting } from './settings.js';
+
+type Tree = Record<string, unknown>;
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Directory relative paths (dataDir, pinFile) are resolved against; default process.cwd(). */
+  cwd?: string;
+  defaultsFile?: string;
+}
+
+/**
+ * Shipped defaults (config/default.yaml) < operator file (CHANCERY_CONFIG) < CHANCERY_* variables.
+ * Every value is checked against SETTINGS; the first bad one stops start-up with a CaError('badConfig')
+ * naming the key, its variable and what is allowed — secrets are named, never echoed.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const tree = readYaml(options.defaultsFile ?? resolve(packageRoot(), 'config/default.yaml'), 'shipped defaults');
+  const operatorFile = env.CHANCERY_CONFIG;
+  if (operatorFile) {
+    const operator = readYaml(resolve(cwd, operatorFile), `CHANCERY_CONFIG file ${operatorFile}`);
+    rejectUnknownKeys(operator, '', operatorFile);
+    merge(tree, operator);
+  }
+  for (const setting of SETTINGS) {
+    const value = env[setting.env];
+    if (value !== undefined) setPath(tree, setting.path, value);
+  }
+  const values = new Map<string, unknown>();
+  for (const setting of SETTINGS) values.set(setting.path, parseSetting(setting, getPath(tree, setting.path)));
+  const config = build(values);
+  config.dataDir = resolve(cwd, config.dataDir);
+  if (config.keys.pkcs11.pinFile && !isAbsolute(config.keys.pkcs11.pinFile)) {
+    config.keys.pkcs11.pinFile = resolve(cwd, config.keys.pkcs11.pinFile);
+  }
+  if (config.keys.backend === 'pkcs11' && !config.keys.pkcs11.pin && !config.keys.pkcs11.pinFile) {
+    throw new CaError('badConfig', 'CHANCERY_KEYS=pkcs11 needs CHANCERY_PKCS11_PIN or CHANCERY_PKCS11_PIN_FILE (keys.pkcs11.pin / keys.pkcs11.pinFile)');
+  }
+  return config;
+}
+
+function readYaml(file: string, what: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new CaError('badConfig', `cannot read ${what} (${file}): ${(cause as Error).message}`, { cause });
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text) ?? {};
+  } catch (cause) {
+    throw new CaError('badConfig', `${what} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  if (!isTree(parsed)) throw new CaError('badConfig', `${what} must be a YAML mapping`);
+  return parsed;
+}
+
+function rejectUnknownKeys(tree: Tree, prefix: string, file: string): void {
+  for (const [key, value] of Object.entries(tree)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const known = SETTINGS.some((s) => s.path === path || s.path.startsWith(`${path}.`));
+    if (!known) throw new CaError('badConfig', `unknown setting "${path}" in ${file}; see config/chancery.example.yaml`);
+    if (isTree(value) && !SETTINGS.some((s) => s.path === path)) rejectUnknownKeys(value, path, file);
+  }
+}
+
+function parseSetting(setting: Setting, raw: unknown): unknown {
+  const name = `${setting.path} (${setting.env})`;
+  const shown = setting.secret ? '' : `; got ${JSON.stringify(raw)}`;
+  const fail = (allowed: string): never => {
+    throw new CaError('badConfig', `invalid setting ${name}: must be ${allowed}${shown}`);
+  };
+  const text = raw === undefined || raw === null ? '' : typeof raw === 'object' ? fail('a scalar') : String(raw).trim();
+  const type = setting.type;
+  switch (type.kind) {
+    case 'string':
+      if (type.nonEmpty && text === '') fail('a non-empty string');
+      return text;
+    case 'enum':
+      if (!type.values.includes(text)) fail(`one of ${type.values.join(', ')}`);
+      return text;
+    case 'int': {
+      const n = Number(text);
+      if (!/^-?\d+$/.test(text) || n < type.min || n > type.max) fail(`an integer from ${type.min} to ${type.max}`);
+      return n;
+    }
+    case 'url': {
+      let url: URL | undefined;
+      try {
+        url = new URL(text);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !type.protocols.includes(url.protocol) || url.search || url.hash) {
+        fail(`an absolute ${type.protocols.join(' or ')} URL without query or fragment, e.g. http://ca.example.internal`);
+      }
+      return text.replace(/\/+$/, '');
+    }
+    case 'listen': {
+      const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
+      const port = match ? Number(match[2]) : -1;
+      if (!match || port < 0 || port > 65_535) fail('host:port, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0 picks a free port)');
+      return { host: match![1]!.replace(/^\[|\]$/g, ''), port };
+    }
+  }
+}
+
+function build(values: Map<string, unknown>): Config {
+  const tree: Tree = {};
+  for (const [path, value] of values) setPath(tree, path, value);
+  return tree as unknown as Config;
+}
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function merge(target: Tree, source: Tree): void {
+  for (const [key, value] of Object.entries(source)) {
+    const current = target[key];
+    if (isTree(value) && isTree(current)) merge(current, value);
+    else target[key] = value;
+  }
+}
+
+function getPath(tree: Tree, path: string): unknown {
+  let node: unknown = tree;
+  for (const part of path.split('.')) node = isTree(node) ? node[part] : undefined;
+  return node;
+}
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    if (!isTree(node[part])) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts.at(-1)!] = value;
+}

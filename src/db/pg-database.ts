@@ -1,0 +1,146 @@
+import pg from 'pg';
+
+import { CaError } from '../core/errors.js';
+import type { Database, Queryable, QueryResult } from './database.js';
+
+export interface PgDatabaseOptions {
+  /** Connections per instance. Many instances may share one server (rule 7), so keep this modest. */
+  poolSize?: number;
+  /** Errors on idle pooled connections (server restart, failover). The pool drops the connection either way. */
+  onIdleError?: (error: Error) => void;
+}
+
+const INT8_OID = 20;
+
+/**
+ * int8 the way PGlite returns it: a number while it is exact, a bigint beyond 2^53. The default in pg is a
+ * string, which would make the two drivers disagree; the schema avoids int8, but count(*) and the like
+ * produce it.
+ */
+function parseInt8(text: string): number | bigint {
+  const value = BigInt(text);
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+}
+
+// Per-pool type parsers, so nothing global in pg changes. bytea stays Buffer and timestamptz stays Date (the
+// pg defaults).
+const typeParsers: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID && format !== 'binary') return parseInt8;
+    return pg.types.getTypeParser(oid, format);
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** Host, port and database of a URL, for messages: never the user's password. */
+export function describePgUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || '(default database)';
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}/${database}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function toResult<R>(result: pg.QueryResult | pg.QueryResult[]): QueryResult<R> {
+  // A parameterless query runs over the simple protocol and may hold several statements (migrations);
+  // pg then returns one result per statement. The last one is the answer, as in PGlite's driver.
+  const last = Array.isArray(result) ? result[result.length - 1] : result;
+  if (last === undefined) return { rows: [], rowCount: 0 };
+  return { rows: last.rows as R[], rowCount: last.rowCount ?? last.rows.length };
+}
+
+async function run<R>(
+  client: pg.Pool | pg.PoolClient,
+  sql: string,
+  params: readonly unknown[] | undefined,
+): Promise<QueryResult<R>> {
+  const result: pg.QueryResult | pg.QueryResult[] =
+    params === undefined || params.length === 0 ? await client.query(sql) : await client.query(sql, [...params]);
+  return toResult<R>(result);
+}
+
+class PgDatabase implements Database {
+  readonly driver = 'pg' as const;
+  private closed = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    this.assertOpen();
+    return run<R>(this.pool, sql, params);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const client = await this.pool.connect();
+    let active = true;
+    const tx: Queryable = {
+      query: async <R>(sql: string, params?: readonly unknown[]) => {
+        // The client goes back to the pool afterwards; a late query on it would run in someone else's session.
+        if (!active) throw new CaError('serverInternal', 'query on a transaction that has already ended');
+        return run<R>(client, sql, params);
+      },
+    };
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const value = await fn(tx);
+      const commit = await client.query('COMMIT');
+      // PostgreSQL answers COMMIT of an aborted transaction (fn swallowed a failed statement) with ROLLBACK
+      // and no error. Nothing was stored, so the caller must not believe otherwise (rule 6).
+      if (commit.command === 'ROLLBACK') {
+        throw new CaError('serverInternal', 'transaction was aborted by a failed statement; nothing was committed');
+      }
+      return value;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        // The session is in an unknown state: destroy it instead of returning it to the pool.
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      }
+      throw error;
+    } finally {
+      active = false;
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new CaError('serverInternal', 'database is closed');
+  }
+}
+
+/**
+ * Opens a pool on a PostgreSQL URL and checks that the server answers, so a bad URL or an unreachable
+ * server stops start-up with a message instead of failing the first request.
+ */
+export async function openPgDatabase(url: string, options: PgDatabaseOptions = {}): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'chancery',
+    types: typeParsers,
+  });
+  // Without a listener an idle connection's error (server restart) would crash the process.
+  pool.on('error', (error) => options.onIdleError?.(error));
+  const db = new PgDatabase(pool);
+  try {
+    await db.query('SELECT 1');
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CaError('badConfig', `cannot connect to PostgreSQL at ${describePgUrl(url)} (CHANCERY_DATABASE_URL): ${reason}`, {
+      cause: error,
+    });
+  }
+  return db;
+}

@@ -1,0 +1,95 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+
+import { CaError } from '../core/errors.js';
+import type { Database, Queryable, QueryResult } from './database.js';
+
+type PgliteRunner = Pick<Transaction, 'query' | 'exec'>;
+
+/** One-at-a-time queue: PGlite is a single connection, so a transaction must own it from BEGIN to COMMIT. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+function toResult<R>(result: Results<R> | undefined): QueryResult<R> {
+  if (result === undefined) return { rows: [], rowCount: 0 };
+  return { rows: result.rows, rowCount: result.rowCount ?? result.affectedRows ?? result.rows.length };
+}
+
+async function run<R>(runner: PgliteRunner, sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<R>> {
+  if (params === undefined || params.length === 0) {
+    // Same rule as pg: without parameters the simple protocol runs, which accepts several statements
+    // (a migration file). The last statement's result is the answer.
+    const results = await runner.exec(sql);
+    return toResult(results[results.length - 1] as Results<R> | undefined);
+  }
+  return toResult(await runner.query<R>(sql, [...params]));
+}
+
+class PgliteDatabase implements Database {
+  readonly driver = 'pglite' as const;
+  private readonly mutex = new Mutex();
+  /** Marks the async context of a running transaction, to catch re-entrant calls (see below). */
+  private readonly inTransaction = new AsyncLocalStorage<true>();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly pglite: PGlite) {}
+
+  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    this.assertUsable('query');
+    return this.mutex.run(() => run<R>(this.pglite, sql, params));
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.assertUsable('transaction');
+    return this.mutex.run(() =>
+      this.pglite.transaction(async (pgTx) => {
+        let active = true;
+        const tx: Queryable = {
+          query: async <R>(sql: string, params?: readonly unknown[]) => {
+            if (!active) throw new CaError('serverInternal', 'query on a transaction that has already ended');
+            return run<R>(pgTx, sql, params);
+          },
+        };
+        try {
+          return await this.inTransaction.run(true, () => fn(tx));
+        } finally {
+          active = false;
+        }
+      }),
+    );
+  }
+
+  close(): Promise<void> {
+    // Wait for queued work, then stop the WASM instance; an unclosed PGlite keeps the process alive.
+    this.closing ??= this.mutex.run(() => this.pglite.close());
+    return this.closing;
+  }
+
+  private assertUsable(what: string): void {
+    if (this.closing !== undefined) throw new CaError('serverInternal', 'database is closed');
+    // On pg, using the Database (not tx) inside a transaction silently runs on another connection; on a
+    // single connection it would wait forever for the transaction that is waiting for it. Fail loudly.
+    if (this.inTransaction.getStore() === true) {
+      throw new CaError('serverInternal', `${what} on the Database inside one of its transactions: use the tx argument`);
+    }
+  }
+}
+
+/**
+ * Opens the embedded database: in memory when dir is undefined (tests), otherwise in dir. Data is synced
+ * to disk after every statement outside a transaction and at COMMIT (PGlite's default durability), so a
+ * committed issuance survives a crash (rule 6). One process per data directory: PGlite is not a server
+ * (rule 7 scaling needs PostgreSQL).
+ */
+export async function openPgliteDatabase(dir: string | undefined): Promise<Database> {
+  const pglite = dir === undefined ? await PGlite.create() : await PGlite.create(dir);
+  return new PgliteDatabase(pglite);
+}

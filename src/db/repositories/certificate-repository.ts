@@ -1,0 +1,90 @@
+import type { IssuedCertificate } from '../../core/certificate.js';
+import { CaError } from '../../core/errors.js';
+import type { Queryable } from '../database.js';
+import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificateToRow, sqlError } from '../row-mappers.js';
+import type { CertificateRow } from '../row-types.js';
+
+const COLUMNS =
+  'serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at, ' +
+  'revocation_reason, invalidity_date, created_at';
+
+/**
+ * Serials and issued certificates. Takes a Queryable so issuance can store the certificate in the same
+ * transaction as the order it finalizes (rule 6).
+ */
+export class CertificateRepository {
+  constructor(private readonly db: Queryable) {}
+
+  /**
+   * Records a serial before the TBS certificate carrying it is signed (rule 2). The row stays even if
+   * signing fails, so a serial is never used twice (CA/B BR 7.1; RFC 5280 §4.1.2.2). Call it outside the
+   * issuance transaction, or commit it first: a rolled-back reservation would let the serial come back.
+   * A duplicate (a colliding random serial) throws CaError('conflict'); the caller draws a new serial.
+   */
+  async reserveSerial(serial: string, issuerId: string, at: Date): Promise<void> {
+    try {
+      await this.db.query('INSERT INTO serials (serial, issuer_id, created_at) VALUES ($1, $2, $3)', [serial, issuerId, at]);
+    } catch (error) {
+      const { code } = sqlError(error);
+      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `serial ${serial} has already been used`);
+      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `issuer ${issuerId} does not exist`);
+      throw error;
+    }
+  }
+
+  /** Stores a signed certificate. Its serial must have been reserved for the same issuer. */
+  async insert(cert: IssuedCertificate): Promise<void> {
+    const row = certificateToRow(cert);
+    try {
+      await this.db.query(
+        `INSERT INTO certificates (${COLUMNS})
+         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [
+          row.serial,
+          row.issuer_id,
+          row.crl_shard,
+          row.der,
+          row.identifiers,
+          row.spki_sha256,
+          row.not_before,
+          row.not_after,
+          row.status,
+          row.revoked_at,
+          row.revocation_reason,
+          row.invalidity_date,
+          row.created_at,
+        ],
+      );
+    } catch (error) {
+      const { code } = sqlError(error);
+      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `certificate ${cert.serial} is already stored`);
+      if (code === FOREIGN_KEY_VIOLATION) {
+        // A bug in the issuance path, not bad input: rule 2 reserves the serial before signing.
+        throw new CaError('serverInternal', `serial ${cert.serial} was not reserved for issuer ${cert.issuerId}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async findBySerial(serial: string): Promise<IssuedCertificate | undefined> {
+    const result = await this.db.query<CertificateRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial = $1`, [serial]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : certificateFromRow(row);
+  }
+
+  async isSerialReserved(serial: string): Promise<boolean> {
+    const result = await this.db.query<{ found: number }>('SELECT 1 AS found FROM serials WHERE serial = $1', [serial]);
+    return result.rows.length > 0;
+  }
+
+  /** Certificates stored for an issuer (any status). */
+  async countByIssuer(issuerId: string): Promise<number> {
+    // count(*) is int8; the cast keeps it a plain number on both drivers.
+    const result = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM certificates WHERE issuer_id = $1', [
+      issuerId,
+    ]);
+    return result.rows[0]?.n ?? 0;
+  }
+}

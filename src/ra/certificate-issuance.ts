@@ -1,0 +1,114 @@
+import type { IssuedCertificate } from '../core/certificate.js';
+import type { Clock } from '../core/clock.js';
+import { CaError } from '../core/errors.js';
+import type { Identifier } from '../core/identifier.js';
+import type { CertificateProfile } from '../core/profile.js';
+import { checkIdentifiers } from '../policy/identifier-policy.js';
+import { checkPublicKey, type KeyPolicy } from '../policy/key-policy.js';
+
+/** The slice of ca/ issuance needs: build + check a TBS, then sign + verify exactly that TBS. */
+export interface LeafSigner {
+  readonly issuerId: string;
+  prepare(
+    request: { publicKey: Uint8Array; keyFamily: 'rsa' | 'ec'; identifiers: readonly Identifier[]; notBefore?: Date; notAfter?: Date },
+    now: Date,
+  ): PreparedTbs;
+  sign(prepared: PreparedTbs): Promise<Buffer>;
+}
+
+export interface PreparedTbs {
+  issuerId: string;
+  serial: string;
+  crlShard: number;
+  notBefore: Date;
+  notAfter: Date;
+  identifiers: Identifier[];
+  spkiSha256: string;
+  tbs: Buffer;
+}
+
+export interface ParsedRequest {
+  publicKey: Buffer;
+  identifiers: Identifier[];
+}
+
+export interface IssuanceDeps {
+  signer: LeafSigner;
+  parseCsr(der: Uint8Array): Promise<ParsedRequest>;
+  /** Serial reservation and the final record; the composition root backs them with the database. */
+  store: {
+    reserveSerial(serial: string, issuerId: string, at: Date): Promise<void>;
+    insertCertificate(certificate: IssuedCertificate): Promise<void>;
+  };
+  clock: Clock;
+  profile: CertificateProfile;
+  keyPolicy?: KeyPolicy;
+}
+
+export interface IssueOptions {
+  /** When set (an ACME order), the CSR must name exactly these identifiers (RFC 8555 §7.4). */
+  expectedIdentifiers?: readonly Identifier[];
+  notBefore?: Date;
+  notAfter?: Date;
+  /** Keys the subscriber key must differ from (the ACME account key, RFC 8555 §11.1). */
+  forbiddenKeys?: readonly Uint8Array[];
+}
+
+/**
+ * Issues end-entity certificates in the order DESIGN.md rule 2 requires: check the request (key policy,
+ * identifier policy), build and check the TBS, persist the serial, sign that TBS, verify, then store.
+ * Nothing is stored for a request that fails a check; a serial, once reserved, is never reused even if
+ * signing then fails.
+ */
+export class CertificateIssuance {
+  constructor(private readonly deps: IssuanceDeps) {}
+
+  async issueFromCsr(csrDer: Uint8Array, options: IssueOptions = {}): Promise<IssuedCertificate> {
+    const parsed = await this.deps.parseCsr(csrDer);
+    if (options.expectedIdentifiers) assertSameIdentifiers(parsed.identifiers, options.expectedIdentifiers);
+    return this.issueForKey(parsed.publicKey, parsed.identifiers, options);
+  }
+
+  async issueForKey(publicKey: Uint8Array, identifiers: readonly Identifier[], options: IssueOptions = {}): Promise<IssuedCertificate> {
+    const key = checkPublicKey(publicKey, this.deps.keyPolicy);
+    for (const forbidden of options.forbiddenKeys ?? []) {
+      if (Buffer.from(forbidden).equals(Buffer.from(publicKey))) {
+        throw new CaError('badCSR', 'the certificate key must differ from the account key (RFC 8555 §11.1)');
+      }
+    }
+    const checked = checkIdentifiers(identifiers, this.deps.profile.maxIdentifiers);
+    const now = this.deps.clock.now();
+    const prepared = this.deps.signer.prepare(
+      { publicKey, keyFamily: key.family, identifiers: checked, notBefore: options.notBefore, notAfter: options.notAfter },
+      now,
+    );
+    await this.deps.store.reserveSerial(prepared.serial, prepared.issuerId, now);
+    const der = await this.deps.signer.sign(prepared);
+    const certificate: IssuedCertificate = {
+      serial: prepared.serial,
+      issuerId: prepared.issuerId,
+      crlShard: prepared.crlShard,
+      der,
+      identifiers: prepared.identifiers,
+      spkiSha256: prepared.spkiSha256,
+      notBefore: prepared.notBefore,
+      notAfter: prepared.notAfter,
+      status: 'valid',
+      createdAt: now,
+    };
+    await this.deps.store.insertCertificate(certificate);
+    return certificate;
+  }
+}
+
+function assertSameIdentifiers(got: readonly Identifier[], expected: readonly Identifier[]): void {
+  const key = (id: Identifier): string => `${id.type}:${id.value.toLowerCase()}`;
+  const want = new Set(expected.map(key));
+  const have = new Set(got.map(key));
+  const missing = [...want].filter((k) => !have.has(k));
+  const extra = [...have].filter((k) => !want.has(k));
+  if (missing.length || extra.length) {
+    const parts = [extra.length ? `not in the order: ${extra.join(', ')}` : '', missing.length ? `missing: ${missing.join(', ')}` : ''];
+    throw new CaError('badCSR', `CSR names differ from the order's identifiers (${parts.filter(Boolean).join('; ')})`);
+  }
+}
