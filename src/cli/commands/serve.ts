@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../../config/config.js';
+import { CaError } from '../../core/errors.js';
+import { buildPublicApp } from '../../http/public-app.js';
+import { initCa, loadHierarchy, openIssuance, openRuntime, type Runtime } from '../../main.js';
+import { writeCaFiles } from '../ca-files.js';
+
+export interface ServeOptions {
+  /** `npm start`: run the ceremony first when no CA exists. */
+  initIfNeeded: boolean;
+}
+
+/**
+ * `chancery serve` (and `chancery start` = init-if-needed + serve): loads the CA from the database and its
+ * keys from the KeyStore, checks that the intermediate's key matches its certificate, and serves the
+ * public listener until SIGINT/SIGTERM.
+ */
+export async function serveCommand(config: Config, options: ServeOptions): Promise<void> {
+  const started = process.hrtime.bigint();
+  const runtime = await openRuntime(config);
+  try {
+    await serve(runtime, options, started);
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}
+
+async function serve(runtime: Runtime, options: ServeOptions, started: bigint): Promise<void> {
+  const { config, logger } = runtime;
+  let hierarchy = await loadHierarchy(runtime);
+  if (!hierarchy && options.initIfNeeded) {
+    hierarchy = await initCa(runtime);
+    logger.info({ root: hierarchy.root.id, intermediate: hierarchy.intermediate.id }, 'created a new CA');
+  }
+  if (!hierarchy) throw new CaError('caState', 'no CA in this database: run `chancery init` first (or `npm start`)');
+  await openIssuance(runtime, hierarchy); // loads the intermediate key and proves it matches
+  const files = await writeCaFiles(config.dataDir, hierarchy);
+  const rootPem = await readFile(files.rootPem, 'utf8');
+  const known = new Map([hierarchy.root, hierarchy.intermediate].map((i) => [i.id, i.der]));
+
+  const app = buildPublicApp({
+    logger,
+    issuerCertificate: async (id) => known.get(id) ?? (await runtime.issuers.findById(id))?.der,
+    rootPem: async () => rootPem,
+    ready: async () => (await runtime.db.query('SELECT 1 AS ok')).rowCount === 1,
+  });
+  const address = await app.listen({ host: config.public.listen.host, port: config.public.listen.port });
+  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+
+  process.stdout.write(
+    [
+      `Chancery is serving (started in ${elapsedMs.toFixed(0)} ms)`,
+      `  root certificate (trust this): ${files.rootPem}`,
+      `  issuing chain:                 ${files.chainPem}`,
+      `  public listener:               ${address} (CA certificates, /livez, /readyz)`,
+      `  certificates name:             ${config.public.url} (AIA, CRL DP)`,
+      `  database: ${runtime.db.driver}; keys: ${runtime.keys.backend}; issuer: ${hierarchy.intermediate.id}`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await app.close();
+    await runtime.close();
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load-config.js';
+import { isCaError } from '../core/errors.js';
+import { initCommand } from './commands/init.js';
+import { migrateCommand } from './commands/migrate.js';
+import { serveCommand } from './commands/serve.js';
+
+const USAGE = `Usage: chancery <command>
+
+Commands:
+  init      create the root and intermediate CA (refuses if one exists)
+  serve     serve an existing CA
+  start     init if no CA exists, then serve (what \`npm start\` runs)
+  migrate   apply database migrations
+
+Settings come from config/default.yaml, the file named by CHANCERY_CONFIG and CHANCERY_* variables;
+config/chancery.example.yaml documents them all.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const [command] = positionals;
+  if (values.help || !command || command === 'help') {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'init':
+      await initCommand(config);
+      return 0;
+    case 'migrate':
+      await migrateCommand(config);
+      return 0;
+    case 'serve':
+      await serveCommand(config, { initIfNeeded: false });
+      return -1;
+    case 'start':
+      await serveCommand(config, { initIfNeeded: true });
+      return -1;
+    default:
+      process.stderr.write(`chancery: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code; // -1: a server is running; it exits when closed
+  },
+  (error: unknown) => {
+    if (isCaError(error)) {
+      process.stderr.write(`chancery: ${error.detail}\n`);
+      process.exitCode = error.kind === 'badConfig' ? 2 : 1;
+    } else {
+      process.stderr.write(`chancery: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

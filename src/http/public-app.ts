@@ -1,0 +1,41 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+
+/** What the public listener needs to know; main.ts wires it to the stores. */
+export interface PublicAppDeps {
+  logger: FastifyBaseLogger;
+  /** DER of a CA certificate by issuer id (root or intermediate), or undefined. */
+  issuerCertificate(id: string): Promise<Uint8Array | undefined>;
+  rootPem(): Promise<string>;
+  /** True when this instance can serve: database reachable, keys loaded. */
+  ready(): Promise<boolean>;
+}
+
+/**
+ * The plain-HTTP listener of DESIGN.md "URLs": CA certificates for AIA caIssuers and for people to
+ * download, and health probes. CRLs and OCSP join it with the revocation issue. Returned without
+ * listening so tests drive it with app.inject().
+ */
+export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
+  const app = Fastify({ loggerInstance: deps.logger, disableRequestLogging: true });
+
+  app.get('/livez', async (_request, reply) => reply.type('text/plain').send('ok\n'));
+
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await deps.ready().catch(() => false);
+    return reply.code(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n');
+  });
+
+  app.get('/ca/root.pem', async (_request, reply) =>
+    reply.type('application/x-pem-file').header('cache-control', 'public, max-age=3600').send(await deps.rootPem()),
+  );
+
+  // RFC 5280 §4.2.2.1: caIssuers over HTTP points at a single DER certificate (application/pkix-cert).
+  app.get<{ Params: { file: string } }>('/ca/:file', async (request, reply) => {
+    const match = /^([a-z0-9]{1,32})\.der$/.exec(request.params.file);
+    const der = match ? await deps.issuerCertificate(match[1]!) : undefined;
+    if (!der) return reply.code(404).type('text/plain').send('no such CA certificate\n');
+    return reply.type('application/pkix-cert').header('cache-control', 'public, max-age=3600').send(Buffer.from(der));
+  });
+
+  return app;
+}

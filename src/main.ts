@@ -1,0 +1,172 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { parseCsr } from './ca/csr.js';
+import { caCertificateFactory } from './ca/ca-certificate-factory.js';
+import { buildIssuerContext } from './ca/issuer-context.js';
+import { LeafCertificateBuilder } from './ca/leaf-certificate.js';
+import type { Config } from './config/config.js';
+import type { IssuerRecord } from './core/certificate.js';
+import { DAY, systemClock, type Clock } from './core/clock.js';
+import { CaError } from './core/errors.js';
+import { DEFAULT_PROFILE, type CertificateProfile } from './core/profile.js';
+import { publicUrls, type PublicUrls } from './core/url-scheme.js';
+import type { Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { openDatabase } from './db/open-database.js';
+import { CertificateRepository } from './db/repositories/certificate-repository.js';
+import { IssuerRepository } from './db/repositories/issuer-repository.js';
+import { KeyBlobRepository } from './db/repositories/key-blob-repository.js';
+import { openPkcs11KeyStore } from './keys/pkcs11/pkcs11-key-store.js';
+import type { KeyStore } from './keys/signer.js';
+import { resolvePassphrase } from './keys/software/passphrase.js';
+import { SoftwareKeyStore } from './keys/software/software-key-store.js';
+import { runCeremony, type CeremonyResult } from './ra/ca-ceremony.js';
+import { CertificateIssuance } from './ra/certificate-issuance.js';
+
+/**
+ * The composition root (DESIGN.md rule 5): config -> clock -> db -> keys -> repositories -> ca -> ra.
+ * Every command and every test that needs the whole system goes through here; constructors below take
+ * only the slice they use.
+ */
+export interface Runtime {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  db: Database;
+  keys: KeyStore;
+  urls: PublicUrls;
+  issuers: IssuerRepository;
+  certificates: CertificateRepository;
+  close(): Promise<void>;
+}
+
+export interface OpenRuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export function createLogger(config: Config): Logger {
+  // Secrets are never passed to the logger; redact covers accidental structured fields too.
+  return pino({ level: config.log.level, redact: ['pin', 'passphrase', 'password', '*.pin', '*.passphrase'] });
+}
+
+export async function openRuntime(config: Config, options: OpenRuntimeOptions = {}): Promise<Runtime> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config);
+  const db = await openDatabase({ url: config.database.url, dataDir: config.dataDir });
+  try {
+    const applied = await migrate(db, clock);
+    if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
+    const keys = await openKeyStore(config, db, clock, logger);
+    return {
+      config,
+      clock,
+      logger,
+      db,
+      keys,
+      urls: publicUrls(config.public.url),
+      issuers: new IssuerRepository(db),
+      certificates: new CertificateRepository(db),
+      async close() {
+        await keys.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+async function openKeyStore(config: Config, db: Database, clock: Clock, logger: Logger): Promise<KeyStore> {
+  if (config.keys.backend === 'pkcs11') {
+    const { library, tokenLabel, sessions, pinFile } = config.keys.pkcs11;
+    const pin = config.keys.pkcs11.pin || (await readPinFile(pinFile));
+    return openPkcs11KeyStore({ library, tokenLabel, pin, sessions });
+  }
+  const source = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));
+  if (source.origin === 'file') {
+    logger.warn(
+      { file: join(config.dataDir, 'keys', 'passphrase'), generated: source.generated },
+      'CA keys are encrypted with a passphrase kept in the data directory: anyone who can read it and the database holds the CA keys. Set CHANCERY_KEY_PASSPHRASE or use CHANCERY_KEYS=pkcs11 in production.',
+    );
+  }
+  return new SoftwareKeyStore({ blobs: new KeyBlobRepository(db), passphrase: source.passphrase, clock });
+}
+
+async function readPinFile(file: string): Promise<string> {
+  try {
+    const pin = (await readFile(file, 'utf8')).trim();
+    if (pin) return pin;
+  } catch (cause) {
+    throw new CaError('badConfig', `cannot read CHANCERY_PKCS11_PIN_FILE ${file}: ${(cause as NodeJS.ErrnoException).code ?? 'error'}`, { cause });
+  }
+  throw new CaError('badConfig', `CHANCERY_PKCS11_PIN_FILE ${file} is empty`);
+}
+
+/** `chancery init`: the ceremony, with the runtime's stores. Refuses when a CA exists. */
+export function initCa(runtime: Runtime): Promise<CeremonyResult> {
+  const { config, db } = runtime;
+  return runCeremony(
+    {
+      keys: runtime.keys,
+      issuers: {
+        findRoot: () => runtime.issuers.findRoot(),
+        saveAll: (records) =>
+          db.transaction(async (tx) => {
+            const repository = new IssuerRepository(tx);
+            for (const record of records) await repository.insert(record);
+          }),
+      },
+      certificates: caCertificateFactory,
+      clock: runtime.clock,
+      urls: runtime.urls,
+    },
+    config.ca,
+  );
+}
+
+export interface CaHierarchy {
+  root: IssuerRecord;
+  intermediate: IssuerRecord;
+}
+
+export async function loadHierarchy(runtime: Runtime): Promise<CaHierarchy | undefined> {
+  const root = await runtime.issuers.findRoot();
+  if (!root) return undefined;
+  const intermediate = await runtime.issuers.findActiveIntermediate();
+  if (!intermediate) throw new CaError('caState', `root ${root.id} exists but no intermediate: the ceremony did not complete`);
+  return { root, intermediate };
+}
+
+export function profileFrom(config: Config): CertificateProfile {
+  return { ...DEFAULT_PROFILE, validityMs: config.issuance.validityDays * DAY };
+}
+
+/** The leaf issuance pipeline for the active intermediate, its key loaded from the KeyStore. */
+export async function openIssuance(runtime: Runtime, hierarchy: CaHierarchy): Promise<{ builder: LeafCertificateBuilder; issuance: CertificateIssuance }> {
+  const { intermediate } = hierarchy;
+  const signer = await runtime.keys.load(intermediate.keyName, { rsaScheme: runtime.config.ca.rsaScheme });
+  if (!signer) throw new CaError('caState', `key "${intermediate.keyName}" of issuer ${intermediate.id} is not in the ${runtime.keys.backend} key store`);
+  const context = buildIssuerContext({
+    id: intermediate.id,
+    certificateDer: intermediate.der,
+    signer,
+    urls: runtime.urls,
+    crlShards: runtime.config.issuance.crlShards,
+  });
+  const profile = profileFrom(runtime.config);
+  const builder = new LeafCertificateBuilder(context, profile, runtime.config.issuance.crlShards);
+  const issuance = new CertificateIssuance({
+    signer: builder,
+    parseCsr,
+    store: {
+      reserveSerial: (serial, issuerId, at) => runtime.certificates.reserveSerial(serial, issuerId, at),
+      insertCertificate: (certificate) => runtime.certificates.insert(certificate),
+    },
+    clock: runtime.clock,
+    profile,
+  });
+  return { builder, issuance };
+}
