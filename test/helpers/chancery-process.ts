@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'src', 'cli', 'main.ts');
+
+export interface RunningChancery {
+  child: ChildProcess;
+  /** The public listener's base URL, read from the start-up banner. */
+  publicAddress: string;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs the CLI from source (tsx) the way `npm start` runs the build. */
+export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
+}
+
+/** Starts `chancery <command>` and resolves once the banner says it is serving (or rejects when it exits). */
+export async function startChancery(command: 'start' | 'serve', env: Record<string, string>, timeoutMs = 60_000): Promise<RunningChancery> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const exited = once(child, 'exit');
+  const publicAddress = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`chancery did not start within ${timeoutMs} ms:\n${text}`)), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString();
+      const match = /public listener:\s+(http:\/\/\S+)/.exec(text);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    void exited.then(([code]) => {
+      clearTimeout(timer);
+      reject(new Error(`chancery exited with ${String(code)} before serving:\n${text}`));
+    });
+  });
+  return {
+    child,
+    publicAddress,
+    output: () => text,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = await exited;
+      return code as number | null;
+    },
+  };
+}
