@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 
@@ -40,7 +41,10 @@ class PgliteDatabase implements Database {
   private readonly inTransaction = new AsyncLocalStorage<true>();
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly pglite: PGlite) {}
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly releaseLock: () => Promise<void>,
+  ) {}
 
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
     this.assertUsable('query');
@@ -69,7 +73,13 @@ class PgliteDatabase implements Database {
 
   close(): Promise<void> {
     // Wait for queued work, then stop the WASM instance; an unclosed PGlite keeps the process alive.
-    this.closing ??= this.mutex.run(() => this.pglite.close());
+    this.closing ??= this.mutex.run(async () => {
+      try {
+        await this.pglite.close();
+      } finally {
+        await this.releaseLock();
+      }
+    });
     return this.closing;
   }
 
@@ -83,13 +93,64 @@ class PgliteDatabase implements Database {
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const openInThisProcess = new Set<string>();
+
 /**
- * Opens the embedded database: in memory when dir is undefined (tests), otherwise in dir. Data is synced
- * to disk after every statement outside a transaction and at COMMIT (PGlite's default durability), so a
- * committed issuance survives a crash (rule 6). One process per data directory: PGlite is not a server
- * (rule 7 scaling needs PostgreSQL).
+ * PGlite does not stop two processes from opening one data directory, and two writers would corrupt it.
+ * A lock file beside the directory (not inside: initdb wants it empty) names the owning process; one left
+ * by a process that has died is taken over. A best-effort guard against running two instances on one data
+ * directory, not a cluster lock.
+ */
+async function lockDataDir(dir: string): Promise<() => Promise<void>> {
+  const lockFile = `${dir}.lock`;
+  const inUse = (owner: string): CaError =>
+    new CaError(
+      'badConfig',
+      `the embedded database in ${dir} is in use by ${owner}; run one instance per data directory, or point ` +
+        `CHANCERY_DATABASE_URL at PostgreSQL to run several (remove ${lockFile} only if no instance is running)`,
+    );
+  if (openInThisProcess.has(lockFile)) throw inUse('this process');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(lockFile, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
+        throw (error as NodeJS.ErrnoException).code === 'EEXIST' ? inUse('another process') : error;
+      }
+      const owner = Number.parseInt(await readFile(lockFile, 'utf8').catch(() => ''), 10);
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) throw inUse(`process ${owner}`);
+      await rm(lockFile, { force: true });
+    }
+  }
+  openInThisProcess.add(lockFile);
+  return async () => {
+    openInThisProcess.delete(lockFile);
+    await rm(lockFile, { force: true });
+  };
+}
+
+/**
+ * Opens the embedded database: in memory when dir is undefined (tests), otherwise in dir, with PGlite's
+ * default durability (relaxedDurability off). One process per data directory: PGlite is not a server, so
+ * running several instances (rule 7) needs PostgreSQL.
  */
 export async function openPgliteDatabase(dir: string | undefined): Promise<Database> {
-  const pglite = dir === undefined ? await PGlite.create() : await PGlite.create(dir);
-  return new PgliteDatabase(pglite);
+  if (dir === undefined) return new PgliteDatabase(await PGlite.create(), async () => undefined);
+  const release = await lockDataDir(dir);
+  try {
+    return new PgliteDatabase(await PGlite.create(dir), release);
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }

@@ -1,4 +1,5 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -50,4 +51,32 @@ t.test('ok/empty URL opens PGlite in <dataDir>/db', async (t) => {
     }
   }
   t.ok((await stat(join(dataDir, 'db'))).isDirectory(), 'created with mkdir -p');
+});
+
+t.test('fail/a second open of one data directory while the first is open', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'chancery-open-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const lockFile = join(dataDir, 'db.lock');
+  // A lock left by a process that has exited is taken over.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  await writeFile(lockFile, `${dead}\n`);
+  const first = await openDatabase({ url: '', dataDir });
+  try {
+    const sameProcess = await openDatabase({ url: '', dataDir }).then(() => undefined, (error: unknown) => error);
+    t.ok(isCaError(sameProcess, 'badConfig') && /in use by this process/.test(sameProcess.detail), String(sameProcess));
+  } finally {
+    await first.close();
+  }
+  await t.rejects(stat(lockFile), 'lock removed on close');
+
+  // As if another live process held it (the parent is alive while this test runs).
+  await writeFile(lockFile, `${process.ppid}\n`);
+  const other = await openDatabase({ url: '', dataDir }).then(() => undefined, (error: unknown) => error);
+  t.ok(isCaError(other, 'badConfig') && other.detail.includes(`in use by process ${process.ppid}`), String(other));
+  t.ok(isCaError(other) && other.detail.includes(lockFile), 'names the lock file');
+  await rm(lockFile);
+
+  const again = await openDatabase({ url: '', dataDir });
+  await again.close();
+  t.pass('reopens once the lock is gone');
 });
