@@ -17,7 +17,6 @@ import { openDatabase } from './db/open-database.js';
 import { CertificateRepository } from './db/repositories/certificate-repository.js';
 import { IssuerRepository } from './db/repositories/issuer-repository.js';
 import { KeyBlobRepository } from './db/repositories/key-blob-repository.js';
-import { openPkcs11KeyStore } from './keys/pkcs11/pkcs11-key-store.js';
 import type { KeyStore } from './keys/signer.js';
 import { resolvePassphrase } from './keys/software/passphrase.js';
 import { SoftwareKeyStore } from './keys/software/software-key-store.js';
@@ -83,6 +82,8 @@ async function openKeyStore(config: Config, db: Database, clock: Clock, logger: 
   if (config.keys.backend === 'pkcs11') {
     const { library, tokenLabel, sessions, pinFile } = config.keys.pkcs11;
     const pin = config.keys.pkcs11.pin || (await readPinFile(pinFile));
+    // graphene-pk11 (a native addon) loads only when an HSM is configured.
+    const { openPkcs11KeyStore } = await import('./keys/pkcs11/pkcs11-key-store.js');
     return openPkcs11KeyStore({ library, tokenLabel, pin, sessions });
   }
   const source = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));

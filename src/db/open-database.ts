@@ -3,8 +3,6 @@ import { join } from 'node:path';
 
 import { CaError } from '../core/errors.js';
 import type { Database } from './database.js';
-import { openPgDatabase } from './pg-database.js';
-import { openPgliteDatabase } from './pglite-database.js';
 
 export interface OpenDatabaseOptions {
   /** CHANCERY_DATABASE_URL: empty for the embedded PGlite, or a postgres:// / postgresql:// URL. */
@@ -25,6 +23,9 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   if (url === '') {
     const dir = join(options.dataDir, 'db');
     await mkdir(dir, { recursive: true });
+    // Drivers load lazily: each pulls in a large dependency that the other deployment never needs,
+    // and start-up time is part of the spec (docs/benchmarks.md, bench:startup).
+    const { openPgliteDatabase } = await import('./pglite-database.js');
     return openPgliteDatabase(dir);
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
@@ -37,5 +38,6 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   } catch {
     throw new CaError('badConfig', `CHANCERY_DATABASE_URL is not a valid ${scheme}:// URL (must be ${ALLOWED})`);
   }
+  const { openPgDatabase } = await import('./pg-database.js');
   return openPgDatabase(url, options.poolSize === undefined ? {} : { poolSize: options.poolSize });
 }
