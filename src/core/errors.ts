@@ -5,12 +5,26 @@
  */
 export type CaErrorKind =
   | 'malformed'
+  | 'badNonce'
   | 'badCSR'
   | 'badPublicKey'
   | 'badSignatureAlgorithm'
   | 'rejectedIdentifier'
   | 'unsupportedIdentifier'
   | 'unauthorized'
+  | 'accountDoesNotExist'
+  | 'externalAccountRequired'
+  | 'invalidContact'
+  | 'unsupportedContact'
+  | 'orderNotReady'
+  | 'badRevocationReason'
+  | 'alreadyRevoked'
+  | 'alreadyReplaced'
+  | 'incorrectResponse'
+  | 'connection'
+  | 'dns'
+  | 'tls'
+  | 'rateLimited'
   | 'notFound'
   | 'conflict'
   | 'badConfig'
@@ -22,6 +36,13 @@ export interface SubProblem {
   kind: CaErrorKind;
   detail: string;
   identifier?: { type: string; value: string };
+}
+
+/** A problem as stored and rendered later (a failed challenge or order keeps one). */
+export interface Problem {
+  kind: CaErrorKind;
+  detail: string;
+  subproblems?: SubProblem[];
 }
 
 export class CaError extends Error {

@@ -1,0 +1,36 @@
+import type { Problem } from '../core/errors.js';
+import type { Identifier } from '../core/identifier.js';
+import type { ChallengeType } from '../core/order.js';
+
+/**
+ * One validation attempt, as the RA hands it to the VA. `keyAuthorization` is token "." thumbprint
+ * (RFC 8555 §8.1); each challenge type derives what it expects from it.
+ */
+export interface ValidationRequest {
+  type: ChallengeType;
+  /** The identifier being proven: for a wildcard authorization, the base name (no "*."). */
+  identifier: Identifier;
+  token: string;
+  keyAuthorization: string;
+}
+
+export type ValidationOutcome =
+  | { valid: true; detail?: string }
+  /** `retryable` is true for failures that may pass on a later attempt (timeouts, connection refused). */
+  | { valid: false; problem: Problem; retryable: boolean };
+
+export interface Validator {
+  validate(request: ValidationRequest): Promise<ValidationOutcome>;
+}
+
+/** Where validation reaches (issue #3 "Validation reach"). */
+export interface ValidationReach {
+  /** CHANCERY_HTTP01_PORT, default 80. */
+  http01Port: number;
+  /** CHANCERY_TLSALPN01_PORT, default 443. */
+  tlsAlpn01Port: number;
+  /** CHANCERY_DNS_RESOLVERS as host:port; empty = system resolvers. */
+  dnsResolvers: string[];
+  /** Per-attempt timeout. */
+  timeoutMs: number;
+}
