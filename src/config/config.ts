@@ -27,6 +27,27 @@ export interface Config {
   };
   issuance: { validityDays: number; crlShards: number };
   public: { url: string; listen: ListenAddress };
+  acme: {
+    /** External base URL clients use (CHANCERY_ACME_URL); empty = derived from listen + tls at start. */
+    url: string;
+    listen: ListenAddress;
+    tls: boolean;
+    eabRequired: boolean;
+    termsOfService: string;
+    website: string;
+    /** Comma-separated CAA issuer domain names for the directory meta. */
+    caaIdentities: string;
+    orderLifetimeHours: number;
+    authorizationReuseDays: number;
+  };
+  validation: {
+    http01Port: number;
+    tlsAlpn01Port: number;
+    /** host:port list; empty = the system resolvers. */
+    dnsResolvers: string[];
+    timeoutSeconds: number;
+    maxAttempts: number;
+  };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 

@@ -79,7 +79,8 @@ function parseSetting(setting: Setting, raw: unknown): unknown {
   const fail = (allowed: string): never => {
     throw new CaError('badConfig', `invalid setting ${name}: must be ${allowed}${shown}`);
   };
-  const text = raw === undefined || raw === null ? '' : typeof raw === 'object' ? fail('a scalar') : String(raw).trim();
+  const listOk = setting.type.kind === 'hostPortList' && Array.isArray(raw);
+  const text = raw === undefined || raw === null || listOk ? '' : typeof raw === 'object' ? fail('a scalar') : String(raw).trim();
   const type = setting.type;
   switch (type.kind) {
     case 'string':
@@ -104,6 +105,29 @@ function parseSetting(setting: Setting, raw: unknown): unknown {
         fail(`an absolute ${type.protocols.join(' or ')} URL without query or fragment, e.g. http://ca.example.internal`);
       }
       return text.replace(/\/+$/, '');
+    }
+    case 'bool':
+      if (!['true', 'false'].includes(text.toLowerCase())) fail('true or false');
+      return text.toLowerCase() === 'true';
+    case 'optionalUrl': {
+      if (text === '') return '';
+      let url: URL | undefined;
+      try {
+        url = new URL(text);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !type.protocols.includes(url.protocol)) fail(`empty or an absolute ${type.protocols.join(' or ')} URL`);
+      return text.replace(/\/+$/, '');
+    }
+    case 'hostPortList': {
+      const items = Array.isArray(raw) ? raw.map((item) => String(item).trim()) : text.split(',').map((item) => item.trim());
+      const list = items.filter((item) => item !== '');
+      for (const item of list) {
+        const match = /^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(item);
+        if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535) fail(`a comma-separated list of host:port, e.g. 127.0.0.1:53,[::1]:53 ("${item}" is not)`);
+      }
+      return list;
     }
     case 'listen': {
       const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(text);

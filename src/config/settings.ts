@@ -10,7 +10,11 @@ export type SettingType =
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'int'; min: number; max: number }
   | { kind: 'url'; protocols: readonly string[] }
-  | { kind: 'listen' };
+  | { kind: 'listen' }
+  | { kind: 'bool' }
+  /** Comma-separated in a variable, a YAML sequence or comma-separated string in a file. */
+  | { kind: 'hostPortList' }
+  | { kind: 'optionalUrl'; protocols: readonly string[] };
 
 export interface Setting {
   path: string;
@@ -40,6 +44,20 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'issuance.crlShards', env: 'CHANCERY_CRL_SHARDS', type: { kind: 'int', min: 1, max: 4096 } },
   { path: 'public.url', env: 'CHANCERY_PUBLIC_URL', type: { kind: 'url', protocols: ['http:'] } },
   { path: 'public.listen', env: 'CHANCERY_PUBLIC_LISTEN', type: { kind: 'listen' } },
+  { path: 'acme.url', env: 'CHANCERY_ACME_URL', type: { kind: 'optionalUrl', protocols: ['https:', 'http:'] } },
+  { path: 'acme.listen', env: 'CHANCERY_ACME_LISTEN', type: { kind: 'listen' } },
+  { path: 'acme.tls', env: 'CHANCERY_ACME_TLS', type: { kind: 'bool' } },
+  { path: 'acme.eabRequired', env: 'CHANCERY_EAB_REQUIRED', type: { kind: 'bool' } },
+  { path: 'acme.termsOfService', env: 'CHANCERY_ACME_TERMS_OF_SERVICE', type: { kind: 'optionalUrl', protocols: ['https:', 'http:'] } },
+  { path: 'acme.website', env: 'CHANCERY_ACME_WEBSITE', type: { kind: 'optionalUrl', protocols: ['https:', 'http:'] } },
+  { path: 'acme.caaIdentities', env: 'CHANCERY_ACME_CAA_IDENTITIES', type: { kind: 'string' } },
+  { path: 'acme.orderLifetimeHours', env: 'CHANCERY_ORDER_LIFETIME_HOURS', type: { kind: 'int', min: 1, max: 24 * 30 } },
+  { path: 'acme.authorizationReuseDays', env: 'CHANCERY_AUTHZ_REUSE_DAYS', type: { kind: 'int', min: 0, max: 90 } },
+  { path: 'validation.http01Port', env: 'CHANCERY_HTTP01_PORT', type: { kind: 'int', min: 1, max: 65_535 } },
+  { path: 'validation.tlsAlpn01Port', env: 'CHANCERY_TLSALPN01_PORT', type: { kind: 'int', min: 1, max: 65_535 } },
+  { path: 'validation.dnsResolvers', env: 'CHANCERY_DNS_RESOLVERS', type: { kind: 'hostPortList' } },
+  { path: 'validation.timeoutSeconds', env: 'CHANCERY_VALIDATION_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 120 } },
+  { path: 'validation.maxAttempts', env: 'CHANCERY_VALIDATION_MAX_ATTEMPTS', type: { kind: 'int', min: 1, max: 20 } },
   {
     path: 'log.level',
     env: 'CHANCERY_LOG_LEVEL',
