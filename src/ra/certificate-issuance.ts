@@ -52,6 +52,13 @@ export interface IssueOptions {
   notAfter?: Date;
   /** Keys the subscriber key must differ from (the ACME account key, RFC 8555 §11.1). */
   forbiddenKeys?: readonly Uint8Array[];
+  /** Who asked for it: recorded with the certificate (revocation and inventory read it). */
+  metadata?: { accountId?: string; orderId?: string; replacesSerial?: string };
+  /**
+   * Stores the signed certificate instead of store.insertCertificate — e.g. together with the order's
+   * transition to valid in one transaction (DESIGN.md rule 6).
+   */
+  persist?: (certificate: IssuedCertificate) => Promise<void>;
 }
 
 /**
@@ -95,8 +102,10 @@ export class CertificateIssuance {
       notAfter: prepared.notAfter,
       status: 'valid',
       createdAt: now,
+      ...options.metadata,
     };
-    await this.deps.store.insertCertificate(certificate);
+    if (options.persist) await options.persist(certificate);
+    else await this.deps.store.insertCertificate(certificate);
     return certificate;
   }
 }
