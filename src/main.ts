@@ -7,7 +7,7 @@ import { buildIssuerContext } from './ca/issuer-context.js';
 import { LeafCertificateBuilder } from './ca/leaf-certificate.js';
 import type { Config } from './config/config.js';
 import type { IssuerRecord } from './core/certificate.js';
-import { DAY, systemClock, type Clock } from './core/clock.js';
+import { DAY, HOUR, systemClock, type Clock } from './core/clock.js';
 import { CaError } from './core/errors.js';
 import { DEFAULT_PROFILE, type CertificateProfile } from './core/profile.js';
 import { publicUrls, type PublicUrls } from './core/url-scheme.js';
@@ -21,6 +21,26 @@ import type { KeyStore } from './keys/signer.js';
 import { resolvePassphrase } from './keys/software/passphrase.js';
 import { SoftwareKeyStore } from './keys/software/software-key-store.js';
 import { runCeremony, type CeremonyResult } from './ra/ca-ceremony.js';
+import { parseCertificate } from './ca/certificate-parser.js';
+import { generateNonce, type NonceStore } from './acme/nonce-store.js';
+import type { Queryable } from './db/database.js';
+import { AccountRepository } from './db/repositories/account-repository.js';
+import { AuthorizationRepository } from './db/repositories/authorization-repository.js';
+import { ChallengeRepository } from './db/repositories/challenge-repository.js';
+import { EabRepository } from './db/repositories/eab-repository.js';
+import { NonceRepository } from './db/repositories/nonce-repository.js';
+import { OrderRepository } from './db/repositories/order-repository.js';
+import { AccountService } from './ra/account-service.js';
+import { AcmeRa } from './ra/acme-registration-authority.js';
+import type { AcmeStoreAccess, AcmeStores } from './ra/acme-stores.js';
+import { EabService } from './ra/eab-service.js';
+import { OrderService } from './ra/order-service.js';
+import { RenewalInfoService } from './ra/renewal-info.js';
+import { RevocationService } from './ra/revocation-service.js';
+import { SecretBox } from './ra/secret-box.js';
+import { DEFAULT_SCHEDULER, ValidationScheduler } from './ra/validation-scheduler.js';
+import { createValidationAuthority } from './va/validation-authority.js';
+import type { Validator } from './va/validator.js';
 import { CertificateIssuance } from './ra/certificate-issuance.js';
 
 /**
@@ -171,3 +191,126 @@ export async function openIssuance(runtime: Runtime, hierarchy: CaHierarchy): Pr
   });
   return { builder, issuance };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// ACME (issue #3): RA services over the database, the VA, the scheduler and the nonce store.
+
+export interface AcmeRuntime {
+  ra: AcmeRa;
+  nonces: NonceStore;
+  scheduler: ValidationScheduler;
+  eab: EabService;
+  revocation: RevocationService;
+  issuance: CertificateIssuance;
+  externalUrl: string;
+  close(): Promise<void>;
+}
+
+/** CHANCERY_ACME_URL, or derived from the listen address and TLS setting. */
+export function acmeExternalUrl(config: Config): string {
+  if (config.acme.url) return config.acme.url;
+  const { host, port } = config.acme.listen;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `${config.acme.tls ? 'https' : 'http'}://${shown}:${port}`;
+}
+
+export function acmeStoreAccess(db: Database): AcmeStoreAccess {
+  const on = (q: Queryable): AcmeStores => ({
+    accounts: new AccountRepository(q),
+    eab: new EabRepository(q),
+    orders: new OrderRepository(q),
+    authorizations: new AuthorizationRepository(q),
+    challenges: new ChallengeRepository(q),
+    certificates: new CertificateRepository(q),
+  });
+  return { stores: on(db), transaction: (fn) => db.transaction((tx) => fn(on(tx))) };
+}
+
+/** The passphrase that seals stored secrets (EAB keys), the same one software CA keys use. */
+async function secretBox(config: Config): Promise<SecretBox> {
+  const source = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));
+  return new SecretBox(source.passphrase);
+}
+
+export async function openEab(runtime: Runtime): Promise<EabService> {
+  return new EabService({ store: new EabRepository(runtime.db), box: await secretBox(runtime.config), clock: runtime.clock });
+}
+
+export async function openAcme(runtime: Runtime, hierarchy: CaHierarchy, options: { validator?: Validator } = {}): Promise<AcmeRuntime> {
+  const { config, clock, db } = runtime;
+  const { issuance } = await openIssuance(runtime, hierarchy);
+  const access = acmeStoreAccess(db);
+  const issuers = await runtime.issuers.list();
+  const issuerKeyIds = issuers.filter((i) => i.role === 'intermediate').map((i) => caCertificateFactory.parse(i.der).keyId);
+  const eab = await openEab(runtime);
+  const validator =
+    options.validator ??
+    createValidationAuthority({
+      http01Port: config.validation.http01Port,
+      tlsAlpn01Port: config.validation.tlsAlpn01Port,
+      dnsResolvers: config.validation.dnsResolvers,
+      timeoutMs: config.validation.timeoutSeconds * 1000,
+    });
+  const scheduler = new ValidationScheduler({
+    stores: access.stores,
+    validator,
+    clock,
+    settings: { ...DEFAULT_SCHEDULER, maxAttempts: config.validation.maxAttempts },
+    logger: runtime.logger,
+  });
+  const revocation = new RevocationService({ certificates: access.stores.certificates, clock });
+  const orders = new OrderService({
+    access,
+    issuance,
+    clock,
+    settings: {
+      orderLifetimeMs: config.acme.orderLifetimeHours * HOUR,
+      authorizationLifetimeMs: Math.max(config.acme.authorizationReuseDays * DAY, config.acme.orderLifetimeHours * HOUR),
+      profile: profileFrom(config),
+      issuerKeyIds,
+    },
+    onChallengeReady: () => scheduler.kick(),
+  });
+  const ra = new AcmeRa({
+    access,
+    accounts: new AccountService({ access, eab, clock, eabRequired: config.acme.eabRequired }),
+    orders,
+    revocation,
+    renewal: new RenewalInfoService({ certificates: access.stores.certificates, issuerKeyIds, clock }),
+    readCertificate: (der) => {
+      const parsed = parseCertificate(der);
+      return { serialHex: parsed.serialHex.replace(/^(00)+(?=.)/, ''), spki: parsed.spki };
+    },
+    issuers: () => runtime.issuers.list(),
+    clock,
+    eabRequired: config.acme.eabRequired,
+  });
+  const nonceRepository = new NonceRepository(db);
+  const nonces: NonceStore = {
+    // RFC 8555 §6.5: nonces are single-use; kept in the database so any instance accepts any other's.
+    async issue() {
+      const value = generateNonce();
+      await nonceRepository.insert(value, new Date(clock.now().getTime() + NONCE_LIFETIME_MS));
+      return value;
+    },
+    consume: (value) => nonceRepository.consume(value, clock.now()),
+  };
+  const purge = setInterval(() => void nonceRepository.purgeExpired(clock.now()).catch(() => undefined), 10 * 60 * 1000);
+  purge.unref();
+  scheduler.start();
+  return {
+    ra,
+    nonces,
+    scheduler,
+    eab,
+    revocation,
+    issuance,
+    externalUrl: acmeExternalUrl(config),
+    async close() {
+      clearInterval(purge);
+      await scheduler.stop();
+    },
+  };
+}
+
+const NONCE_LIFETIME_MS = HOUR;

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load-config.js';
 import { isCaError } from '../core/errors.js';
 import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
+import { eabCommand } from './commands/eab.js';
 import { serveCommand } from './commands/serve.js';
 
 const USAGE = `Usage: chancery <command>
@@ -13,14 +13,16 @@ Commands:
   serve     serve an existing CA
   start     init if no CA exists, then serve (what \`npm start\` runs)
   migrate   apply database migrations
+  eab create [--group NAME]
+            create an External Account Binding credential (prints the HMAC key once)
 
 Settings come from config/default.yaml, the file named by CHANCERY_CONFIG and CHANCERY_* variables;
 config/chancery.example.yaml documents them all.
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
-  const [command] = positionals;
+  const [command, ...rest] = argv;
+  const values = { help: command === '--help' || command === '-h' };
   if (values.help || !command || command === 'help') {
     process.stdout.write(USAGE);
     return command || values.help ? 0 : 2;
@@ -32,6 +34,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'migrate':
       await migrateCommand(config);
+      return 0;
+    case 'eab':
+      await eabCommand(config, rest);
       return 0;
     case 'serve':
       await serveCommand(config, { initIfNeeded: false });

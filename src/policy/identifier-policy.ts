@@ -29,7 +29,9 @@ export function identifierProblem(id: Identifier): SubProblem | undefined {
   if (name.endsWith('.')) return reject(`DNS name "${name}" must not end with a dot`);
   if (isIP(name) !== 0) return reject(`"${name}" is an IP address: request it as an ip identifier`);
   const labels = name.split('.');
-  if (labels.length < 2) return reject(`DNS name "${name}" must have at least two labels`);
+  // Single-label names (db01, localhost) are normal on private networks a machine-identity CA serves;
+  // a wildcard must still leave at least two labels below it, so "*.com"-style names are refused.
+  if (labels[0] === '*' && labels.length < 3) return reject(`wildcard "${name}" must have at least two labels after "*."`);
   for (const [index, label] of labels.entries()) {
     if (label === '*' && index === 0) continue;
     if (!LABEL.test(label)) return reject(`DNS name "${name}" has an invalid label "${label}"`);

@@ -48,7 +48,7 @@ export interface ChallengeStore {
   findById(id: string): Promise<Challenge | undefined>;
   startProcessing(id: string, now: Date): Promise<Challenge | undefined>;
   claimDue(now: Date, leaseUntil: Date, limit: number): Promise<Challenge[]>;
-  recordRetry(id: string, attempts: number, nextAttemptAt: Date, error?: Problem): Promise<void>;
+  recordRetry(id: string, attempts: number, nextAttemptAt: Date, error?: Problem): Promise<unknown>;
   markValid(id: string, at: Date): Promise<Challenge>;
   markInvalid(id: string, error: Problem): Promise<Challenge>;
 }
