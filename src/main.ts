@@ -236,7 +236,11 @@ export async function openEab(runtime: Runtime): Promise<EabService> {
   return new EabService({ store: new EabRepository(runtime.db), box: await secretBox(runtime.config), clock: runtime.clock });
 }
 
-export async function openAcme(runtime: Runtime, hierarchy: CaHierarchy, options: { validator?: Validator } = {}): Promise<AcmeRuntime> {
+export async function openAcme(
+  runtime: Runtime,
+  hierarchy: CaHierarchy,
+  options: { validator?: Validator; startScheduler?: boolean } = {},
+): Promise<AcmeRuntime> {
   const { config, clock, db } = runtime;
   const { issuance } = await openIssuance(runtime, hierarchy);
   const access = acmeStoreAccess(db);
@@ -297,7 +301,7 @@ export async function openAcme(runtime: Runtime, hierarchy: CaHierarchy, options
   };
   const purge = setInterval(() => void nonceRepository.purgeExpired(clock.now()).catch(() => undefined), 10 * 60 * 1000);
   purge.unref();
-  scheduler.start();
+  if (options.startScheduler !== false) scheduler.start();
   return {
     ra,
     nonces,
