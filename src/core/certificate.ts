@@ -20,6 +20,12 @@ export interface IssuedCertificate {
   revocationReason?: RevocationReason;
   invalidityDate?: Date;
   createdAt: Date;
+  /** The ACME account that ordered it; absent for certificates issued outside ACME. */
+  accountId?: string;
+  /** The ACME order it finalized. */
+  orderId?: string;
+  /** Serial of the predecessor this certificate replaces (RFC 9773 §5). */
+  replacesSerial?: string;
 }
 
 /** A CA certificate Chancery holds: the root or an issuing intermediate. */

@@ -43,4 +43,75 @@ export interface CertificateRow {
   revocation_reason: number | null;
   invalidity_date: Date | null;
   created_at: Date;
+  account_id: string | null;
+  order_id: string | null;
+  replaces_serial: string | null;
+}
+
+// ---- ACME (0002_acme) ------------------------------------------------------------------------------------
+// jsonb columns are `unknown`: parsed by both drivers on the way out, and written as JSON text cast to jsonb
+// in SQL (see row-mappers.ts).
+
+export interface AccountRow {
+  id: string;
+  status: string;
+  contacts: unknown;
+  public_jwk: unknown;
+  jwk_thumbprint: string;
+  eab_kid: string | null;
+  group_name: string | null;
+  tos_agreed: boolean;
+  created_at: Date;
+}
+
+/** eab_credentials without the key: what listing needs. */
+export interface EabCredentialRow {
+  kid: string;
+  group_name: string | null;
+  created_at: Date;
+  bound_account_id: string | null;
+  bound_at: Date | null;
+}
+
+export interface EabCredentialWithKeyRow extends EabCredentialRow {
+  hmac_key_encrypted: Uint8Array;
+}
+
+export interface OrderRow {
+  id: string;
+  account_id: string;
+  status: string;
+  identifiers: unknown;
+  not_before: Date | null;
+  not_after: Date | null;
+  expires: Date;
+  error: unknown;
+  certificate_serial: string | null;
+  replaces_serial: string | null;
+  created_at: Date;
+  /** Not a column: the order's authorization ids in position order, aggregated as a jsonb array. */
+  authorization_ids: unknown;
+}
+
+export interface AuthorizationRow {
+  id: string;
+  account_id: string;
+  identifier_type: string;
+  identifier_value: string;
+  wildcard: boolean;
+  status: string;
+  expires: Date;
+  created_at: Date;
+}
+
+export interface ChallengeRow {
+  id: string;
+  authorization_id: string;
+  type: string;
+  token: string;
+  status: string;
+  validated_at: Date | null;
+  error: unknown;
+  attempts: number;
+  next_attempt_at: Date | null;
 }

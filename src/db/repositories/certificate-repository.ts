@@ -1,4 +1,4 @@
-import type { IssuedCertificate } from '../../core/certificate.js';
+import type { IssuedCertificate, RevocationReason } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificateToRow, sqlError } from '../row-mappers.js';
@@ -6,7 +6,7 @@ import type { CertificateRow } from '../row-types.js';
 
 const COLUMNS =
   'serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at, ' +
-  'revocation_reason, invalidity_date, created_at';
+  'revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial';
 
 /**
  * Serials and issued certificates. Takes a Queryable so issuance can store the certificate in the same
@@ -38,7 +38,7 @@ export class CertificateRepository {
     try {
       await this.db.query(
         `INSERT INTO certificates (${COLUMNS})
-         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13)`,
+         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
         [
           row.serial,
           row.issuer_id,
@@ -53,11 +53,20 @@ export class CertificateRepository {
           row.revocation_reason,
           row.invalidity_date,
           row.created_at,
+          row.account_id,
+          row.order_id,
+          row.replaces_serial,
         ],
       );
     } catch (error) {
-      const { code } = sqlError(error);
+      const { code, constraint } = sqlError(error);
       if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `certificate ${cert.serial} is already stored`);
+      if (code === FOREIGN_KEY_VIOLATION && constraint === 'certificates_account_id_fkey') {
+        throw new CaError('notFound', `account ${cert.accountId ?? ''} does not exist`);
+      }
+      if (code === FOREIGN_KEY_VIOLATION && constraint === 'certificates_replaces_serial_fkey') {
+        throw new CaError('notFound', `certificate ${cert.replacesSerial ?? ''} (the one replaced) does not exist`);
+      }
       if (code === FOREIGN_KEY_VIOLATION) {
         // A bug in the issuance path, not bad input: rule 2 reserves the serial before signing.
         throw new CaError('serverInternal', `serial ${cert.serial} was not reserved for issuer ${cert.issuerId}`, {
@@ -70,6 +79,23 @@ export class CertificateRepository {
 
   async findBySerial(serial: string): Promise<IssuedCertificate | undefined> {
     const result = await this.db.query<CertificateRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial = $1`, [serial]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : certificateFromRow(row);
+  }
+
+  /**
+   * Marks a valid certificate revoked (RFC 5280 §5.3.1 reason) in one compare-and-set statement, so two
+   * concurrent revocations cannot both succeed. Returns the revoked certificate, or undefined when there
+   * is no such certificate or it was already revoked: findBySerial tells which (RFC 8555 §7.6
+   * alreadyRevoked). Runs inside the caller's transaction when the CRL/OCSP bookkeeping must commit with it.
+   */
+  async revoke(serial: string, at: Date, reason: RevocationReason): Promise<IssuedCertificate | undefined> {
+    const result = await this.db.query<CertificateRow>(
+      `UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3
+       WHERE serial = $1 AND status = 'valid'
+       RETURNING ${COLUMNS}`,
+      [serial, at, reason],
+    );
     const row = result.rows[0];
     return row === undefined ? undefined : certificateFromRow(row);
   }

@@ -1,0 +1,79 @@
+import type { EabCredential } from '../../core/account.js';
+import { CaError } from '../../core/errors.js';
+import type { Queryable } from '../database.js';
+import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
+import { eabCredentialFromRow } from '../row-mappers.js';
+import type { EabCredentialRow, EabCredentialWithKeyRow } from '../row-types.js';
+
+/** Everything but the key: listing never reads key material. */
+const COLUMNS = 'kid, group_name, created_at, bound_account_id, bound_at';
+
+export interface NewEabCredential {
+  kid: string;
+  /** The HMAC key as the RA encrypted it: opaque bytes here. */
+  hmacKeyEncrypted: Uint8Array;
+  group?: string;
+  createdAt: Date;
+}
+
+/**
+ * External Account Binding credentials (RFC 8555 §7.3.4). The database stores the HMAC key only in the
+ * form the RA encrypted it, and never logs or returns it in an error (the driver's error may echo
+ * parameters, so those are not passed on as causes).
+ */
+export class EabRepository {
+  constructor(private readonly db: Queryable) {}
+
+  /** Throws CaError('conflict') for a kid that already exists. */
+  async insert(credential: NewEabCredential): Promise<void> {
+    try {
+      await this.db.query('INSERT INTO eab_credentials (kid, hmac_key_encrypted, group_name, created_at) VALUES ($1, $2, $3, $4)', [
+        credential.kid,
+        credential.hmacKeyEncrypted,
+        credential.group ?? null,
+        credential.createdAt,
+      ]);
+    } catch (error) {
+      const { code } = sqlError(error);
+      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `EAB credential ${credential.kid} already exists`);
+      throw new CaError('serverInternal', `storing EAB credential ${credential.kid} failed (SQLSTATE ${code ?? 'none'})`);
+    }
+  }
+
+  async find(kid: string): Promise<{ credential: EabCredential; hmacKeyEncrypted: Uint8Array } | undefined> {
+    const result = await this.db.query<EabCredentialWithKeyRow>(
+      `SELECT ${COLUMNS}, hmac_key_encrypted FROM eab_credentials WHERE kid = $1`,
+      [kid],
+    );
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    return { credential: eabCredentialFromRow(row), hmacKeyEncrypted: new Uint8Array(row.hmac_key_encrypted) };
+  }
+
+  /**
+   * Binds the credential to an account, once: a compare-and-set on bound_account_id IS NULL, so of two
+   * new-account requests racing with one credential exactly one wins. False when the credential is
+   * already bound (or does not exist). Run it in the transaction that inserts the account.
+   */
+  async bind(kid: string, accountId: string, at: Date): Promise<boolean> {
+    try {
+      const result = await this.db.query(
+        'UPDATE eab_credentials SET bound_account_id = $2, bound_at = $3 WHERE kid = $1 AND bound_account_id IS NULL',
+        [kid, accountId, at],
+      );
+      return result.rowCount === 1;
+    } catch (error) {
+      const { code } = sqlError(error);
+      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `account ${accountId} does not exist`);
+      // The account already holds another credential (bound_account_id is unique).
+      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `account ${accountId} is already bound to a credential`);
+      throw error;
+    }
+  }
+
+  /** Every credential, oldest first: an operator's list, small enough not to page. */
+  async list(): Promise<EabCredential[]> {
+    const result = await this.db.query<EabCredentialRow>(`SELECT ${COLUMNS} FROM eab_credentials ORDER BY created_at, kid`, []);
+    return result.rows.map(eabCredentialFromRow);
+  }
+}

@@ -1,0 +1,656 @@
+/**
+ * The ACME repositories (0002_acme) in the shared repository suite (DESIGN.md rule 6): the same cases
+ * against PGlite and PostgreSQL.
+ */
+import { randomBytes } from 'node:crypto';
+
+import t, { type Test } from 'tap';
+
+import type { Account } from '../../../src/core/account.js';
+import type { IssuedCertificate } from '../../../src/core/certificate.js';
+import { DAY, HOUR, MINUTE } from '../../../src/core/clock.js';
+import type { Identifier } from '../../../src/core/identifier.js';
+import type { Authorization, Challenge, ChallengeType, Order } from '../../../src/core/order.js';
+import type { Database } from '../../../src/db/database.js';
+import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
+import { AuthorizationRepository } from '../../../src/db/repositories/authorization-repository.js';
+import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
+import { ChallengeRepository } from '../../../src/db/repositories/challenge-repository.js';
+import { EabRepository } from '../../../src/db/repositories/eab-repository.js';
+import { IssuerRepository } from '../../../src/db/repositories/issuer-repository.js';
+import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
+import { OrderRepository } from '../../../src/db/repositories/order-repository.js';
+import { withEachDatabase } from '../../helpers/databases.js';
+import { expectCaError } from '../../helpers/expect-error.js';
+
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const at = (ms: number): Date => new Date(T0.getTime() + ms);
+
+let counter = 0;
+/** Ids are the caller's (ra/) business; unique per process is all the suite needs. */
+const newId = (prefix: string): string => `${prefix}-${++counter}-${randomBytes(4).toString('hex')}`;
+const serial = (): string => randomBytes(16).toString('hex').replace(/^0+/, '') || '1';
+
+function account(overrides: Partial<Account> = {}): Account {
+  const jwkX = randomBytes(32).toString('base64url');
+  return {
+    id: newId('acct'),
+    status: 'valid',
+    contacts: ['mailto:ops@example.internal', 'mailto:pki@example.internal'],
+    publicJwk: { kty: 'EC', crv: 'P-256', x: jwkX, y: randomBytes(32).toString('base64url') },
+    jwkThumbprint: randomBytes(32).toString('base64url'),
+    termsOfServiceAgreed: true,
+    createdAt: at(17), // milliseconds must survive
+    ...overrides,
+  };
+}
+
+const TYPES: ChallengeType[] = ['dns-01', 'http-01', 'tls-alpn-01']; // the order findById returns them in
+
+function authorization(accountId: string, identifier: Identifier, overrides: Partial<Authorization> = {}): Authorization {
+  const id = overrides.id ?? newId('authz');
+  const challenges: Challenge[] = (identifier.type === 'ip' ? (['http-01', 'tls-alpn-01'] as const) : TYPES).map((type) => ({
+    id: newId('chall'),
+    authorizationId: id,
+    type,
+    token: randomBytes(16).toString('base64url'),
+    status: 'pending',
+    attempts: 0,
+  }));
+  return {
+    id,
+    accountId,
+    identifier,
+    wildcard: false,
+    status: 'pending',
+    expires: at(7 * DAY),
+    challenges,
+    createdAt: at(1),
+    ...overrides,
+  };
+}
+
+function order(accountId: string, authorizationIds: string[], overrides: Partial<Order> = {}): Order {
+  return {
+    id: newId('order'),
+    accountId,
+    status: 'pending',
+    identifiers: [
+      { type: 'dns', value: 'web01.example.internal' },
+      { type: 'ip', value: '10.0.0.7' },
+    ],
+    authorizationIds,
+    expires: at(7 * DAY + 3),
+    createdAt: at(5),
+    ...overrides,
+  };
+}
+
+const DNS: Identifier = { type: 'dns', value: 'web01.example.internal' };
+const IP: Identifier = { type: 'ip', value: '10.0.0.7' };
+
+async function suite(t: Test, db: Database): Promise<void> {
+  const accounts = new AccountRepository(db);
+  const eab = new EabRepository(db);
+  const nonces = new NonceRepository(db);
+  const orders = new OrderRepository(db);
+  const authorizations = new AuthorizationRepository(db);
+  const challenges = new ChallengeRepository(db);
+  const certs = new CertificateRepository(db);
+
+  // Certificates to replace and to finalize orders with.
+  await new IssuerRepository(db).insert({
+    id: 'root',
+    role: 'root',
+    keyName: 'root-key',
+    der: new Uint8Array(randomBytes(100)),
+    subject: 'CN=Root',
+    notBefore: T0,
+    notAfter: at(3650 * DAY),
+    createdAt: T0,
+  });
+  async function storedCertificate(overrides: Partial<IssuedCertificate> = {}): Promise<IssuedCertificate> {
+    const cert: IssuedCertificate = {
+      serial: serial(),
+      issuerId: 'root',
+      crlShard: 0,
+      der: new Uint8Array(randomBytes(300)),
+      identifiers: [DNS],
+      spkiSha256: randomBytes(32).toString('hex'),
+      notBefore: at(0),
+      notAfter: at(90 * DAY),
+      status: 'valid',
+      createdAt: at(9),
+      ...overrides,
+    };
+    await certs.reserveSerial(cert.serial, cert.issuerId, cert.createdAt);
+    await certs.insert(cert);
+    return cert;
+  }
+  async function insertOrder(o: Order, fresh: Authorization[]): Promise<void> {
+    await db.transaction((tx) => new OrderRepository(tx).insertWithAuthorizations(o, fresh));
+  }
+
+  // ---- accounts -----------------------------------------------------------------------------------------
+
+  const alice = account();
+  const bob = account({ contacts: [], termsOfServiceAgreed: false });
+
+  await t.test('ok/account insert and find by id and by key', async (t) => {
+    t.equal(await accounts.findById(alice.id), undefined);
+    await accounts.insert(alice);
+    await accounts.insert(bob);
+    t.same(await accounts.findById(alice.id), alice, 'every field survives');
+    t.same(await accounts.findByThumbprint(alice.jwkThumbprint), alice);
+    t.same(await accounts.findById(bob.id), bob, 'empty contacts, no terms agreed');
+    t.notOk('eabKid' in ((await accounts.findById(alice.id)) ?? {}), 'no eabKid key without EAB');
+    t.equal(await accounts.findByThumbprint('nope'), undefined);
+  });
+
+  await t.test('fail/a second account with the same key is a conflict', async (t) => {
+    const twin = account({ jwkThumbprint: alice.jwkThumbprint });
+    await expectCaError(t, accounts.insert(twin), 'conflict', /^an account with this key already exists$/);
+    t.equal(await accounts.findById(twin.id), undefined, 'nothing stored');
+  });
+
+  await t.test('ok/update contacts', async (t) => {
+    const updated = await accounts.updateContacts(alice.id, ['mailto:new@example.internal']);
+    t.same(updated.contacts, ['mailto:new@example.internal']);
+    t.same(await accounts.findById(alice.id), updated);
+    t.same((await accounts.updateContacts(alice.id, [])).contacts, [], 'contacts can be removed');
+  });
+
+  await t.test('ok/key rollover', async (t) => {
+    const carol = account();
+    await accounts.insert(carol);
+    const newJwk = { kty: 'OKP', crv: 'Ed25519', x: randomBytes(32).toString('base64url') };
+    const updated = await accounts.updateKey(carol.id, newJwk, 'carol-new-thumbprint');
+    t.same(updated.publicJwk, newJwk);
+    t.equal(updated.jwkThumbprint, 'carol-new-thumbprint');
+    t.equal((await accounts.findByThumbprint('carol-new-thumbprint'))?.id, carol.id);
+    t.equal(await accounts.findByThumbprint(carol.jwkThumbprint), undefined, 'the old key no longer finds it');
+  });
+
+  await t.test('fail/key rollover to a key another account holds is a conflict', async (t) => {
+    await expectCaError(t, accounts.updateKey(bob.id, alice.publicJwk, alice.jwkThumbprint), 'conflict', /^an account with this key already exists$/);
+    t.same(await accounts.findById(bob.id), bob, 'key unchanged');
+  });
+
+  await t.test('ok/deactivate, then the account takes no more changes', async (t) => {
+    const dave = account();
+    await accounts.insert(dave);
+    const deactivated = await accounts.deactivate(dave.id);
+    t.equal(deactivated.status, 'deactivated');
+    t.equal((await accounts.findById(dave.id))?.status, 'deactivated');
+    await expectCaError(t, accounts.deactivate(dave.id), 'unauthorized', /is deactivated/);
+    await expectCaError(t, accounts.updateContacts(dave.id, ['mailto:x@example.internal']), 'unauthorized', /is deactivated/);
+    await expectCaError(t, accounts.updateKey(dave.id, dave.publicJwk, 'another'), 'unauthorized', /is deactivated/);
+    t.same((await accounts.findById(dave.id))?.contacts, dave.contacts, 'contacts unchanged');
+  });
+
+  const unknownAccountCases: { name: string; call: () => Promise<unknown> }[] = [
+    { name: 'fail/deactivate an unknown account', call: () => accounts.deactivate('ghost') },
+    { name: 'fail/update contacts of an unknown account', call: () => accounts.updateContacts('ghost', []) },
+    { name: 'fail/rollover of an unknown account', call: () => accounts.updateKey('ghost', { kty: 'EC' }, 'ghost-tp') },
+  ];
+  for (const c of unknownAccountCases) {
+    await t.test(c.name, async (t) => {
+      await expectCaError(t, c.call(), 'notFound', /ghost does not exist/);
+    });
+  }
+
+  // ---- EAB credentials ----------------------------------------------------------------------------------
+
+  await t.test('ok/EAB credential insert, find and list', async (t) => {
+    const key = new Uint8Array(randomBytes(48));
+    await eab.insert({ kid: 'kid-web', hmacKeyEncrypted: key, group: 'web-team', createdAt: at(2) });
+    await eab.insert({ kid: 'kid-plain', hmacKeyEncrypted: new Uint8Array([0, 255, 1]), createdAt: at(3) });
+    const found = await eab.find('kid-web');
+    t.same(found?.credential, { kid: 'kid-web', group: 'web-team', createdAt: at(2) });
+    t.ok(found !== undefined && Buffer.from(found.hmacKeyEncrypted).equals(Buffer.from(key)), 'key bytes equal');
+    t.equal(found?.hmacKeyEncrypted.constructor, Uint8Array, 'a plain Uint8Array');
+    t.equal(await eab.find('nope'), undefined);
+    t.same(await eab.list(), [
+      { kid: 'kid-web', group: 'web-team', createdAt: at(2) },
+      { kid: 'kid-plain', createdAt: at(3) },
+    ]);
+  });
+
+  await t.test('fail/duplicate EAB kid keeps the first', async (t) => {
+    await expectCaError(t, eab.insert({ kid: 'kid-web', hmacKeyEncrypted: new Uint8Array([9]), createdAt: at(4) }), 'conflict', /kid-web already exists/);
+    t.equal((await eab.find('kid-web'))?.hmacKeyEncrypted.length, 48);
+  });
+
+  await t.test('ok/EAB binds once: account and binding in one transaction', async (t) => {
+    const erin = account({ eabKid: 'kid-web', group: 'web-team' });
+    const bound = await db.transaction(async (tx) => {
+      await new AccountRepository(tx).insert(erin);
+      return new EabRepository(tx).bind('kid-web', erin.id, at(60));
+    });
+    t.equal(bound, true);
+    t.same(await accounts.findById(erin.id), erin, 'eabKid and group survive');
+    t.same((await eab.find('kid-web'))?.credential, { kid: 'kid-web', group: 'web-team', createdAt: at(2), boundAccountId: erin.id, boundAt: at(60) });
+
+    t.equal(await eab.bind('kid-web', bob.id, at(61)), false, 'a second bind is refused');
+    t.equal((await eab.find('kid-web'))?.credential.boundAccountId, erin.id, 'still bound to the first');
+    t.equal(await eab.bind('kid-unknown', bob.id, at(61)), false, 'an unknown kid binds nothing');
+  });
+
+  await t.test('fail/a second account naming a used credential', async (t) => {
+    const frank = account({ eabKid: 'kid-web' });
+    await expectCaError(t, accounts.insert(frank), 'unauthorized', /kid-web is already used/);
+    t.equal(await accounts.findById(frank.id), undefined);
+  });
+
+  await t.test('fail/an account naming an unknown credential', async (t) => {
+    const gina = account({ eabKid: 'kid-ghost' });
+    await expectCaError(t, accounts.insert(gina), 'unauthorized', /kid-ghost does not exist/);
+    t.equal(await accounts.findById(gina.id), undefined);
+  });
+
+  await t.test('fail/losing the bind race rolls the account back', async (t) => {
+    const ivan = account();
+    await eab.bind('kid-plain', bob.id, at(70));
+    await t.rejects(
+      db.transaction(async (tx) => {
+        await new AccountRepository(tx).insert(ivan);
+        if (!(await new EabRepository(tx).bind('kid-plain', ivan.id, at(71)))) throw new Error('already bound');
+      }),
+      { message: 'already bound' },
+    );
+    t.equal(await accounts.findById(ivan.id), undefined, 'no account without its binding');
+  });
+
+  // ---- nonces -------------------------------------------------------------------------------------------
+
+  await t.test('ok/a nonce is consumed once', async (t) => {
+    await nonces.insert('nonce-1', at(HOUR));
+    t.equal(await nonces.consume('nonce-1', at(MINUTE)), true);
+    t.equal(await nonces.consume('nonce-1', at(MINUTE)), false, 'second use refused');
+    t.equal(await nonces.consume('never-issued', at(MINUTE)), false);
+  });
+
+  await t.test('fail/an expired nonce is refused', async (t) => {
+    await nonces.insert('nonce-old', at(HOUR));
+    t.equal(await nonces.consume('nonce-old', at(HOUR)), false, 'at expires_at it is expired');
+    t.equal(await nonces.consume('nonce-old', at(HOUR + 1)), false);
+  });
+
+  await t.test('fail/a duplicate nonce value', async (t) => {
+    await nonces.insert('nonce-dup', at(HOUR));
+    await expectCaError(t, nonces.insert('nonce-dup', at(HOUR)), 'conflict', /nonce already exists/);
+  });
+
+  await t.test('ok/concurrent consumers: exactly one wins', async (t) => {
+    await nonces.insert('nonce-race', at(HOUR));
+    const results = await Promise.all(Array.from({ length: 6 }, () => nonces.consume('nonce-race', at(MINUTE))));
+    t.equal(results.filter(Boolean).length, 1);
+  });
+
+  await t.test('ok/purge expired nonces', async (t) => {
+    await nonces.insert('nonce-keep', at(2 * HOUR));
+    const purged = await nonces.purgeExpired(at(HOUR));
+    t.equal(purged, 2, 'nonce-old and nonce-dup (expired at the hour)');
+    t.equal(await nonces.consume('nonce-keep', at(HOUR)), true, 'unexpired ones stay');
+  });
+
+  // ---- orders -------------------------------------------------------------------------------------------
+
+  const reusedAuthz = authorization(alice.id, IP, { status: 'valid', createdAt: at(2) });
+
+  await t.test('ok/order with new and reused authorizations round trip', async (t) => {
+    const first = order(alice.id, [reusedAuthz.id], { identifiers: [IP] });
+    await insertOrder(first, [reusedAuthz]);
+
+    const fresh = authorization(alice.id, DNS);
+    const second = order(alice.id, [fresh.id, reusedAuthz.id], {
+      notBefore: at(HOUR),
+      notAfter: at(30 * DAY),
+      createdAt: at(6),
+    });
+    await insertOrder(second, [fresh]);
+
+    t.same(await orders.findById(second.id), second, 'every field survives');
+    t.same((await orders.findById(second.id))?.authorizationIds, [fresh.id, reusedAuthz.id], 'ids in the order given');
+    t.same((await orders.findById(first.id))?.authorizationIds, [reusedAuthz.id]);
+    t.same(await authorizations.findById(fresh.id), fresh, 'new authorization and challenges stored');
+    t.same(await authorizations.findById(reusedAuthz.id), reusedAuthz, 'reused one unchanged');
+    t.equal(await orders.findById('nope'), undefined);
+  });
+
+  await t.test('fail/an order leaning on another account\'s authorization stores nothing', async (t) => {
+    const fresh = authorization(bob.id, DNS);
+    const o = order(bob.id, [fresh.id, reusedAuthz.id]);
+    await expectCaError(t, insertOrder(o, [fresh]), 'serverInternal', /do not exist for account/);
+    t.equal(await orders.findById(o.id), undefined);
+    t.equal(await authorizations.findById(fresh.id), undefined, 'the new authorization rolled back too');
+  });
+
+  await t.test('fail/a new authorization of another account is refused', async (t) => {
+    const fresh = authorization(alice.id, DNS);
+    const o = order(bob.id, [fresh.id]);
+    await expectCaError(t, insertOrder(o, [fresh]), 'serverInternal', /belongs to another account/);
+    t.equal(await authorizations.findById(fresh.id), undefined);
+  });
+
+  await t.test('fail/an order of an unknown account', async (t) => {
+    const o = order('ghost', []);
+    await expectCaError(t, insertOrder(o, []), 'notFound', /account ghost does not exist/);
+  });
+
+  await t.test('ok/list order ids newest first, paged', async (t) => {
+    const paul = account();
+    await accounts.insert(paul);
+    // Two share a created_at: the id breaks the tie, and paging neither repeats nor skips one.
+    const created = [at(10), at(20), at(20), at(30), at(40)];
+    const ids: string[] = [];
+    for (const createdAt of created) {
+      const o = order(paul.id, [], { createdAt });
+      await insertOrder(o, []);
+      ids.push(o.id);
+    }
+    const all = await orders.listIdsByAccount(paul.id, undefined, 100);
+    t.equal(all.ids.length, 5);
+    t.notOk('nextCursor' in all, 'no cursor when everything fits');
+    t.same(all.ids.slice(0, 1), [ids[4]], 'newest first');
+    t.same(all.ids.slice(2, 4).sort(), [ids[1], ids[2]].sort(), 'ties together');
+    t.same(all.ids[4], ids[0], 'oldest last');
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await orders.listIdsByAccount(paul.id, cursor, 2);
+      t.ok(page.ids.length <= 2);
+      seen.push(...page.ids);
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    t.equal(pages, 3);
+    t.same(seen, all.ids, 'the pages put together are the whole list in order');
+
+    // An order added after the first page was read does not disturb the pages that follow.
+    const first = await orders.listIdsByAccount(paul.id, undefined, 2);
+    await insertOrder(order(paul.id, [], { createdAt: at(50) }), []);
+    const rest = await orders.listIdsByAccount(paul.id, first.nextCursor, 10);
+    t.same([...first.ids, ...rest.ids], all.ids);
+
+    t.same(await orders.listIdsByAccount('nobody', undefined, 2), { ids: [] });
+  });
+
+  for (const cursor of ['%%%', 'bm90LWEtY3Vyc29y', Buffer.from('x.id').toString('base64url')]) {
+    await t.test(`fail/a malformed cursor ${cursor}`, async (t) => {
+      await expectCaError(t, orders.listIdsByAccount(alice.id, cursor, 2), 'malformed', /cursor/);
+    });
+  }
+
+  await t.test('ok/order status compare-and-set', async (t) => {
+    const o = order(alice.id, [reusedAuthz.id], { identifiers: [IP] });
+    await insertOrder(o, []);
+    const ready = await orders.updateStatus(o.id, ['pending'], 'ready');
+    t.equal(ready?.status, 'ready');
+    t.same(ready?.authorizationIds, [reusedAuthz.id], 'authorization ids come back with the update');
+    t.equal(await orders.updateStatus(o.id, ['pending'], 'ready'), undefined, 'wrong from: undefined');
+    t.equal((await orders.findById(o.id))?.status, 'ready', 'unchanged');
+    t.equal(await orders.updateStatus('ghost', ['pending'], 'ready'), undefined, 'unknown order: undefined');
+
+    const cert = await storedCertificate();
+    t.ok(await orders.updateStatus(o.id, ['ready'], 'processing'));
+    const valid = await orders.updateStatus(o.id, ['processing'], 'valid', { certificateSerial: cert.serial });
+    t.equal(valid?.status, 'valid');
+    t.equal(valid?.certificateSerial, cert.serial);
+    t.same(await orders.findById(o.id), valid);
+  });
+
+  await t.test('ok/an invalid order keeps its problem', async (t) => {
+    const o = order(alice.id, [reusedAuthz.id], { identifiers: [IP] });
+    await insertOrder(o, []);
+    const problem = {
+      kind: 'rejectedIdentifier' as const,
+      detail: 'one identifier is not allowed',
+      subproblems: [{ kind: 'rejectedIdentifier' as const, detail: 'not ours', identifier: { type: 'dns', value: 'evil.example' } }],
+    };
+    const invalid = await orders.updateStatus(o.id, ['pending', 'ready'], 'invalid', { error: problem });
+    t.same(invalid?.error, problem);
+    t.same((await orders.findById(o.id))?.error, problem);
+  });
+
+  await t.test('fail/an order cannot turn valid without a stored certificate', async (t) => {
+    const o = order(alice.id, [], { status: 'processing' });
+    await insertOrder(o, []);
+    await expectCaError(t, orders.updateStatus(o.id, ['processing'], 'valid', { certificateSerial: 'abcdef' }), 'serverInternal', /abcdef/);
+    await expectCaError(t, orders.updateStatus(o.id, ['processing'], 'valid'), 'serverInternal', /cannot become valid/);
+    t.equal((await orders.findById(o.id))?.status, 'processing');
+  });
+
+  await t.test('ok/a certificate is replaced once; a failed replacement frees it', async (t) => {
+    const old = await storedCertificate();
+    t.equal(await orders.findActiveByReplaces(old.serial), undefined);
+    const r1 = order(alice.id, [], { replacesSerial: old.serial });
+    await insertOrder(r1, []);
+    t.same(await orders.findActiveByReplaces(old.serial), r1);
+
+    const fresh = authorization(alice.id, DNS);
+    const r2 = order(alice.id, [fresh.id], { replacesSerial: old.serial });
+    await expectCaError(t, insertOrder(r2, [fresh]), 'alreadyReplaced', new RegExp(`^certificate ${old.serial} has already been replaced$`));
+    t.equal(await orders.findById(r2.id), undefined, 'second order not stored');
+    t.equal(await authorizations.findById(fresh.id), undefined, 'nor its authorization');
+
+    await orders.updateStatus(r1.id, ['pending'], 'invalid', { error: { kind: 'unauthorized', detail: 'challenge failed' } });
+    t.equal(await orders.findActiveByReplaces(old.serial), undefined, 'the invalid order no longer counts');
+    const r3 = order(alice.id, [], { replacesSerial: old.serial });
+    await insertOrder(r3, []);
+    t.equal((await orders.findActiveByReplaces(old.serial))?.id, r3.id);
+  });
+
+  await t.test('ok/concurrent replacements of one certificate: exactly one succeeds', async (t) => {
+    const old = await storedCertificate();
+    const attempts = Array.from({ length: 4 }, () => order(alice.id, [], { replacesSerial: old.serial }));
+    const results = await Promise.allSettled(attempts.map((o) => insertOrder(o, [])));
+    t.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results) {
+      if (r.status === 'rejected') t.equal((r.reason as { kind?: string }).kind, 'alreadyReplaced');
+    }
+  });
+
+  await t.test('fail/replacing an unknown certificate', async (t) => {
+    await expectCaError(t, insertOrder(order(alice.id, [], { replacesSerial: 'abc123' }), []), 'notFound', /certificate abc123 does not exist/);
+  });
+
+  // ---- authorizations -----------------------------------------------------------------------------------
+
+  await t.test('ok/authorization reuse lookup', async (t) => {
+    const rita = account();
+    await accounts.insert(rita);
+    const name: Identifier = { type: 'dns', value: 'reuse.example.internal' };
+    const validOld = authorization(rita.id, name, { status: 'valid', createdAt: at(1), expires: at(10 * DAY) });
+    const pendingNew = authorization(rita.id, name, { createdAt: at(2), expires: at(10 * DAY) });
+    const validSoon = authorization(rita.id, name, { status: 'valid', createdAt: at(3), expires: at(DAY) });
+    const invalid = authorization(rita.id, name, { status: 'invalid', createdAt: at(4), expires: at(10 * DAY) });
+    const wildcard = authorization(rita.id, name, { wildcard: true, createdAt: at(5), expires: at(10 * DAY) });
+    await db.transaction((tx) => new AuthorizationRepository(tx).insertMany([validOld, pendingNew, validSoon, invalid, wildcard]));
+
+    t.equal((await authorizations.findReusable(rita.id, name, false, at(HOUR)))?.id, validSoon.id, 'valid preferred, newest valid first');
+    t.same(await authorizations.findReusable(rita.id, name, false, at(2 * DAY)), validOld, 'one expiring too soon is skipped');
+    t.equal((await authorizations.findReusable(rita.id, name, true, at(HOUR)))?.id, wildcard.id, 'wildcard only matches wildcard');
+    await authorizations.updateStatus(validOld.id, ['valid'], 'deactivated');
+    t.equal((await authorizations.findReusable(rita.id, name, false, at(2 * DAY)))?.id, pendingNew.id, 'then a pending one');
+    t.equal(await authorizations.findReusable(rita.id, name, false, at(11 * DAY)), undefined, 'none lasts that long');
+    t.equal(await authorizations.findReusable(alice.id, name, false, at(HOUR)), undefined, 'never another account\'s');
+    t.equal(await authorizations.findReusable(rita.id, { type: 'ip', value: 'reuse.example.internal' }, false, at(HOUR)), undefined, 'type matters');
+  });
+
+  await t.test('ok/find authorizations by ids keeps the order asked', async (t) => {
+    const a = authorization(alice.id, { type: 'dns', value: 'a.example.internal' });
+    const b = authorization(alice.id, { type: 'dns', value: 'b.example.internal' });
+    await authorizations.insertMany([a, b]);
+    t.same(
+      (await authorizations.findByIds([b.id, 'ghost', a.id])).map((x) => x.id),
+      [b.id, a.id],
+      'missing ids left out',
+    );
+    t.same(
+      (await authorizations.findById(a.id))?.challenges.map((c) => c.type),
+      ['dns-01', 'http-01', 'tls-alpn-01'],
+      'challenges ordered by type',
+    );
+    t.same(await authorizations.findByIds([]), []);
+    t.equal(await authorizations.findById('ghost'), undefined);
+  });
+
+  await t.test('ok/authorization status compare-and-set and expiry sweep', async (t) => {
+    const sam = account();
+    await accounts.insert(sam);
+    const a = authorization(sam.id, DNS, { expires: at(DAY) });
+    const b = authorization(sam.id, DNS, { status: 'valid', expires: at(2 * DAY) });
+    const c = authorization(sam.id, DNS, { status: 'invalid', expires: at(DAY) });
+    await authorizations.insertMany([a, b, c]);
+    t.equal((await authorizations.updateStatus(a.id, ['pending'], 'deactivated'))?.status, 'deactivated');
+    t.equal(await authorizations.updateStatus(a.id, ['pending'], 'valid'), undefined, 'wrong from: undefined');
+    const beforeOthers = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM authorizations WHERE status IN ('pending', 'valid') AND expires <= $1`,
+      [at(2 * DAY)],
+    );
+    const expired = await authorizations.expireDue(at(2 * DAY));
+    t.equal(expired, beforeOthers.rows[0]?.n, 'every due pending/valid one, b included');
+    t.equal((await authorizations.findById(b.id))?.status, 'expired', 'valid at its expiry -> expired');
+    t.equal((await authorizations.findById(a.id))?.status, 'deactivated', 'deactivated stays');
+    t.equal((await authorizations.findById(c.id))?.status, 'invalid', 'invalid stays');
+    t.equal(await authorizations.expireDue(at(2 * DAY)), 0, 'idempotent');
+  });
+
+  // ---- challenges ---------------------------------------------------------------------------------------
+
+  const tom = account();
+  const authzForChallenges = [DNS, IP, { type: 'dns' as const, value: 'c.example.internal' }].map((id) =>
+    authorization(tom.id, id),
+  );
+  const [chDns, chIp, chThird] = authzForChallenges.map((a) => a.challenges[1]!); // http-01 of each
+
+  await t.test('ok/challenge start processing is a compare-and-set', async (t) => {
+    await accounts.insert(tom);
+    await authorizations.insertMany(authzForChallenges);
+    t.same(await challenges.findById(chDns!.id), chDns);
+    const started = await challenges.startProcessing(chDns!.id, at(MINUTE));
+    t.equal(started?.status, 'processing');
+    t.same(started?.nextAttemptAt, at(MINUTE));
+    t.equal(await challenges.startProcessing(chDns!.id, at(2 * MINUTE)), undefined, 'second start: undefined');
+    t.same((await challenges.findById(chDns!.id))?.nextAttemptAt, at(MINUTE), 'unchanged');
+    t.equal(await challenges.startProcessing('ghost', at(MINUTE)), undefined);
+    t.equal(await challenges.findById('ghost'), undefined);
+  });
+
+  await t.test('ok/claim due challenges leases them', async (t) => {
+    await challenges.startProcessing(chIp!.id, at(MINUTE));
+    await challenges.startProcessing(chThird!.id, at(10 * MINUTE)); // not due yet
+    const lease = at(MINUTE + 30_000);
+    const claimed = await challenges.claimDue(at(MINUTE), lease, 10);
+    t.same(claimed.map((c) => c.id).sort(), [chDns!.id, chIp!.id].sort(), 'the due ones only');
+    for (const c of claimed) t.same(c.nextAttemptAt, lease, 'leased until leaseUntil');
+    t.same(await challenges.claimDue(at(MINUTE + 1000), lease, 10), [], 'a second claim during the lease gets nothing');
+    const again = await challenges.claimDue(lease, at(MINUTE + 60_000), 1);
+    t.equal(again.length, 1, 'after the lease it is due again; limit respected');
+    const rest = await challenges.claimDue(lease, at(MINUTE + 60_000), 10);
+    t.equal(rest.length, 1, 'the other one');
+    t.not(rest[0]?.id, again[0]?.id);
+  });
+
+  await t.test('ok/concurrent claims never hand out one challenge twice', async (t) => {
+    const batch = Array.from({ length: 8 }, (_, i) => authorization(tom.id, { type: 'dns', value: `batch${i}.example.internal` }));
+    await authorizations.insertMany(batch);
+    for (const a of batch) await challenges.startProcessing(a.challenges[0]!.id, at(HOUR));
+    const claims = await Promise.all(Array.from({ length: 4 }, () => challenges.claimDue(at(HOUR), at(2 * HOUR), 3)));
+    const ids = claims.flat().map((c) => c.id);
+    t.equal(new Set(ids).size, ids.length, 'no challenge claimed twice');
+    t.ok(ids.length >= 8, 'every due one was claimed by someone');
+    for (const a of batch) t.ok(ids.includes(a.challenges[0]!.id));
+  });
+
+  await t.test('ok/retry, then valid', async (t) => {
+    const problem = { kind: 'connection' as const, detail: 'connection refused' };
+    const retried = await challenges.recordRetry(chDns!.id, 1, at(5 * MINUTE), problem);
+    t.equal(retried?.attempts, 1);
+    t.same(retried?.nextAttemptAt, at(5 * MINUTE));
+    t.same(retried?.error, problem);
+    const again = await challenges.recordRetry(chDns!.id, 2, at(9 * MINUTE));
+    t.same(again?.error, problem, 'no new error keeps the last one');
+    const valid = await challenges.markValid(chDns!.id, at(6 * MINUTE));
+    t.equal(valid.status, 'valid');
+    t.same(valid.validatedAt, at(6 * MINUTE));
+    t.notOk('error' in valid, 'a valid challenge carries no error');
+    t.notOk('nextAttemptAt' in valid, 'and no schedule');
+    t.equal(valid.attempts, 2);
+    t.same(await challenges.findById(chDns!.id), valid);
+    t.equal(await challenges.recordRetry(chDns!.id, 3, at(HOUR)), undefined, 'no retry once valid');
+  });
+
+  await t.test('fail/marking a finished challenge again', async (t) => {
+    await expectCaError(t, challenges.markValid(chDns!.id, at(HOUR)), 'conflict', /is valid, not processing/);
+    await expectCaError(t, challenges.markInvalid(chDns!.id, { kind: 'dns', detail: 'x' }), 'conflict', /is valid, not processing/);
+    await expectCaError(t, challenges.markValid('ghost', at(HOUR)), 'notFound', /ghost does not exist/);
+    t.same((await challenges.findById(chDns!.id))?.validatedAt, at(6 * MINUTE), 'unchanged');
+  });
+
+  await t.test('ok/mark invalid with a problem', async (t) => {
+    const problem = { kind: 'incorrectResponse' as const, detail: 'key authorization mismatch' };
+    const invalid = await challenges.markInvalid(chIp!.id, problem);
+    t.equal(invalid.status, 'invalid');
+    t.same(invalid.error, problem);
+    t.notOk('nextAttemptAt' in invalid);
+    t.same(await challenges.claimDue(at(DAY), at(DAY + 1), 10).then((c) => c.map((x) => x.id).filter((id) => id === chIp!.id)), [], 'never claimed again');
+  });
+
+  await t.test('fail/a pending challenge cannot be marked valid', async (t) => {
+    const pending = authzForChallenges[0]!.challenges[0]!;
+    await expectCaError(t, challenges.markValid(pending.id, at(HOUR)), 'conflict', /is pending, not processing/);
+  });
+
+  // ---- certificates -------------------------------------------------------------------------------------
+
+  await t.test('ok/ACME fields of a certificate round trip', async (t) => {
+    const old = await storedCertificate();
+    const o = order(alice.id, []);
+    await insertOrder(o, []);
+    const cert = await storedCertificate({ accountId: alice.id, orderId: o.id, replacesSerial: old.serial });
+    t.same(await certs.findBySerial(cert.serial), cert);
+    t.notOk('accountId' in ((await certs.findBySerial(old.serial)) ?? {}), 'no ACME keys on a certificate without them');
+  });
+
+  await t.test('fail/a certificate of an unknown account', async (t) => {
+    const s = serial();
+    await certs.reserveSerial(s, 'root', at(1));
+    const cert: IssuedCertificate = {
+      serial: s,
+      issuerId: 'root',
+      crlShard: 0,
+      der: new Uint8Array([1, 2, 3]),
+      identifiers: [DNS],
+      spkiSha256: randomBytes(32).toString('hex'),
+      notBefore: at(0),
+      notAfter: at(DAY),
+      status: 'valid',
+      createdAt: at(1),
+      accountId: 'ghost',
+    };
+    await expectCaError(t, certs.insert(cert), 'notFound', /account ghost/);
+    t.equal(await certs.findBySerial(s), undefined);
+  });
+
+  await t.test('ok/revoke once', async (t) => {
+    const cert = await storedCertificate({ accountId: alice.id });
+    const revoked = await certs.revoke(cert.serial, at(DAY + 5), 1);
+    t.same(revoked, { ...cert, status: 'revoked', revokedAt: at(DAY + 5), revocationReason: 1 });
+    t.same(await certs.findBySerial(cert.serial), revoked);
+    t.equal(await certs.revoke(cert.serial, at(2 * DAY), 4), undefined, 'a second revocation: undefined');
+    t.same((await certs.findBySerial(cert.serial))?.revocationReason, 1, 'the first reason and time stay');
+    t.equal(await certs.revoke('abcdef', at(DAY), 0), undefined, 'unknown serial: undefined');
+  });
+
+  await t.test('ok/concurrent revocations: exactly one succeeds', async (t) => {
+    const cert = await storedCertificate();
+    const results = await Promise.all([certs.revoke(cert.serial, at(DAY), 1), certs.revoke(cert.serial, at(DAY), 4), certs.revoke(cert.serial, at(DAY), 5)]);
+    t.equal(results.filter((r) => r !== undefined).length, 1);
+  });
+}
+
+await withEachDatabase(t, suite);
