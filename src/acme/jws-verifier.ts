@@ -1,0 +1,386 @@
+import { calculateJwkThumbprint, errors as joseErrors, flattenedVerify, importJWK } from 'jose';
+import type { Account } from '../core/account.js';
+import { CaError } from '../core/errors.js';
+import type { AcmeRegistrationAuthority } from '../ra/acme-ra.js';
+import type { AcmeLinker } from './linker.js';
+import { isWellFormedNonce, type NonceStore } from './nonce-store.js';
+import { decodeBase64url, parseFlattenedJws, parseKeyChange, type FlattenedJwsObject } from './schemas.js';
+
+/**
+ * Verification of every ACME POST (RFC 8555 §6.2-§6.5) and of the keyChange inner JWS (§7.3.5).
+ *
+ * The checks run in a fixed order so that a request learns the most specific problem it can act on, and so
+ * that nothing is looked up or consumed for a request that is not even a JWS:
+ *   1. shape: flattened JWS JSON, protected header only (§6.2)                         -> malformed
+ *   2. protected header: alg allowed (§6.2)                                              -> badSignatureAlgorithm
+ *      exactly one of jwk/kid, the one this resource wants (§6.2)                       -> malformed
+ *      nonce present (§6.5) / url present (§6.4)                                         -> badNonce / malformed
+ *   3. key: jwk is public, a supported type and size; or kid names an existing account  -> malformed /
+ *      (§7.3); alg matches the key type                                                     badPublicKey /
+ *                                                                                           accountDoesNotExist /
+ *                                                                                           badSignatureAlgorithm
+ *   4. signature (jose flattenedVerify, algorithms pinned to the header's alg)          -> malformed
+ *   5. nonce consumed (§6.5): after the signature, so a forger cannot burn nonces        -> badNonce
+ *   6. url equals the URL the request arrived on (§6.4)                                 -> unauthorized
+ *   7. the account is valid (§7.3.6: deactivated accounts may do nothing)               -> unauthorized
+ *   8. payload: "" is POST-as-GET (§6.3), otherwise JSON                                -> malformed
+ */
+
+/**
+ * RFC 8555 §6.2: servers MUST accept ES256 and SHOULD accept EdDSA; RS256 and PS256 cover RSA account keys
+ * (certbot's default is RS256). `none` and the MAC algorithms (HS*) are refused because §6.2 forbids them: the
+ * request must be signed with the account's asymmetric key. ES512/P-521 is left out, matching the key policy.
+ */
+export const SUPPORTED_JWS_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'] as const;
+export type SupportedJwsAlgorithm = (typeof SUPPORTED_JWS_ALGORITHMS)[number];
+
+/** A public JWK holding exactly kty and the members RFC 7638 §3.2 hashes (what core Account.publicJwk stores). */
+export type PublicJwk = Record<string, string>;
+
+export interface AcmeProtectedHeader {
+  alg: SupportedJwsAlgorithm;
+  url: string;
+  nonce?: string;
+  kid?: string;
+  jwk?: Record<string, unknown>;
+  [parameter: string]: unknown;
+}
+
+export interface VerifiedRequest {
+  /** The parsed JSON payload, or null for POST-as-GET (§6.3). */
+  payload: unknown;
+  postAsGet: boolean;
+  protectedHeader: AcmeProtectedHeader;
+  /** Present for kid-signed requests: the (valid) account that signed. */
+  account?: Account;
+  /** Present for jwk-signed requests: the signing key, public members only, and its RFC 7638 thumbprint. */
+  jwk?: PublicJwk;
+  thumbprint?: string;
+}
+
+/**
+ * Which key identification a resource takes (§6.2): newAccount and revokeCert-with-the-certificate-key use
+ * `jwk`; every other resource `kid`; revokeCert accepts either (§7.6).
+ */
+export type KeyMode = 'jwk' | 'kid' | 'either';
+/** `json`: the request carries a payload; `postAsGet`: only "" is allowed; `either`: the resource does both. */
+export type PayloadMode = 'json' | 'postAsGet' | 'either';
+
+export interface VerifyOptions {
+  key: KeyMode;
+  payload: PayloadMode;
+}
+
+export interface JwsVerifierDeps {
+  ra: Pick<AcmeRegistrationAuthority, 'findAccount'>;
+  nonces: NonceStore;
+  linker: AcmeLinker;
+}
+
+// RSA bounds mirror policy/key-policy.ts (acme/ may not import policy/): CABF BR 6.1.5 minimum, and a maximum
+// that bounds verification cost.
+const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 8192;
+/** Members that only a private (or symmetric) JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/** Coordinate sizes of the curves allowed for account keys. */
+const CURVE_BYTES: Record<string, number> = { 'P-256': 32, 'P-384': 48 };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function decodeJson(base64url: string, what: string): unknown {
+  try {
+    return JSON.parse(utf8.decode(Buffer.from(base64url, 'base64url')));
+  } catch {
+    throw new CaError('malformed', `${what} is not base64url-encoded UTF-8 JSON`);
+  }
+}
+
+function bitLength(bytes: Buffer): number {
+  const first = bytes[0] ?? 0;
+  return bytes.length === 0 ? 0 : (bytes.length - 1) * 8 + (32 - Math.clz32(first));
+}
+
+/**
+ * RFC 7518 §2 Base64urlUInt: minimal big-endian octets. A leading zero octet would give the same key a second
+ * RFC 7638 thumbprint, i.e. a second account for one key, so it is refused.
+ */
+function uintMember(jwk: Record<string, unknown>, member: string, where: string): Buffer {
+  const value = jwk[member];
+  if (typeof value !== 'string' || value.length === 0) throw new CaError('malformed', `${where} lacks the "${member}" member`);
+  const bytes = decodeBase64url(value, `${where}.${member}`);
+  if (bytes.length === 0 || bytes[0] === 0) {
+    throw new CaError('malformed', `${where}.${member} is not a minimal Base64urlUInt (RFC 7518 §2): no leading zero octets`);
+  }
+  return bytes;
+}
+
+function fixedMember(jwk: Record<string, unknown>, member: string, length: number, where: string): string {
+  const value = jwk[member];
+  if (typeof value !== 'string') throw new CaError('malformed', `${where} lacks the "${member}" member`);
+  if (decodeBase64url(value, `${where}.${member}`).length !== length) {
+    throw new CaError('badPublicKey', `${where}.${member} must be ${length} bytes for ${String(jwk.crv)}`);
+  }
+  return value;
+}
+
+/**
+ * A JWK from a request -> the public members RFC 7638 hashes, after the account-key policy: ECDSA on P-256 or
+ * P-384, RSA of 2048..8192 bits (a multiple of 8) with an odd exponent, or Ed25519. Private members are refused
+ * outright (§6.2 puts the *public* key in `jwk`; a client that sends `d` has leaked its key).
+ */
+export function toPublicJwk(raw: unknown, where = 'jwk'): PublicJwk {
+  if (!isObject(raw)) throw new CaError('malformed', `${where} must be a JSON object`);
+  const leaked = PRIVATE_MEMBERS.filter((m) => m in raw);
+  if (leaked.length > 0) {
+    throw new CaError('malformed', `${where} contains private key material (${leaked.map((m) => `"${m}"`).join(', ')}); send only the public key`);
+  }
+  const kty = raw.kty;
+  if (typeof kty !== 'string') throw new CaError('malformed', `${where} lacks "kty"`);
+  switch (kty) {
+    case 'EC': {
+      const crv = raw.crv;
+      if (typeof crv !== 'string') throw new CaError('malformed', `${where} lacks "crv"`);
+      const size = CURVE_BYTES[crv];
+      if (size === undefined) throw new CaError('badPublicKey', `${where} is on curve ${crv}; account keys must use P-256 or P-384`);
+      return { kty, crv, x: fixedMember(raw, 'x', size, where), y: fixedMember(raw, 'y', size, where) };
+    }
+    case 'RSA': {
+      const n = uintMember(raw, 'n', where);
+      const e = uintMember(raw, 'e', where);
+      const bits = bitLength(n);
+      if (bits < MIN_RSA_BITS) {
+        throw new CaError('badPublicKey', `RSA key of ${bits} bits is too small: at least ${MIN_RSA_BITS} bits are required`);
+      }
+      if (bits > MAX_RSA_BITS || bits % 8 !== 0) {
+        throw new CaError('badPublicKey', `RSA key of ${bits} bits is not allowed: use 2048, 3072 or 4096 bits`);
+      }
+      // An even exponent (or 1) is not an RSA key anyone can sign with; more than 32 bits is never legitimate.
+      if (e.length > 4 || (e[e.length - 1]! & 1) === 0 || (e.length === 1 && e[0] === 1)) {
+        throw new CaError('badPublicKey', 'RSA public exponent is not acceptable: use 65537');
+      }
+      return { kty, n: raw.n as string, e: raw.e as string };
+    }
+    case 'OKP': {
+      if (raw.crv !== 'Ed25519') {
+        throw new CaError('badPublicKey', `${where} is an OKP key on ${String(raw.crv)}; only Ed25519 is accepted (RFC 8037)`);
+      }
+      return { kty, crv: 'Ed25519', x: fixedMember(raw, 'x', 32, where) };
+    }
+    default:
+      throw new CaError('badPublicKey', `${where} has key type "${kty}"; account keys must be EC, RSA or OKP (Ed25519)`);
+  }
+}
+
+/** The key type each algorithm needs; a mismatch (ES256 over an RSA key, ES256 over P-384) is refused. */
+function checkAlgorithmFitsKey(alg: SupportedJwsAlgorithm, jwk: PublicJwk): void {
+  const needs: Record<SupportedJwsAlgorithm, { kty: string; crv?: string; text: string }> = {
+    ES256: { kty: 'EC', crv: 'P-256', text: 'an EC P-256 key' },
+    ES384: { kty: 'EC', crv: 'P-384', text: 'an EC P-384 key' },
+    RS256: { kty: 'RSA', text: 'an RSA key' },
+    PS256: { kty: 'RSA', text: 'an RSA key' },
+    EdDSA: { kty: 'OKP', crv: 'Ed25519', text: 'an Ed25519 key' },
+  };
+  const need = needs[alg];
+  if (jwk.kty !== need.kty || (need.crv !== undefined && jwk.crv !== need.crv)) {
+    const have = jwk.kty === 'RSA' ? 'RSA' : `${jwk.kty} ${jwk.crv ?? ''}`.trim();
+    throw new CaError('badSignatureAlgorithm', `JWS algorithm ${alg} requires ${need.text}, but the key is ${have}`);
+  }
+}
+
+function checkAlgorithm(alg: unknown, what: string): SupportedJwsAlgorithm {
+  if (typeof alg !== 'string' || alg.length === 0) throw new CaError('malformed', `${what} lacks "alg"`);
+  if (!(SUPPORTED_JWS_ALGORITHMS as readonly string[]).includes(alg)) {
+    // §6.2: `none` and MAC algorithms MUST be refused; anything else we do not implement is refused the same
+    // way, with the list of what we accept (problem.ts adds `algorithms` to the document).
+    throw new CaError('badSignatureAlgorithm', `JWS algorithm ${JSON.stringify(alg)} is not supported; use one of ${SUPPORTED_JWS_ALGORITHMS.join(', ')}`);
+  }
+  return alg as SupportedJwsAlgorithm;
+}
+
+/** Verifies the signature of `jws` with `jwk`, accepting only `alg` (so the header cannot pick another). */
+async function verifySignature(jws: FlattenedJwsObject, alg: SupportedJwsAlgorithm, jwk: PublicJwk, what: string): Promise<Uint8Array> {
+  let key: Awaited<ReturnType<typeof importJWK>>;
+  try {
+    key = await importJWK({ ...jwk }, alg);
+  } catch (cause) {
+    // e.g. an EC point not on the curve: the members were well formed but are not a key.
+    throw new CaError('badPublicKey', `${what} key is not a valid ${jwk.kty} public key`, { cause });
+  }
+  try {
+    const result = await flattenedVerify(jws, key, { algorithms: [alg] });
+    return result.payload;
+  } catch (cause) {
+    if (cause instanceof joseErrors.JWSSignatureVerificationFailed) {
+      throw new CaError('malformed', `${what} signature is invalid`, { cause });
+    }
+    if (cause instanceof joseErrors.JOSEError) {
+      // jose's messages describe the JWS only (e.g. an unrecognised "crit" extension); safe to show.
+      throw new CaError('malformed', `${what} is invalid: ${cause.message}`, { cause });
+    }
+    throw new CaError('malformed', `${what} could not be verified`, { cause });
+  }
+}
+
+function parseProtectedHeader(jws: FlattenedJwsObject, what: string): Record<string, unknown> {
+  const header = decodeJson(jws.protected, `${what} protected header`);
+  if (!isObject(header)) throw new CaError('malformed', `${what} protected header must be a JSON object`);
+  // RFC 8555 defines no critical extensions, and the RFC 7797 unencoded payload (b64=false) would make "" and
+  // raw JSON ambiguous with POST-as-GET (§6.3); jose would honour b64, so it is refused here first.
+  if (header.crit !== undefined || header.b64 !== undefined) {
+    throw new CaError('malformed', `${what} uses "crit"/"b64" extensions, which ACME requests do not allow`);
+  }
+  return header;
+}
+
+export class JwsVerifier {
+  constructor(private readonly deps: JwsVerifierDeps) {}
+
+  /**
+   * Verifies a POST body for a resource. `requestUrl` is the external URL the request arrived on
+   * (AcmeLinker.requestUrl). Throws CaError; returns only for an authentic, fresh request by a valid account
+   * (or, for jwk requests, by the holder of the key).
+   */
+  async verify(body: Buffer | undefined, requestUrl: string, options: VerifyOptions): Promise<VerifiedRequest> {
+    // 1. shape (§6.2)
+    if (body === undefined || body.length === 0) throw new CaError('malformed', 'request body is empty; ACME requests are JWS objects (RFC 8555 §6.2)');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(utf8.decode(body));
+    } catch {
+      throw new CaError('malformed', 'request body is not JSON; ACME requests are flattened JWS JSON objects (RFC 8555 §6.2)');
+    }
+    const jws = parseFlattenedJws(parsed, 'request JWS');
+
+    // 2. protected header
+    const header = parseProtectedHeader(jws, 'JWS');
+    const alg = checkAlgorithm(header.alg, 'JWS protected header');
+    const hasJwk = header.jwk !== undefined;
+    const hasKid = header.kid !== undefined;
+    if (hasJwk && hasKid) throw new CaError('malformed', 'JWS protected header has both "jwk" and "kid"; RFC 8555 §6.2 requires exactly one');
+    if (!hasJwk && !hasKid) throw new CaError('malformed', 'JWS protected header has neither "jwk" nor "kid"; RFC 8555 §6.2 requires exactly one');
+    if (options.key === 'jwk' && hasKid) {
+      throw new CaError('malformed', 'this resource requires a "jwk" header, not "kid" (RFC 8555 §6.2: newAccount is signed with the new key itself)');
+    }
+    if (options.key === 'kid' && hasJwk) {
+      throw new CaError('malformed', 'this resource requires a "kid" header naming your account URL, not "jwk" (RFC 8555 §6.2)');
+    }
+    const nonce = header.nonce;
+    if (nonce === undefined) throw new CaError('badNonce', 'JWS has no anti-replay "nonce" (RFC 8555 §6.5); get one from newNonce');
+    if (typeof nonce !== 'string' || !isWellFormedNonce(nonce)) {
+      throw new CaError('malformed', 'JWS "nonce" is not a base64url string (RFC 8555 §6.5.1)');
+    }
+    const url = header.url;
+    if (typeof url !== 'string' || url.length === 0) throw new CaError('malformed', 'JWS protected header lacks "url" (RFC 8555 §6.4)');
+
+    // 3. the key
+    let account: Account | undefined;
+    let jwk: PublicJwk;
+    let thumbprint: string | undefined;
+    if (hasJwk) {
+      jwk = toPublicJwk(header.jwk, 'JWS "jwk"');
+      checkAlgorithmFitsKey(alg, jwk);
+      thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+    } else {
+      if (typeof header.kid !== 'string') throw new CaError('malformed', 'JWS "kid" must be a string: your account URL');
+      const accountId = this.deps.linker.accountIdFromUrl(header.kid);
+      if (accountId === undefined) {
+        throw new CaError('malformed', `JWS "kid" ${JSON.stringify(header.kid)} is not an account URL of this server (${this.deps.linker.base}/acme/acct/<id>)`);
+      }
+      account = await this.deps.ra.findAccount(accountId);
+      if (!account) throw new CaError('accountDoesNotExist', `no account exists at ${header.kid}`);
+      jwk = account.publicJwk;
+      checkAlgorithmFitsKey(alg, jwk);
+    }
+
+    // 4. signature
+    const payloadBytes = await verifySignature(jws, alg, jwk, 'JWS');
+
+    // 5. nonce: consumed only now, so a request that is not authentic cannot spend someone else's nonce.
+    if (!(await this.deps.nonces.consume(nonce))) {
+      throw new CaError('badNonce', 'JWS nonce is unknown, expired or already used; retry with the nonce from this response');
+    }
+
+    // 6. url (§6.4): binds the signature to this resource, so a request cannot be replayed at another one.
+    if (url !== requestUrl) {
+      throw new CaError('unauthorized', `JWS "url" ${JSON.stringify(url)} does not match the request URL ${JSON.stringify(requestUrl)} (RFC 8555 §6.4)`);
+    }
+
+    // 7. §7.3.6: a deactivated (or CA-revoked) account is refused every further request.
+    if (account && account.status !== 'valid') {
+      throw new CaError('unauthorized', `account ${header.kid as string} is ${account.status}`);
+    }
+
+    // 8. payload
+    const postAsGet = jws.payload === '';
+    if (postAsGet && options.payload === 'json') {
+      throw new CaError('malformed', 'this request needs a JSON payload; an empty payload means POST-as-GET (RFC 8555 §6.3)');
+    }
+    if (!postAsGet && options.payload === 'postAsGet') {
+      throw new CaError('malformed', 'this resource is read with POST-as-GET: the JWS payload must be the empty string (RFC 8555 §6.3)');
+    }
+    let payload: unknown = null;
+    if (!postAsGet) {
+      try {
+        payload = JSON.parse(utf8.decode(payloadBytes));
+      } catch {
+        throw new CaError('malformed', 'JWS payload is not UTF-8 JSON');
+      }
+    }
+
+    const protectedHeader = header as AcmeProtectedHeader;
+    const result: VerifiedRequest = { payload, postAsGet, protectedHeader };
+    if (account) result.account = account;
+    else {
+      result.jwk = jwk;
+      result.thumbprint = thumbprint;
+    }
+    return result;
+  }
+
+  /**
+   * RFC 8555 §7.3.5 keyChange, after verify() authenticated the outer JWS with the account's key (kid). The
+   * outer payload is a JWS signed by the NEW key, proving possession of it:
+   *   - inner has "jwk" (the new key), no "kid", and MUST omit "nonce" (the outer one already guards replay)
+   *   - inner "url" equals the outer "url"
+   *   - inner payload {account, oldKey}: account is the outer kid, oldKey is the account's current key
+   * Returns the new key; whether another account already uses it is for the caller (409, §7.3.5).
+   */
+  async verifyKeyChange(outer: VerifiedRequest): Promise<{ newJwk: PublicJwk; newThumbprint: string }> {
+    const account = outer.account;
+    if (!account) throw new CaError('malformed', 'keyChange must be signed with "kid" by the account whose key changes');
+    const inner = parseFlattenedJws(outer.payload, 'keyChange inner JWS');
+    const header = parseProtectedHeader(inner, 'keyChange inner JWS');
+    const alg = checkAlgorithm(header.alg, 'keyChange inner JWS protected header');
+    if (header.kid !== undefined) throw new CaError('malformed', 'keyChange inner JWS must identify the new key with "jwk", not "kid" (RFC 8555 §7.3.5)');
+    if (header.jwk === undefined) throw new CaError('malformed', 'keyChange inner JWS lacks "jwk": the new account key (RFC 8555 §7.3.5)');
+    if (header.nonce !== undefined) throw new CaError('malformed', 'keyChange inner JWS must omit "nonce" (RFC 8555 §7.3.5)');
+    if (header.url !== outer.protectedHeader.url) {
+      throw new CaError('malformed', `keyChange inner JWS "url" ${JSON.stringify(header.url ?? null)} differs from the outer "url" (RFC 8555 §7.3.5)`);
+    }
+    const newJwk = toPublicJwk(header.jwk, 'keyChange inner "jwk"');
+    checkAlgorithmFitsKey(alg, newJwk);
+    const payloadBytes = await verifySignature(inner, alg, newJwk, 'keyChange inner JWS');
+    let innerPayload: unknown;
+    try {
+      innerPayload = JSON.parse(utf8.decode(payloadBytes));
+    } catch {
+      throw new CaError('malformed', 'keyChange inner JWS payload is not UTF-8 JSON');
+    }
+    const request = parseKeyChange(innerPayload);
+    const accountUrl = this.deps.linker.account(account.id);
+    if (request.account !== accountUrl) {
+      throw new CaError('unauthorized', `keyChange "account" ${JSON.stringify(request.account)} is not the account that signed the request (${accountUrl})`);
+    }
+    const oldKey = toPublicJwk(request.oldKey, 'keyChange "oldKey"');
+    if ((await calculateJwkThumbprint(oldKey, 'sha256')) !== account.jwkThumbprint) {
+      throw new CaError('unauthorized', 'keyChange "oldKey" is not the current key of the account');
+    }
+    const newThumbprint = await calculateJwkThumbprint(newJwk, 'sha256');
+    return { newJwk, newThumbprint };
+  }
+}
