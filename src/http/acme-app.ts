@@ -18,6 +18,8 @@ export interface AcmeAppDeps {
   bodyLimit?: number;
   /** Optional: public URL of an issuing CA certificate from its DER, for Link rel="up" on downloads. */
   issuerCertificateUrl?: (issuerDer: Uint8Array) => string | undefined;
+  /** Serve HTTPS with this key and certificate (PEM); renew later with app.server.setSecureContext(). */
+  https?: { key: string; cert: string };
 }
 
 export const DEFAULT_ACME_BODY_LIMIT = 64 * 1024;
@@ -40,12 +42,14 @@ export function buildAcmeApp(deps: AcmeAppDeps): FastifyInstance {
   });
 
   // Per-request access logging is left to the reverse proxy / audit layer; errors are logged by acme/.
-  const app = Fastify({
+  const options = {
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     exposeHeadRoutes: false,
-  });
+  };
+  // Fastify types an HTTPS instance differently; both expose the same routing API used below.
+  const app = (deps.https ? Fastify({ ...options, https: deps.https }) : Fastify(options)) as unknown as FastifyInstance;
 
   // Bodies reach acme/ as raw bytes whatever their declared type: acme/ answers a wrong Content-Type with the
   // 415 problem RFC 8555 §6.2 asks for (with a Replay-Nonce), which Fastify's own 415 would not be.

@@ -13,8 +13,8 @@ export function ckrName(error: unknown): string | undefined {
 /** A CaError('keyStore') that names the failed step and the CKR_* code, keeping the native error as cause. */
 export function keyStoreError(what: string, error: unknown): CaError {
   if (error instanceof CaError) return error;
-  const code = ckrName(error);
-  return new CaError('keyStore', code === undefined ? `${what}: unexpected PKCS#11 error` : `${what}: ${code}`, {
-    cause: error,
-  });
+  // Non-CKR errors come from our own checks (unsupported curve, malformed point) or from graphene's argument
+  // handling; their messages describe data, never the PIN, which only ever reaches C_Login.
+  const reason = ckrName(error) ?? (error instanceof Error && error.message !== '' ? error.message : 'unexpected error');
+  return new CaError('keyStore', `${what}: ${reason}`, { cause: error });
 }

@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { Module, type Slot } from 'graphene-pk11';
 import { CaError } from '../../core/errors.js';
 import { keyStoreError } from './pkcs11-error.js';
@@ -5,8 +6,9 @@ import { keyStoreError } from './pkcs11-error.js';
 /**
  * CK_C_INITIALIZE_ARGS.flags bit CKF_OS_LOCKING_OK (PKCS#11 Base v2.40 §3.6, §5.4 C_Initialize): "the library may
  * use the native operating system threading model for locking". Without it (and without mutex callbacks) the
- * library is entitled to assume it is never entered from two threads at once, and SoftHSM then corrupts its
- * state and crashes the process as soon as two C_Sign calls run on libuv threadpool threads.
+ * library is entitled to assume it is never entered from two threads at once. SoftHSM 2.6 takes it at its word:
+ * initialized without the flag, four sessions signing on libuv threadpool threads abort the process with glibc
+ * heap-corruption errors or SIGSEGV within a second (measured).
  */
 const CKF_OS_LOCKING_OK = 2;
 
@@ -45,10 +47,12 @@ export interface ModuleLease {
 }
 
 export function acquireModule(library: string): ModuleLease {
-  let entry = loaded.get(library);
+  // Keyed by real path: two spellings of one .so (a symlink, a relative path) are still one library instance.
+  const key = realPathOrSelf(library);
+  let entry = loaded.get(key);
   if (entry === undefined) {
     entry = { module: loadAndInitialize(library), refs: 0, claimedSlots: new Set() };
-    loaded.set(library, entry);
+    loaded.set(key, entry);
   }
   entry.refs += 1;
   const current = entry;
@@ -61,7 +65,7 @@ export function acquireModule(library: string): ModuleLease {
       released = true;
       current.refs -= 1;
       if (current.refs > 0) return;
-      loaded.delete(library);
+      loaded.delete(key);
       try {
         current.module.finalize();
       } catch {
@@ -74,6 +78,14 @@ export function acquireModule(library: string): ModuleLease {
       }
     },
   };
+}
+
+function realPathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path; // Missing file: Module.load below reports it with the path the operator configured.
+  }
 }
 
 function loadAndInitialize(library: string): Module {

@@ -21,6 +21,8 @@ export interface PooledSession {
   readonly handle: Buffer;
   /** Scratch output for C_Sign; owned by whoever holds the lease, so copy out of it before releasing. */
   readonly output: Buffer;
+  /** Input of the native call in flight, held here so GC cannot free memory the threadpool is reading. */
+  pinned: Buffer | undefined;
 }
 
 /** Honest instrumentation (no secrets): lets tests prove operations overlapped and operators see queueing. */
@@ -126,11 +128,14 @@ export class SessionPool {
         throw new CaError('keyStore', `PKCS#11 login failed for token "${tokenLabel}": ${code ?? 'unexpected error'}`);
       }
     }
-    const pooled = opened.map((session) => ({
-      session,
-      handle: session.handle,
-      output: Buffer.alloc(SIGNATURE_BUFFER_BYTES),
-    }));
+    const pooled = opened.map(
+      (session): PooledSession => ({
+        session,
+        handle: session.handle,
+        output: Buffer.alloc(SIGNATURE_BUFFER_BYTES),
+        pinned: undefined,
+      }),
+    );
     return new SessionPool(first.lib, pooled);
   }
 

@@ -11,7 +11,7 @@ import { createSoftHsmToken } from '../../helpers/softhsm.js';
 const token = createSoftHsmToken('chancery-it');
 
 if (token === undefined) {
-  t.skip('SoftHSM is not installed: PKCS#11 key store tests skipped (they fail under CI=true)');
+  t.skip('SoftHSM is not installed: PKCS#11 key store tests skipped (they fail under CI=true)', () => {});
 } else {
   t.teardown(() => token.cleanup());
   const options: Pkcs11KeyStoreOptions = { library: token.library, tokenLabel: token.tokenLabel, pin: token.pin };
@@ -40,6 +40,7 @@ if (token === undefined) {
 
   t.test('ok/private-key-is-not-extractable', async (t) => {
     const store = await openPkcs11KeyStore(options);
+    t.teardown(() => store.close());
     try {
       await store.create('guarded-p256', { algorithm: 'ecdsa-p256' });
       await store.create('guarded-rsa', { algorithm: 'rsa-2048' });
@@ -125,6 +126,7 @@ if (token === undefined) {
 
   t.test('fail/closed-store', async (t) => {
     const store = await openPkcs11KeyStore(options);
+    t.teardown(() => store.close()); // idempotent; frees the token even if an assertion below throws
     const signer = await store.create('closing-p256', { algorithm: 'ecdsa-p256' });
     // In-flight work finishes; work after close is refused.
     const pending = Promise.all(Array.from({ length: 16 }, (_, i) => signer.sign(Buffer.from([i]))));
