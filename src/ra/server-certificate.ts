@@ -20,13 +20,14 @@ export interface ServerTlsMaterial {
 export class ServerCertificate {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly deps: { issuance: CertificateIssuance; clock: Clock; hosts: string[] }) {}
+  /** `chain`: the issuing intermediate(s), sent after the leaf so clients that trust only the root can verify. */
+  constructor(private readonly deps: { issuance: CertificateIssuance; clock: Clock; hosts: string[]; chain: Uint8Array[] }) {}
 
   async issue(): Promise<ServerTlsMaterial> {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const spki = publicKey.export({ type: 'spki', format: 'der' });
     const certificate = await this.deps.issuance.issueForKey(spki, serverIdentifiers(this.deps.hosts));
-    return { key: pemKey(privateKey), cert: toPem(certificate.der), notAfter: certificate.notAfter };
+    return { key: pemKey(privateKey), cert: [certificate.der, ...this.deps.chain].map((der) => toPem(der)).join(''), notAfter: certificate.notAfter };
   }
 
   /** Calls `apply` with fresh material before each certificate's lifetime is two thirds gone. */

@@ -1,6 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+
+/** A port that was free a moment ago on 127.0.0.1 (bind 0, read, close). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -9,6 +19,8 @@ export interface RunningChancery {
   child: ChildProcess;
   /** The public listener's base URL, read from the start-up banner. */
   publicAddress: string;
+  /** The ACME directory URL from the banner. */
+  acmeDirectory: string;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -45,9 +57,11 @@ export async function startChancery(command: 'start' | 'serve', env: Record<stri
       reject(new Error(`chancery exited with ${String(code)} before serving:\n${text}`));
     });
   });
+  const acmeDirectory = /ACME directory:\s+(\S+)/.exec(text)?.[1] ?? '';
   return {
     child,
     publicAddress,
+    acmeDirectory,
     output: () => text,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;

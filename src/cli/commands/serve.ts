@@ -1,8 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import type { Server as TlsServer } from 'node:tls';
 import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
+import { buildAcmeApp } from '../../http/acme-app.js';
 import { buildPublicApp } from '../../http/public-app.js';
-import { initCa, loadHierarchy, openIssuance, openRuntime, type Runtime } from '../../main.js';
+import { initCa, loadHierarchy, openAcme, openRuntime, type Runtime } from '../../main.js';
+import { ServerCertificate } from '../../ra/server-certificate.js';
 import { writeCaFiles } from '../ca-files.js';
 
 export interface ServeOptions {
@@ -34,7 +37,8 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     logger.info({ root: hierarchy.root.id, intermediate: hierarchy.intermediate.id }, 'created a new CA');
   }
   if (!hierarchy) throw new CaError('caState', 'no CA in this database: run `chancery init` first (or `npm start`)');
-  await openIssuance(runtime, hierarchy); // loads the intermediate key and proves it matches
+  // Loads the intermediate key (proving it matches its certificate) and starts the validation scheduler.
+  const acme = await openAcme(runtime, hierarchy);
   const files = await writeCaFiles(config.dataDir, hierarchy);
   const rootPem = await readFile(files.rootPem, 'utf8');
   const known = new Map([hierarchy.root, hierarchy.intermediate].map((i) => [i.id, i.der]));
@@ -46,11 +50,43 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     ready: async () => (await runtime.db.query('SELECT 1 AS ok')).rowCount === 1,
   });
   const address = await app.listen({ host: config.public.listen.host, port: config.public.listen.port });
+
+  const directoryUrl = `${acme.externalUrl}/acme/directory`;
+  const serverCertificate = new ServerCertificate({ issuance: acme.issuance, clock: runtime.clock, hosts: [new URL(acme.externalUrl).hostname.replace(/^\[|\]$/g, '')],
+    chain: [hierarchy.intermediate.der],
+  });
+  const tls = config.acme.tls ? await serverCertificate.issue() : undefined;
+  const acmeApp = buildAcmeApp({
+    ra: acme.ra,
+    nonces: acme.nonces,
+    clock: runtime.clock,
+    logger,
+    externalUrl: acme.externalUrl,
+    meta: {
+      ...(config.acme.termsOfService ? { termsOfService: config.acme.termsOfService } : {}),
+      ...(config.acme.website ? { website: config.acme.website } : {}),
+      ...(config.acme.caaIdentities ? { caaIdentities: config.acme.caaIdentities.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    },
+    issuerCertificateUrl: (der) => {
+      const issuer = [hierarchy.root, hierarchy.intermediate].find((i) => Buffer.from(i.der).equals(Buffer.from(der)));
+      return issuer ? runtime.urls.caIssuer(issuer.id) : undefined;
+    },
+    ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+  });
+  await acmeApp.listen({ host: config.acme.listen.host, port: config.acme.listen.port });
+  if (tls) {
+    serverCertificate.renewing(
+      tls,
+      (material) => (acmeApp.server as unknown as TlsServer).setSecureContext({ key: material.key, cert: material.cert }),
+      (error) => logger.error({ err: error }, 'ACME server certificate renewal failed; retrying'),
+    );
+  }
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
 
   process.stdout.write(
     [
       `Chancery is serving (started in ${elapsedMs.toFixed(0)} ms)`,
+      `  ACME directory:                ${directoryUrl}`,
       `  root certificate (trust this): ${files.rootPem}`,
       `  issuing chain:                 ${files.chainPem}`,
       `  public listener:               ${address} (CA certificates, /livez, /readyz)`,
@@ -65,7 +101,10 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    serverCertificate.stop();
+    await acmeApp.close();
     await app.close();
+    await acme.close();
     await runtime.close();
   };
   process.once('SIGINT', () => void stop('SIGINT'));

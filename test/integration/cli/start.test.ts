@@ -1,10 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
+import https from 'node:https';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { fromPem } from '../../../src/core/pem.js';
-import { runCli, startChancery } from '../../helpers/chancery-process.js';
+import { freePort, runCli, startChancery } from '../../helpers/chancery-process.js';
 import { openssl, requireOpenssl } from '../../helpers/openssl.js';
 
 /**
@@ -12,8 +13,26 @@ import { openssl, requireOpenssl } from '../../helpers/openssl.js';
  * it; `chancery init` refuses to overwrite it; a bad setting stops start-up before anything is written.
  */
 requireOpenssl();
+
+/** GET over HTTPS trusting only `ca` (node's fetch cannot take a private CA without a dispatcher). */
+function httpsGetJson(url: string, ca: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca }, (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+      })
+      .on('error', reject);
+  });
+}
 const dataDir = join(await mkdtemp(join(tmpdir(), 'chancery-start-')), 'data');
-const env = { CHANCERY_DATA_DIR: dataDir, CHANCERY_PUBLIC_LISTEN: '127.0.0.1:0', CHANCERY_LOG_LEVEL: 'warn' };
+const env = {
+  CHANCERY_DATA_DIR: dataDir,
+  CHANCERY_PUBLIC_LISTEN: '127.0.0.1:0',
+  CHANCERY_ACME_LISTEN: `127.0.0.1:${await freePort()}`,
+  CHANCERY_LOG_LEVEL: 'warn',
+};
 
 let firstRoot = '';
 
@@ -38,6 +57,10 @@ await t.test('ok/first start creates the CA in the data dir and serves it', asyn
   t.equal(ready.status, 200);
   const served = await fetch(`${server.publicAddress}/ca/root.pem`);
   t.equal(await served.text(), firstRoot, 'public listener serves the same root');
+  t.match(server.acmeDirectory, /^https:\/\/127\.0\.0\.1:\d+\/acme\/directory$/, 'banner prints the directory URL');
+  const directory = await httpsGetJson(server.acmeDirectory, firstRoot);
+  t.equal(directory.status, 200, 'ACME directory over HTTPS with a certificate chaining to root.pem');
+  t.match(directory.body, { newNonce: /\/acme\/new-nonce$/, newAccount: /\/acme\/new-account$/, renewalInfo: /\/acme\/renewal-info$/ });
   t.equal(await server.stop(), 0, 'SIGTERM shuts down cleanly');
 });
 
