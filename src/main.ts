@@ -41,6 +41,7 @@ import { SecretBox } from './ra/secret-box.js';
 import { DEFAULT_SCHEDULER, ValidationScheduler } from './ra/validation-scheduler.js';
 import { createValidationAuthority } from './va/validation-authority.js';
 import type { Validator } from './va/validator.js';
+import type { AcmeAppDeps } from './http/acme-app.js';
 import { CertificateIssuance } from './ra/certificate-issuance.js';
 
 /**
@@ -318,3 +319,26 @@ export async function openAcme(
 }
 
 const NONCE_LIFETIME_MS = HOUR;
+
+/** What buildAcmeApp needs besides TLS, from the runtime and config: one place for serve and tests. */
+export function acmeAppDeps(runtime: Runtime, hierarchy: CaHierarchy, acme: AcmeRuntime): AcmeAppDeps {
+  const { config } = runtime;
+  const caaIdentities = config.acme.caaIdentities.split(',').map((s) => s.trim()).filter(Boolean);
+  return {
+    ra: acme.ra,
+    nonces: acme.nonces,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    externalUrl: acme.externalUrl,
+    meta: {
+      ...(config.acme.termsOfService ? { termsOfService: config.acme.termsOfService } : {}),
+      ...(config.acme.website ? { website: config.acme.website } : {}),
+      ...(caaIdentities.length ? { caaIdentities } : {}),
+    },
+    // RFC 8555 §7.4.2 Link rel="up": where the issuer's certificate can be fetched (the AIA caIssuers URL).
+    issuerCertificateUrl: (der) => {
+      const issuer = [hierarchy.root, hierarchy.intermediate].find((i) => Buffer.from(i.der).equals(Buffer.from(der)));
+      return issuer ? runtime.urls.caIssuer(issuer.id) : undefined;
+    },
+  };
+}

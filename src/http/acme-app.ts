@@ -61,7 +61,9 @@ export function buildAcmeApp(deps: AcmeAppDeps): FastifyInstance {
     const body = response.body;
     if (body === undefined) return reply.send();
     if (typeof body === 'string' || Buffer.isBuffer(body)) return reply.send(body);
-    return reply.send(JSON.stringify(body));
+    // As bytes: Fastify would append "; charset=utf-8" to a string body, and RFC 8555 media types
+    // (application/problem+json, application/json) are sent as registered.
+    return reply.send(Buffer.from(JSON.stringify(body)));
   }
 
   function pathOf(request: FastifyRequest): string {

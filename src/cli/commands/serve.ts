@@ -4,7 +4,7 @@ import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
 import { buildAcmeApp } from '../../http/acme-app.js';
 import { buildPublicApp } from '../../http/public-app.js';
-import { initCa, loadHierarchy, openAcme, openRuntime, type Runtime } from '../../main.js';
+import { acmeAppDeps, initCa, loadHierarchy, openAcme, openRuntime, type Runtime } from '../../main.js';
 import { ServerCertificate } from '../../ra/server-certificate.js';
 import { writeCaFiles } from '../ca-files.js';
 
@@ -56,23 +56,7 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     chain: [hierarchy.intermediate.der],
   });
   const tls = config.acme.tls ? await serverCertificate.issue() : undefined;
-  const acmeApp = buildAcmeApp({
-    ra: acme.ra,
-    nonces: acme.nonces,
-    clock: runtime.clock,
-    logger,
-    externalUrl: acme.externalUrl,
-    meta: {
-      ...(config.acme.termsOfService ? { termsOfService: config.acme.termsOfService } : {}),
-      ...(config.acme.website ? { website: config.acme.website } : {}),
-      ...(config.acme.caaIdentities ? { caaIdentities: config.acme.caaIdentities.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
-    },
-    issuerCertificateUrl: (der) => {
-      const issuer = [hierarchy.root, hierarchy.intermediate].find((i) => Buffer.from(i.der).equals(Buffer.from(der)));
-      return issuer ? runtime.urls.caIssuer(issuer.id) : undefined;
-    },
-    ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
-  });
+  const acmeApp = buildAcmeApp({ ...acmeAppDeps(runtime, hierarchy, acme), ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}) });
   await acmeApp.listen({ host: config.acme.listen.host, port: config.acme.listen.port });
   if (tls) {
     serverCertificate.renewing(
