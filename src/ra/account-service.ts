@@ -2,18 +2,12 @@ import type { Account } from '../core/account.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { AcmeRegistrationAuthority } from './acme-ra.js';
 import type { AcmeStoreAccess } from './acme-stores.js';
 import type { EabService } from './eab-service.js';
 
-export interface NewAccountInput {
-  publicJwk: Record<string, string>;
-  jwkThumbprint: string;
-  contacts: string[];
-  termsOfServiceAgreed: boolean;
-  onlyReturnExisting: boolean;
-  externalAccountBinding?: { protected: string; payload: string; signature: string };
-  newAccountUrl: string;
-}
+/** The newAccount request as the ACME layer hands it over (see AcmeRegistrationAuthority.newAccount). */
+export type NewAccountInput = Parameters<AcmeRegistrationAuthority['newAccount']>[0];
 
 /** Accounts (RFC 8555 §7.3): creation with optional EAB, contact updates, deactivation, key rollover. */
 export class AccountService {
