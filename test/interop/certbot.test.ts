@@ -104,6 +104,10 @@ if (tools) {
     // Revoking the same certificate again must be refused: the server recorded the first revocation.
     const again = await certbot(['revoke', '--cert-path', join(live, 'cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     tt.not(again.code, 0, 'a second revoke of the same certificate is refused');
-    tt.match(`${again.stdout}${again.stderr}`, /alreadyRevoked|already revoked/i, 'with alreadyRevoked', { output: describeResult(again) });
+    // certbot 2.1 on Python 3.11 prints "AttributeError: can't set attribute" here (josepy's immutable
+    // acme.messages.Error meets contextlib setting __traceback__); the server's answer is in its log.
+    const log = await readFile(join(dirs.logs, 'letsencrypt.log'), 'utf8');
+    const lastAnswer = log.slice(log.lastIndexOf('POST /acme/revoke-cert'));
+    tt.match(lastAnswer, /urn:ietf:params:acme:error:alreadyRevoked/, 'the server answered alreadyRevoked', { output: describeResult(again) });
   });
 }

@@ -81,6 +81,10 @@ if (tools) {
   }
   const http = ['--http', '--http.port', `127.0.0.1:${chancery.http01Port}`];
   const tls = ['--tls', '--tls.port', `127.0.0.1:${chancery.tlsAlpn01Port}`];
+  // lego's propagation check still queries challtestsrv (--dns.resolvers) for the TXT record before it
+  // answers the challenge; --dns.disable-cp skips the authoritative-nameserver round, which needs SOA/NS
+  // answers challtestsrv does not give ("could not determine the zone"). Chancery's validator reads the
+  // record from challtestsrv too (CHANCERY_DNS_RESOLVERS): the only place it exists.
   const dns01 = ['--dns', 'exec', '--dns.resolvers', dns.resolver, '--dns.disable-cp'];
   const cases: Case[] = [
     { title: 'http-01, ec256', domains: ['lego-http.test'], keyType: 'ec256', solver: http },
