@@ -37,7 +37,9 @@ export function runCli(args: string[], env: Record<string, string>): Promise<{ c
 
 /** Starts `chancery <command>` and resolves once the banner says it is serving (or rejects when it exits). */
 export async function startChancery(command: 'start' | 'serve', env: Record<string, string>, timeoutMs = 60_000): Promise<RunningChancery> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // CHANCERY_PROFILE_DIR: write a V8 CPU profile of the server there (for benchmarks, never in tests).
+  const profile = process.env.CHANCERY_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CHANCERY_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', CLI, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const exited = once(child, 'exit');
   const publicAddress = await new Promise<string>((resolve, reject) => {
