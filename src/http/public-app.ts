@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 
 /** What the public listener needs to know; main.ts wires it to the stores. */
 export interface PublicAppDeps {
@@ -16,7 +16,7 @@ export interface PublicAppDeps {
  * listening so tests drive it with app.inject().
  */
 export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }) });
 
   app.get('/livez', async (_request, reply) => reply.type('text/plain').send('ok\n'));
 
