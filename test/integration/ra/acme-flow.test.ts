@@ -171,3 +171,15 @@ await t.test('ok/an account holding valid authorizations for every name may revo
   await ra.revokeCertificate({ certificateDer: cert.der, reason: 1, by: { account: mallory } });
   t.equal((await runtime.certificates.findBySerial(cert.serial))?.status, 'revoked');
 });
+
+await t.test('ok/a validation pending when the process stops is resumed by the next one', async (t) => {
+  const order = await ra.newOrder(alice, { identifiers: [{ type: 'dns', value: 'resume.example.internal' }] });
+  const authz = await ra.getAuthorization(alice, order.authorizationIds[0]!);
+  const { challenge } = await ra.respondToChallenge(alice, authz.challenges.find((c) => c.type === 'http-01')!.id);
+  t.equal(challenge.status, 'processing', 'answered, not yet validated');
+  // "Restart": the first scheduler never runs; a new composition over the same database picks the work up.
+  const next = await openAcme(runtime, hierarchy, { validator, startScheduler: false });
+  t.teardown(() => next.close());
+  t.equal(await next.scheduler.runOnce(), 1, 'the persisted validation is claimed');
+  t.equal((await next.ra.getOrder(alice, order.id)).status, 'ready');
+});
