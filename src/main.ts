@@ -7,7 +7,7 @@ import { buildIssuerContext } from './ca/issuer-context.js';
 import { LeafCertificateBuilder } from './ca/leaf-certificate.js';
 import type { Config } from './config/config.js';
 import type { IssuerRecord } from './core/certificate.js';
-import { DAY, HOUR, systemClock, type Clock } from './core/clock.js';
+import { DAY, HOUR, MINUTE, systemClock, type Clock } from './core/clock.js';
 import { CaError } from './core/errors.js';
 import { DEFAULT_PROFILE, type CertificateProfile } from './core/profile.js';
 import { publicUrls, type PublicUrls } from './core/url-scheme.js';
@@ -22,7 +22,7 @@ import { resolvePassphrase } from './keys/software/passphrase.js';
 import { SoftwareKeyStore } from './keys/software/software-key-store.js';
 import { runCeremony, type CeremonyResult } from './ra/ca-ceremony.js';
 import { parseCertificate } from './ca/certificate-parser.js';
-import { generateNonce, type NonceStore } from './acme/nonce-store.js';
+import { nonceKeyFromPassphrase, SignedNonceStore, type NonceStore } from './acme/nonce-store.js';
 import type { Queryable } from './db/database.js';
 import { AccountRepository } from './db/repositories/account-repository.js';
 import { AuthorizationRepository } from './db/repositories/authorization-repository.js';
@@ -41,6 +41,16 @@ import { SecretBox } from './ra/secret-box.js';
 import { DEFAULT_SCHEDULER, ValidationScheduler } from './ra/validation-scheduler.js';
 import { createValidationAuthority } from './va/validation-authority.js';
 import type { Validator } from './va/validator.js';
+import { randomBytes } from 'node:crypto';
+import { ocspResponderCertificateFactory } from './ca/ocsp-responder-certificate.js';
+import { ocspCodec } from './ca/ocsp-response.js';
+import type { IssuedCertificate } from './core/certificate.js';
+import type { Subscription } from './db/database.js';
+import { listen, notify } from './db/notifications.js';
+import { OcspResponderRepository, OcspResponseRepository } from './db/repositories/ocsp-repository.js';
+import { OcspRefresher, type OcspRefresherSettings } from './revocation/ocsp-refresher.js';
+import { OcspResponderKeys, type ServedIssuer } from './revocation/ocsp-responder-keys.js';
+import { OCSP_CHANNEL, OcspSource } from './revocation/ocsp-source.js';
 import type { AcmeAppDeps } from './http/acme-app.js';
 import { CertificateIssuance } from './ra/certificate-issuance.js';
 
@@ -201,7 +211,7 @@ export interface AcmeRuntime {
   nonces: NonceStore;
   scheduler: ValidationScheduler;
   eab: EabService;
-  revocation: RevocationService;
+  revocation: RevocationService<Queryable>;
   issuance: CertificateIssuance;
   externalUrl: string;
   close(): Promise<void>;
@@ -263,7 +273,12 @@ export async function openAcme(
     settings: { ...DEFAULT_SCHEDULER, maxAttempts: config.validation.maxAttempts },
     logger: runtime.logger,
   });
-  const revocation = new RevocationService({ certificates: access.stores.certificates, clock });
+  // Revocation commits in one transaction with whatever must change with it (the OCSP response, issue #4).
+  const revocation = new RevocationService<Queryable>({
+    certificates: access.stores.certificates,
+    clock,
+    transaction: (fn) => db.transaction((tx) => fn({ tx, certificates: new CertificateRepository(tx) })),
+  });
   const orders = new OrderService({
     access,
     issuance,
@@ -291,16 +306,20 @@ export async function openAcme(
     eabRequired: config.acme.eabRequired,
   });
   const nonceRepository = new NonceRepository(db);
-  const nonces: NonceStore = {
-    // RFC 8555 §6.5: nonces are single-use; kept in the database so any instance accepts any other's.
-    async issue() {
-      const value = generateNonce();
-      await nonceRepository.insert(value, new Date(clock.now().getTime() + NONCE_LIFETIME_MS));
-      return value;
+  // RFC 8555 §6.5: issuing a nonce writes nothing (its MAC proves it is ours, under a key every instance
+  // derives from the shared installation passphrase, as secretBox does); spending one is one INSERT into the
+  // shared spent set (rule 7).
+  const installation = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));
+  const nonces = new SignedNonceStore({
+    key: nonceKeyFromPassphrase(installation.passphrase),
+    clock,
+    maxAgeMs: NONCE_LIFETIME_MS,
+    spent: {
+      spend: (id) => nonceRepository.spend(id),
+      spendAndFindAccount: (id, accountId) => nonceRepository.spendAndFindAccount(id, accountId),
     },
-    consume: (value) => nonceRepository.consume(value, clock.now()),
-  };
-  const purge = setInterval(() => void nonceRepository.purgeExpired(clock.now()).catch(() => undefined), 10 * 60 * 1000);
+  });
+  const purge = setInterval(() => void nonceRepository.purgeSpent(nonces.purgeCutoff()).catch(() => undefined), NONCE_PURGE_INTERVAL_MS);
   purge.unref();
   if (options.startScheduler !== false) scheduler.start();
   return {
@@ -318,7 +337,13 @@ export async function openAcme(
   };
 }
 
-const NONCE_LIFETIME_MS = HOUR;
+/**
+ * How long an issued nonce stays good. RFC 8555 §6.5 sets no lifetime; clients use the nonce of the previous
+ * response and retry on badNonce with the fresh one it carries (§6.5), so a stale nonce costs one round trip.
+ * The lifetime bounds the spent set: about (requests per second) x (lifetime + clock skew) rows.
+ */
+const NONCE_LIFETIME_MS = 15 * MINUTE;
+const NONCE_PURGE_INTERVAL_MS = MINUTE;
 
 /** What buildAcmeApp needs besides TLS, from the runtime and config: one place for serve and tests. */
 export function acmeAppDeps(runtime: Runtime, hierarchy: CaHierarchy, acme: AcmeRuntime): AcmeAppDeps {
@@ -341,4 +366,125 @@ export function acmeAppDeps(runtime: Runtime, hierarchy: CaHierarchy, acme: Acme
       return issuer ? runtime.urls.caIssuer(issuer.id) : undefined;
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------------
+/**
+ * Config keys `ocsp.*` (CHANCERY_OCSP_NONCE, CHANCERY_OCSP_VALIDITY_HOURS, CHANCERY_OCSP_RESPONDER_VALIDITY_DAYS).
+ * Shipped defaults: 3-day responses refreshed after 1.5 days (CA/B BR 4.9.10: at least 8 hours, at most
+ * 10 days), signed by 7-day responder certificates rotated after 3.5 days.
+ */
+export type OcspSettings = Config['ocsp'];
+
+export interface OcspRuntime {
+  source: OcspSource;
+  responders: OcspResponderKeys;
+  refresher: OcspRefresher;
+  /** Call after a certificate is stored: pre-signs its `good` response. Never throws. */
+  onIssued(certificate: IssuedCertificate): Promise<void>;
+  /**
+   * Hooks OCSP into a RevocationService built with a transaction runner on the database: the revoked
+   * response is signed and stored, and NOTIFY sent, in the revocation's transaction; this instance's
+   * cache is dropped after commit.
+   */
+  attach(revocation: RevocationService<Queryable>): void;
+  close(): Promise<void>;
+}
+
+export interface OpenOcspOptions {
+  settings?: OcspSettings;
+  /** LISTEN for revocations of other instances (default true). Without it nothing is cached. */
+  listen?: boolean;
+  /** Start the background refresher (default true). */
+  startRefresher?: boolean;
+  refresher?: Partial<OcspRefresherSettings>;
+}
+
+/**
+ * OCSP (issue #4): responder keys (rotated), the source with its cache, the refresher, and the LISTEN that
+ * keeps every instance's cache honest after a revocation (DESIGN.md rule 7).
+ */
+export async function openOcsp(runtime: Runtime, hierarchy: CaHierarchy, options: OpenOcspOptions = {}): Promise<OcspRuntime> {
+  const { config, clock, db, logger } = runtime;
+  const settings = options.settings ?? config.ocsp;
+  const issuers = await servedIssuers(runtime, hierarchy);
+  const responses = new OcspResponseRepository(db);
+  const responders = new OcspResponderKeys({
+    keys: runtime.keys,
+    store: new OcspResponderRepository(db),
+    certificates: ocspResponderCertificateFactory,
+    codec: ocspCodec,
+    reserveSerial: (serial, issuerId, at) => runtime.certificates.reserveSerial(serial, issuerId, at),
+    issuers,
+    clock,
+    settings: { validityMs: settings.responderValidityDays * DAY, keyAlgorithm: 'ecdsa-p256', organization: config.ca.organization },
+    logger,
+  });
+  await responders.ensureCurrent();
+  const listening = options.listen !== false;
+  const source = new OcspSource({
+    ...(listening
+      ? { instance: { id: randomBytes(8).toString('hex'), announce: (payload: string) => notify(db, OCSP_CHANNEL, payload) } }
+      : {}),
+    codec: ocspCodec,
+    store: responses,
+    responders,
+    issuers,
+    clock,
+    settings: { validityMs: settings.validityHours * HOUR, nonce: settings.nonce },
+    logger,
+  });
+  let subscription: Subscription | undefined;
+  if (listening) {
+    subscription = await listen(db, OCSP_CHANNEL, (payload) => source.handleNotification(payload), {
+      onState: (state, error) => {
+        if (state === 'lost') logger.warn({ err: error }, 'OCSP revocation notifications lost; serving without a cache until they resume');
+        else logger.info('OCSP revocation notifications resumed');
+        source.setListening(state === 'listening');
+      },
+    });
+    source.setListening(true);
+  }
+  const refresher = new OcspRefresher({ store: responses, source, responders, clock, settings: options.refresher, logger });
+  if (options.startRefresher !== false) refresher.start();
+  return {
+    source,
+    responders,
+    refresher,
+    onIssued: (certificate) => source.onIssued(certificate),
+    attach(revocation) {
+      revocation.beforeCommit((tx, certificate) =>
+        source.beforeRevocationCommit(
+          { store: new OcspResponseRepository(tx), notify: (payload) => notify(tx, OCSP_CHANNEL, payload) },
+          certificate,
+        ),
+      );
+      revocation.onRevoked((certificate) => source.afterRevocation(certificate));
+    },
+    async close() {
+      await refresher.stop();
+      await source.stop();
+      await subscription?.close();
+    },
+  };
+}
+
+/** The intermediates OCSP answers for: the active one, and older ones whose keys are still in the KeyStore. */
+async function servedIssuers(runtime: Runtime, hierarchy: CaHierarchy): Promise<ServedIssuer[]> {
+  const now = runtime.clock.now();
+  const rsaScheme = runtime.config.ca.rsaScheme;
+  const served: ServedIssuer[] = [];
+  for (const issuer of await runtime.issuers.list()) {
+    if (issuer.role !== 'intermediate' || issuer.notAfter.getTime() <= now.getTime()) continue;
+    const signer = await runtime.keys.load(issuer.keyName, { rsaScheme });
+    if (signer === undefined) {
+      if (issuer.id === hierarchy.intermediate.id) {
+        throw new CaError('caState', `key "${issuer.keyName}" of issuer ${issuer.id} is not in the ${runtime.keys.backend} key store`);
+      }
+      runtime.logger.warn({ issuer: issuer.id }, 'no key for an older intermediate: OCSP answers unauthorized for its certificates');
+      continue;
+    }
+    served.push({ id: issuer.id, certificateDer: issuer.der, signer });
+  }
+  return served;
 }

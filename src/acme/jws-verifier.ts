@@ -1,4 +1,5 @@
-import { calculateJwkThumbprint, errors as joseErrors, flattenedVerify, importJWK } from 'jose';
+import { constants, createPublicKey, verify as verifyWithKey, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint } from 'jose';
 import type { Account } from '../core/account.js';
 import { CaError } from '../core/errors.js';
 import type { AcmeRegistrationAuthority } from '../ra/acme-ra.js';
@@ -24,6 +25,8 @@ import { decodeBase64url, parseFlattenedJws, parseKeyChange, type FlattenedJwsOb
  *   6. url equals the URL the request arrived on (§6.4)                                 -> unauthorized
  *   7. the account is valid (§7.3.6: deactivated accounts may do nothing)               -> unauthorized
  *   8. payload: "" is POST-as-GET (§6.3), otherwise JSON                                -> malformed
+ * For a kid-signed request from an account this verifier has seen before, steps 3-5 cost one database round
+ * trip instead of two (verifyByAccount); what is checked, and in which order, stays the same.
  */
 
 /**
@@ -176,17 +179,24 @@ export function toPublicJwk(raw: unknown, where = 'jwk'): PublicJwk {
   }
 }
 
-/** The key type each algorithm needs; a mismatch (ES256 over an RSA key, ES256 over P-384) is refused. */
+/** The key type each algorithm needs. */
+const KEY_FOR_ALGORITHM: Record<SupportedJwsAlgorithm, { kty: string; crv?: string; text: string }> = {
+  ES256: { kty: 'EC', crv: 'P-256', text: 'an EC P-256 key' },
+  ES384: { kty: 'EC', crv: 'P-384', text: 'an EC P-384 key' },
+  RS256: { kty: 'RSA', text: 'an RSA key' },
+  PS256: { kty: 'RSA', text: 'an RSA key' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519', text: 'an Ed25519 key' },
+};
+
+function fitsKey(alg: SupportedJwsAlgorithm, jwk: PublicJwk): boolean {
+  const need = KEY_FOR_ALGORITHM[alg];
+  return jwk.kty === need.kty && (need.crv === undefined || jwk.crv === need.crv);
+}
+
+/** A mismatch (ES256 over an RSA key, ES256 over P-384) is refused. */
 function checkAlgorithmFitsKey(alg: SupportedJwsAlgorithm, jwk: PublicJwk): void {
-  const needs: Record<SupportedJwsAlgorithm, { kty: string; crv?: string; text: string }> = {
-    ES256: { kty: 'EC', crv: 'P-256', text: 'an EC P-256 key' },
-    ES384: { kty: 'EC', crv: 'P-384', text: 'an EC P-384 key' },
-    RS256: { kty: 'RSA', text: 'an RSA key' },
-    PS256: { kty: 'RSA', text: 'an RSA key' },
-    EdDSA: { kty: 'OKP', crv: 'Ed25519', text: 'an Ed25519 key' },
-  };
-  const need = needs[alg];
-  if (jwk.kty !== need.kty || (need.crv !== undefined && jwk.crv !== need.crv)) {
+  const need = KEY_FOR_ALGORITHM[alg];
+  if (!fitsKey(alg, jwk)) {
     const have = jwk.kty === 'RSA' ? 'RSA' : `${jwk.kty} ${jwk.crv ?? ''}`.trim();
     throw new CaError('badSignatureAlgorithm', `JWS algorithm ${alg} requires ${need.text}, but the key is ${have}`);
   }
@@ -202,28 +212,91 @@ function checkAlgorithm(alg: unknown, what: string): SupportedJwsAlgorithm {
   return alg as SupportedJwsAlgorithm;
 }
 
-/** Verifies the signature of `jws` with `jwk`, accepting only `alg` (so the header cannot pick another). */
-async function verifySignature(jws: FlattenedJwsObject, alg: SupportedJwsAlgorithm, jwk: PublicJwk, what: string): Promise<Uint8Array> {
-  let key: Awaited<ReturnType<typeof importJWK>>;
+/**
+ * A small least-recently-used map. Used for values that cannot go wrong (DESIGN.md rule 7): imported keys
+ * (a JWK always imports to the same key) and hints that are checked against the database before use.
+ */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly capacity: number) {}
+  get(key: K): V | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      // Map keeps insertion order: re-inserting makes this the most recently used entry.
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+  }
+}
+
+/**
+ * How each algorithm is checked with node:crypto (RFC 7518 §3.1 table): ECDSA signatures are R || S of the
+ * curve's size (§3.4, not DER); RSASSA-PSS uses MGF1 with the same hash and a salt as long as the hash
+ * (§3.5); EdDSA hashes nothing itself (RFC 8037 §3.1).
+ *
+ * Why node:crypto and not jose's flattenedVerify: jose verifies through WebCrypto, which runs every
+ * verification as a job on libuv's thread pool; on a busy server the hand-off (and the thread wake-up it
+ * costs) was the largest single item of a request after the database (issue #3 profile). crypto.verify runs
+ * the same OpenSSL check synchronously in well under 0.1 ms. jose remains the JOSE library for everything
+ * else (thumbprints, RFC 7638); the JWS structure checks are ours either way (parseFlattenedJws,
+ * parseProtectedHeader refuse what ACME does not allow: unprotected headers, crit, b64).
+ */
+const NODE_VERIFY: Record<SupportedJwsAlgorithm, { hash: string | null; signatureBytes?: number; options: object }> = {
+  ES256: { hash: 'sha256', signatureBytes: 64, options: { dsaEncoding: 'ieee-p1363' } },
+  ES384: { hash: 'sha384', signatureBytes: 96, options: { dsaEncoding: 'ieee-p1363' } },
+  RS256: { hash: 'sha256', options: { padding: constants.RSA_PKCS1_PADDING } },
+  PS256: { hash: 'sha256', options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } },
+  EdDSA: { hash: null, options: {} },
+};
+
+/**
+ * Public keys imported from JWKs, by JWK: importing costs more than verifying, and an account signs every
+ * request with the same key. The mapping is immutable, so the cache needs no invalidation (DESIGN.md rule 7);
+ * it is bounded so a flood of new keys costs memory only up to the bound.
+ */
+const KEY_CACHE_SIZE = 10_000;
+
+function importKey(cache: Lru<string, KeyObject>, jwk: PublicJwk, what: string): KeyObject {
+  const cacheKey = JSON.stringify(jwk);
+  const cached = cache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  let key: KeyObject;
   try {
-    key = await importJWK({ ...jwk }, alg);
+    key = createPublicKey({ key: { ...jwk }, format: 'jwk' });
   } catch (cause) {
     // e.g. an EC point not on the curve: the members were well formed but are not a key.
     throw new CaError('badPublicKey', `${what} key is not a valid ${jwk.kty} public key`, { cause });
   }
-  try {
-    const result = await flattenedVerify(jws, key, { algorithms: [alg] });
-    return result.payload;
-  } catch (cause) {
-    if (cause instanceof joseErrors.JWSSignatureVerificationFailed) {
-      throw new CaError('malformed', `${what} signature is invalid`, { cause });
+  cache.set(cacheKey, key);
+  return key;
+}
+
+/**
+ * Verifies the signature of `jws` (RFC 7515 §5.2: over ASCII(protected) || '.' || ASCII(payload)) with `jwk`,
+ * for `alg` only, so the header cannot pick another algorithm; returns the decoded payload. The caller has
+ * checked that `alg` fits the key (checkAlgorithmFitsKey) and refused crit/b64 (parseProtectedHeader).
+ */
+function verifySignature(cache: Lru<string, KeyObject>, jws: FlattenedJwsObject, alg: SupportedJwsAlgorithm, jwk: PublicJwk, what: string): Uint8Array {
+  const key = importKey(cache, jwk, what);
+  const method = NODE_VERIFY[alg];
+  const signature = decodeBase64url(jws.signature, `${what} signature`);
+  const payload = decodeBase64url(jws.payload, `${what} payload`);
+  let valid = false;
+  if (method.signatureBytes === undefined || signature.length === method.signatureBytes) {
+    try {
+      valid = verifyWithKey(method.hash, Buffer.from(`${jws.protected}.${jws.payload}`, 'ascii'), { key, ...method.options }, signature);
+    } catch {
+      valid = false; // e.g. an RSA signature longer than the modulus
     }
-    if (cause instanceof joseErrors.JOSEError) {
-      // jose's messages describe the JWS only (e.g. an unrecognised "crit" extension); safe to show.
-      throw new CaError('malformed', `${what} is invalid: ${cause.message}`, { cause });
-    }
-    throw new CaError('malformed', `${what} could not be verified`, { cause });
   }
+  if (!valid) throw new CaError('malformed', `${what} signature is invalid`);
+  return payload;
 }
 
 function parseProtectedHeader(jws: FlattenedJwsObject, what: string): Record<string, unknown> {
@@ -237,7 +310,21 @@ function parseProtectedHeader(jws: FlattenedJwsObject, what: string): Record<str
   return header;
 }
 
+/** What the verifier remembers of an account between requests: a hint, checked on every use (see verify). */
+interface KnownAccountKey {
+  jwk: PublicJwk;
+  thumbprint: string;
+}
+
+function badNonce(): CaError {
+  return new CaError('badNonce', 'JWS nonce is unknown, expired or already used; retry with the nonce from this response');
+}
+
 export class JwsVerifier {
+  private readonly keys = new Lru<string, KeyObject>(KEY_CACHE_SIZE);
+  /** Account id -> its key as last read; bounded like the key cache. */
+  private readonly accountKeys = new Lru<string, KnownAccountKey>(KEY_CACHE_SIZE);
+
   constructor(private readonly deps: JwsVerifierDeps) {}
 
   /**
@@ -277,32 +364,24 @@ export class JwsVerifier {
     const url = header.url;
     if (typeof url !== 'string' || url.length === 0) throw new CaError('malformed', 'JWS protected header lacks "url" (RFC 8555 §6.4)');
 
-    // 3. the key
+    // 3.-5. the key, the signature, the nonce
     let account: Account | undefined;
-    let jwk: PublicJwk;
+    let jwk: PublicJwk | undefined;
     let thumbprint: string | undefined;
+    let payloadBytes: Uint8Array;
     if (hasJwk) {
       jwk = toPublicJwk(header.jwk, 'JWS "jwk"');
       checkAlgorithmFitsKey(alg, jwk);
       thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+      payloadBytes = verifySignature(this.keys, jws, alg, jwk, 'JWS');
+      await this.consumeNonce(nonce);
     } else {
       if (typeof header.kid !== 'string') throw new CaError('malformed', 'JWS "kid" must be a string: your account URL');
       const accountId = this.deps.linker.accountIdFromUrl(header.kid);
       if (accountId === undefined) {
         throw new CaError('malformed', `JWS "kid" ${JSON.stringify(header.kid)} is not an account URL of this server (${this.deps.linker.base}/acme/acct/<id>)`);
       }
-      account = await this.deps.ra.findAccount(accountId);
-      if (!account) throw new CaError('accountDoesNotExist', `no account exists at ${header.kid}`);
-      jwk = account.publicJwk;
-      checkAlgorithmFitsKey(alg, jwk);
-    }
-
-    // 4. signature
-    const payloadBytes = await verifySignature(jws, alg, jwk, 'JWS');
-
-    // 5. nonce: consumed only now, so a request that is not authentic cannot spend someone else's nonce.
-    if (!(await this.deps.nonces.consume(nonce))) {
-      throw new CaError('badNonce', 'JWS nonce is unknown, expired or already used; retry with the nonce from this response');
+      ({ account, payloadBytes } = await this.verifyByAccount(jws, alg, accountId, header.kid, nonce));
     }
 
     // 6. url (§6.4): binds the signature to this resource, so a request cannot be replayed at another one.
@@ -342,6 +421,67 @@ export class JwsVerifier {
     return result;
   }
 
+  /** Step 5 (§6.5): consumed only after the signature, so a request that is not authentic cannot spend someone else's nonce. */
+  private async consumeNonce(nonce: string): Promise<void> {
+    if (!(await this.deps.nonces.consume(nonce))) throw badNonce();
+  }
+
+  /**
+   * Steps 3-5 for a kid-signed request: the account exists (§7.3), its key fits the alg and signed the
+   * request, and the nonce is fresh.
+   *
+   * The plain way costs two database round trips: read the account for its key, verify, consume the nonce.
+   * When this verifier has seen the account before and the nonce store can consume a nonce and read the
+   * account in one statement, it verifies with the remembered key first and then does both at once: one
+   * round trip. The remembered key is only a guess at which key to try; the account read with the nonce is
+   * what decides (DESIGN.md rule 7: the cache cannot make a decision go wrong). If the account's key has
+   * changed in between (keyChange, §7.3.5, possibly on another instance), the signature is checked again with
+   * the current key and the request fails unless that one signed it; the nonce it spent was then spent by the
+   * holder of the account's previous key, which harms no one.
+   */
+  private async verifyByAccount(
+    jws: FlattenedJwsObject,
+    alg: SupportedJwsAlgorithm,
+    accountId: string,
+    kid: string,
+    nonce: string,
+  ): Promise<{ account: Account; payloadBytes: Uint8Array }> {
+    const known = this.accountKeys.get(accountId);
+    const consumeAndFind = this.deps.nonces.consumeAndFindAccount?.bind(this.deps.nonces);
+    if (known !== undefined && consumeAndFind !== undefined && fitsKey(alg, known.jwk)) {
+      let payloadBytes: Uint8Array | undefined;
+      try {
+        payloadBytes = verifySignature(this.keys, jws, alg, known.jwk, 'JWS');
+      } catch {
+        // Perhaps the account has a new key since (and the client signs with it): the plain way decides.
+      }
+      if (payloadBytes !== undefined) {
+        const { consumed, account } = await consumeAndFind(nonce, accountId);
+        // Accounts are never deleted, so an unknown account here is only a nonce we did not issue (refused
+        // without a lookup): badNonce, as the plain way would say after verifying the signature.
+        if (!consumed) throw badNonce();
+        if (!account) throw new CaError('accountDoesNotExist', `no account exists at ${kid}`);
+        this.rememberAccount(account);
+        if (account.jwkThumbprint !== known.thumbprint) {
+          checkAlgorithmFitsKey(alg, account.publicJwk);
+          payloadBytes = verifySignature(this.keys, jws, alg, account.publicJwk, 'JWS');
+        }
+        return { account, payloadBytes };
+      }
+    }
+    const account = await this.deps.ra.findAccount(accountId);
+    if (!account) throw new CaError('accountDoesNotExist', `no account exists at ${kid}`);
+    checkAlgorithmFitsKey(alg, account.publicJwk);
+    const payloadBytes = verifySignature(this.keys, jws, alg, account.publicJwk, 'JWS');
+    await this.consumeNonce(nonce);
+    this.rememberAccount(account);
+    return { account, payloadBytes };
+  }
+
+  private rememberAccount(account: Account): void {
+    this.accountKeys.set(account.id, { jwk: account.publicJwk, thumbprint: account.jwkThumbprint });
+  }
+
   /**
    * RFC 8555 §7.3.5 keyChange, after verify() authenticated the outer JWS with the account's key (kid). The
    * outer payload is a JWS signed by the NEW key, proving possession of it:
@@ -364,7 +504,7 @@ export class JwsVerifier {
     }
     const newJwk = toPublicJwk(header.jwk, 'keyChange inner "jwk"');
     checkAlgorithmFitsKey(alg, newJwk);
-    const payloadBytes = await verifySignature(inner, alg, newJwk, 'keyChange inner JWS');
+    const payloadBytes = verifySignature(this.keys, inner, alg, newJwk, 'keyChange inner JWS');
     let innerPayload: unknown;
     try {
       innerPayload = JSON.parse(utf8.decode(payloadBytes));

@@ -4,6 +4,7 @@ import { isCaError } from '../core/errors.js';
 import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
 import { eabCommand } from './commands/eab.js';
+import { ocspCommand } from './commands/ocsp.js';
 import { serveCommand } from './commands/serve.js';
 
 const USAGE = `Usage: chancery <command>
@@ -13,6 +14,8 @@ Commands:
   serve     serve an existing CA
   start     init if no CA exists, then serve (what \`npm start\` runs)
   migrate   apply database migrations
+  ocsp refresh
+            rotate due responder certificates and re-sign due OCSP responses now
   eab create [--group NAME]
             create an External Account Binding credential (prints the HMAC key once)
 
@@ -34,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'migrate':
       await migrateCommand(config);
+      return 0;
+    case 'ocsp':
+      await ocspCommand(config, rest);
       return 0;
     case 'eab':
       await eabCommand(config, rest);

@@ -48,6 +48,12 @@ export interface Config {
     timeoutSeconds: number;
     maxAttempts: number;
   };
+  ocsp: {
+    /** RFC 8954 nonces: ignore (RFC 5019 responders; the pre-signed cache serves) or sign live and echo. */
+    nonce: 'ignore' | 'sign';
+    validityHours: number;
+    responderValidityDays: number;
+  };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 

@@ -58,6 +58,9 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'validation.dnsResolvers', env: 'CHANCERY_DNS_RESOLVERS', type: { kind: 'hostPortList' } },
   { path: 'validation.timeoutSeconds', env: 'CHANCERY_VALIDATION_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 120 } },
   { path: 'validation.maxAttempts', env: 'CHANCERY_VALIDATION_MAX_ATTEMPTS', type: { kind: 'int', min: 1, max: 20 } },
+  { path: 'ocsp.nonce', env: 'CHANCERY_OCSP_NONCE', type: { kind: 'enum', values: ['ignore', 'sign'] } },
+  { path: 'ocsp.validityHours', env: 'CHANCERY_OCSP_VALIDITY_HOURS', type: { kind: 'int', min: 8, max: 240 } },
+  { path: 'ocsp.responderValidityDays', env: 'CHANCERY_OCSP_RESPONDER_VALIDITY_DAYS', type: { kind: 'int', min: 1, max: 90 } },
   {
     path: 'log.level',
     env: 'CHANCERY_LOG_LEVEL',

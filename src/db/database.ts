@@ -11,8 +11,30 @@ export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
+/** Callbacks of a LISTEN (see Database.listen). */
+export interface ListenHandlers {
+  /** A NOTIFY payload on the channel, delivered after the notifying transaction committed. */
+  message(payload: string): void;
+  /**
+   * The listening connection is gone (server restart, network): notifications may have been missed since.
+   * Called at most once; the caller listens again (src/db/notifications.ts does, with backoff).
+   */
+  lost(error: Error): void;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
 export interface Database extends Queryable {
   readonly driver: 'pg' | 'pglite';
+  /**
+   * LISTEN on `channel` (a lower-case SQL identifier) on a connection of its own, so that instances hear
+   * each other's changes (rule 7). Optional so that test doubles need not implement it; both drivers do.
+   * NOTIFY goes through query() (`SELECT pg_notify($1, $2)`), inside a transaction when it must only be
+   * heard once that transaction commits. Use src/db/notifications.ts rather than calling this directly.
+   */
+  listen?(channel: string, handlers: ListenHandlers): Promise<Subscription>;
   /** Runs fn in one transaction: committed if fn resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;

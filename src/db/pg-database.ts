@@ -1,7 +1,7 @@
 import pg from 'pg';
 
 import { CaError } from '../core/errors.js';
-import type { Database, Queryable, QueryResult } from './database.js';
+import type { Database, ListenHandlers, Queryable, QueryResult, Subscription } from './database.js';
 
 export interface PgDatabaseOptions {
   /** Connections per instance. Many instances may share one server (rule 7), so keep this modest. */
@@ -60,11 +60,56 @@ async function run<R>(
   return toResult<R>(result);
 }
 
+/** LISTEN/NOTIFY channel names are interpolated into LISTEN (identifiers cannot be parameters). */
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+
 class PgDatabase implements Database {
   readonly driver = 'pg' as const;
   private closed = false;
+  private readonly subscriptions = new Set<Subscription>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** A new client (not from the pool) for LISTEN: it stays connected and idle for the process's life. */
+    private readonly newClient: () => pg.Client,
+  ) {}
+
+  async listen(channel: string, handlers: ListenHandlers): Promise<Subscription> {
+    this.assertOpen();
+    if (!CHANNEL.test(channel)) throw new CaError('serverInternal', `bad LISTEN channel name "${channel}"`);
+    const client = this.newClient();
+    let done = false;
+    const subscription: Subscription = {
+      close: async () => {
+        if (done) return;
+        done = true;
+        this.subscriptions.delete(subscription);
+        await client.end().catch(() => undefined);
+      },
+    };
+    const lost = (error: Error): void => {
+      if (done) return;
+      done = true;
+      this.subscriptions.delete(subscription);
+      client.end().catch(() => undefined);
+      handlers.lost(error);
+    };
+    client.on('notification', (message) => {
+      if (!done && message.channel === channel) handlers.message(message.payload ?? '');
+    });
+    client.on('error', (error) => lost(error));
+    client.on('end', () => lost(new Error('the LISTEN connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+    } catch (error) {
+      done = true;
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
 
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
     this.assertOpen();
@@ -110,6 +155,7 @@ class PgDatabase implements Database {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
     await this.pool.end();
   }
 
@@ -132,7 +178,18 @@ export async function openPgDatabase(url: string, options: PgDatabaseOptions = {
   });
   // Without a listener an idle connection's error (server restart) would crash the process.
   pool.on('error', (error) => options.onIdleError?.(error));
-  const db = new PgDatabase(pool);
+  const db = new PgDatabase(
+    pool,
+    () =>
+      new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: 10_000,
+        application_name: 'chancery-listen',
+        types: typeParsers,
+        // A LISTEN connection is idle by design: keepalives notice a dead peer so `lost` fires.
+        keepAlive: true,
+      }),
+  );
   try {
     await db.query('SELECT 1');
   } catch (error) {

@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 
 import { CaError } from '../core/errors.js';
-import type { Database, Queryable, QueryResult } from './database.js';
+import type { Database, ListenHandlers, Queryable, QueryResult, Subscription } from './database.js';
 
 type PgliteRunner = Pick<Transaction, 'query' | 'exec'>;
 
@@ -69,6 +69,27 @@ class PgliteDatabase implements Database {
         }
       }),
     );
+  }
+
+  /**
+   * PGlite is one in-process backend, so a LISTEN here hears the NOTIFYs of this same instance (delivered
+   * when the notifying transaction commits); there is no connection to lose, so `lost` never fires.
+   */
+  async listen(channel: string, handlers: ListenHandlers): Promise<Subscription> {
+    this.assertUsable('listen');
+    let done = false;
+    const unlisten = await this.mutex.run(() =>
+      this.pglite.listen(channel, (payload) => {
+        if (!done) handlers.message(payload);
+      }),
+    );
+    return {
+      close: async () => {
+        if (done) return;
+        done = true;
+        if (this.closing === undefined) await this.mutex.run(() => unlisten());
+      },
+    };
   }
 
   close(): Promise<void> {

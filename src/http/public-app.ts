@@ -1,3 +1,5 @@
+import { registerCrlRoutes, type CrlRouteDeps } from './crl-routes.js';
+import { registerOcspRoutes, type OcspRoutesDeps } from './ocsp-routes.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 
 /** What the public listener needs to know; main.ts wires it to the stores. */
@@ -8,12 +10,16 @@ export interface PublicAppDeps {
   rootPem(): Promise<string>;
   /** True when this instance can serve: database reachable, keys loaded. */
   ready(): Promise<boolean>;
+  /** OCSP responder (RFC 6960 / RFC 5019) at /ocsp. */
+  ocsp?: OcspRoutesDeps;
+  /** CRLs (RFC 5280 §5) at /crl/<issuer>/<shard>.crl and /crl/root.crl. */
+  crl?: CrlRouteDeps;
 }
 
 /**
- * The plain-HTTP listener of DESIGN.md "URLs": CA certificates for AIA caIssuers and for people to
- * download, and health probes. CRLs and OCSP join it with the revocation issue. Returned without
- * listening so tests drive it with app.inject().
+ * The plain-HTTP listener of DESIGN.md "URLs" (RFC 5280/6960 relying parties fetch over HTTP): CA
+ * certificates for AIA caIssuers and for people to download, CRLs, OCSP, and health probes. Returned
+ * without listening so tests drive it with app.inject().
  */
 export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }) });
@@ -37,5 +43,7 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
     return reply.type('application/pkix-cert').header('cache-control', 'public, max-age=3600').send(Buffer.from(der));
   });
 
+  if (deps.ocsp) registerOcspRoutes(app, deps.ocsp);
+  if (deps.crl) registerCrlRoutes(app, deps.crl);
   return app;
 }

@@ -24,6 +24,7 @@ export type CertificateReader = (der: Uint8Array) => { serialHex: string; spki: 
  */
 export class AcmeRa implements AcmeRegistrationAuthority {
   readonly externalAccountRequired: boolean;
+  private issuerList: Promise<IssuerRecord[]> | undefined;
 
   constructor(
     private readonly deps: {
@@ -97,7 +98,7 @@ export class AcmeRa implements AcmeRegistrationAuthority {
     const certificate = await this.deps.access.stores.certificates.findBySerial(serial);
     if (!certificate) throw new CaError('notFound', `certificate ${serial} does not exist`);
     if (certificate.accountId !== account.id) throw new CaError('unauthorized', `certificate ${serial} belongs to another account`);
-    const issuers = await this.deps.issuers();
+    const issuers = await this.issuersFor(certificate.issuerId);
     const chain: Uint8Array[] = [];
     // Leaf's issuer first, then up to (not including) the self-signed root (RFC 8555 §9.1).
     for (let issuer = issuers.find((i) => i.id === certificate.issuerId); issuer && issuer.role !== 'root'; issuer = issuers.find((i) => i.id === issuer!.parentId)) {
@@ -133,6 +134,24 @@ export class AcmeRa implements AcmeRegistrationAuthority {
       throw new CaError('unauthorized', 'the account neither issued this certificate nor holds valid authorizations for all its identifiers');
     }
     await this.deps.revocation.revoke(stored.serial, reason as RevocationReason);
+  }
+
+  /**
+   * The CA certificates, kept after the first read: issuer rows never change once written (a rollover adds a
+   * new one), so a cached list can only lack a newer issuer, never be wrong about one it has (DESIGN.md
+   * rule 7). A certificate naming an issuer the list lacks reloads it. Saves a read per certificate download.
+   */
+  private async issuersFor(issuerId: string): Promise<IssuerRecord[]> {
+    const cached = this.issuerList && (await this.issuerList.catch(() => undefined));
+    if (cached?.some((i) => i.id === issuerId)) return cached;
+    const loading = this.deps.issuers();
+    this.issuerList = loading;
+    try {
+      return await loading;
+    } catch (error) {
+      if (this.issuerList === loading) this.issuerList = undefined; // a failed read is not kept
+      throw error;
+    }
   }
 
   renewalInfo(certId: string): Promise<{ start: Date; end: Date; retryAfterSeconds: number }> {

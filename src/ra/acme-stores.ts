@@ -23,15 +23,26 @@ export interface EabStore {
   bind(kid: string, accountId: string, at: Date): Promise<boolean>;
 }
 
-export interface NonceStoreSlice {
-  insert(value: string, expiresAt: Date): Promise<void>;
-  consume(value: string, now: Date): Promise<boolean>;
-  purgeExpired(now: Date): Promise<number>;
+/** How far an order's authorizations are: all `total` must be `usable` (valid, unexpired) for it to be ready. */
+export interface OrderProgress {
+  total: number;
+  usable: number;
+  /** The first authorization (in order position) that can no longer become valid, if any. */
+  failedId?: string;
 }
 
 export interface OrderStore {
+  /** One atomic statement: needs no transaction around it. */
   insertWithAuthorizations(order: Order, newAuthorizations: Authorization[]): Promise<void>;
   findById(id: string): Promise<Order | undefined>;
+  /** The order and its authorizations' progress, in one read. */
+  findWithProgress(id: string, now: Date): Promise<{ order: Order; progress: OrderProgress } | undefined>;
+  /**
+   * Finalization's compare-and-set (from -> processing, only if unexpired with every authorization usable at
+   * `now`) together with the serial reservation of DESIGN.md rule 2; false (and nothing changed) when the
+   * order could not be claimed.
+   */
+  claimForIssuance(id: string, from: OrderStatus[], now: Date, serial: string, issuerId: string): Promise<boolean>;
   listIdsByAccount(accountId: string, cursor: string | undefined, limit: number): Promise<{ ids: string[]; nextCursor?: string }>;
   updateStatus(id: string, from: OrderStatus[], to: OrderStatus, fields?: { error?: Problem; certificateSerial?: string }): Promise<Order | undefined>;
   findActiveByReplaces(serial: string): Promise<Order | undefined>;
@@ -41,21 +52,40 @@ export interface AuthorizationStore {
   findById(id: string): Promise<Authorization | undefined>;
   findByIds(ids: string[]): Promise<Authorization[]>;
   findReusable(accountId: string, identifier: Identifier, wildcard: boolean, validAfter: Date): Promise<Authorization | undefined>;
+  /** findReusable for several identifiers in one read: at most one per (identifier, wildcard), any order. */
+  findReusableMany(accountId: string, wanted: { identifier: Identifier; wildcard: boolean }[], validAfter: Date): Promise<Authorization[]>;
   updateStatus(id: string, from: AuthorizationStatus[], to: AuthorizationStatus): Promise<Authorization | undefined>;
+}
+
+/** A challenge claimed for validation with what validating it needs. */
+export interface ClaimedChallenge {
+  challenge: Challenge;
+  authorization: Omit<Authorization, 'challenges'>;
+  /** RFC 7638 thumbprint of the account key (the key authorization, RFC 8555 §8.1). */
+  accountThumbprint: string;
 }
 
 export interface ChallengeStore {
   findById(id: string): Promise<Challenge | undefined>;
-  startProcessing(id: string, now: Date): Promise<Challenge | undefined>;
-  claimDue(now: Date, leaseUntil: Date, limit: number): Promise<Challenge[]>;
+  /**
+   * §7.5.1 the client's response in one statement: pending -> processing if the authorization is the
+   * account's, pending and unexpired at `now`; the challenge and its authorization as they are afterwards,
+   * whether it moved (`started`) or not. Undefined for an unknown challenge.
+   */
+  respond(id: string, accountId: string, now: Date): Promise<{ challenge: Challenge; authorization: Authorization; started: boolean } | undefined>;
+  claimDueForValidation(now: Date, leaseUntil: Date, limit: number): Promise<ClaimedChallenge[]>;
   recordRetry(id: string, attempts: number, nextAttemptAt: Date, error?: Problem): Promise<unknown>;
-  markValid(id: string, at: Date): Promise<Challenge>;
-  markInvalid(id: string, error: Problem): Promise<Challenge>;
+  /** processing -> valid, and the authorization pending -> valid, in one statement. */
+  markValidWithAuthorization(id: string, at: Date): Promise<void>;
+  /** processing -> invalid, and the authorization pending -> invalid, in one statement. */
+  markInvalidWithAuthorization(id: string, error: Problem): Promise<void>;
 }
 
 export interface CertificateStoreSlice {
   reserveSerial(serial: string, issuerId: string, at: Date): Promise<void>;
   insert(certificate: IssuedCertificate): Promise<void>;
+  /** Stores the certificate and moves its order processing -> valid in one statement; false if the order did not move. */
+  insertForOrder(certificate: IssuedCertificate, orderId: string): Promise<boolean>;
   findBySerial(serial: string): Promise<IssuedCertificate | undefined>;
   revoke(serial: string, at: Date, reason: RevocationReason): Promise<IssuedCertificate | undefined>;
 }

@@ -55,6 +55,12 @@ export interface IssueOptions {
   /** Who asked for it: recorded with the certificate (revocation and inventory read it). */
   metadata?: { accountId?: string; orderId?: string; replacesSerial?: string };
   /**
+   * Reserves the serial instead of store.reserveSerial — e.g. together with the ACME order's claim, in one
+   * statement (issue #3). It must have committed the reservation when it resolves (rule 2), and throw to stop
+   * the issuance before anything is signed.
+   */
+  reserveSerial?: (serial: string, issuerId: string, at: Date) => Promise<void>;
+  /**
    * Stores the signed certificate instead of store.insertCertificate — e.g. together with the order's
    * transition to valid in one transaction (DESIGN.md rule 6).
    */
@@ -68,7 +74,17 @@ export interface IssueOptions {
  * signing then fails.
  */
 export class CertificateIssuance {
+  private readonly issuedListeners: ((certificate: IssuedCertificate) => Promise<void>)[] = [];
+
   constructor(private readonly deps: IssuanceDeps) {}
+
+  /**
+   * Work that follows a committed issuance (pre-signing its OCSP response, issue #4). Listeners run after
+   * the certificate is stored and must not throw: the certificate exists whatever they do.
+   */
+  onIssued(listener: (certificate: IssuedCertificate) => Promise<void>): void {
+    this.issuedListeners.push(listener);
+  }
 
   async issueFromCsr(csrDer: Uint8Array, options: IssueOptions = {}): Promise<IssuedCertificate> {
     const parsed = await this.deps.parseCsr(csrDer);
@@ -89,7 +105,8 @@ export class CertificateIssuance {
       { publicKey, keyFamily: key.family, identifiers: checked, notBefore: options.notBefore, notAfter: options.notAfter },
       now,
     );
-    await this.deps.store.reserveSerial(prepared.serial, prepared.issuerId, now);
+    if (options.reserveSerial) await options.reserveSerial(prepared.serial, prepared.issuerId, now);
+    else await this.deps.store.reserveSerial(prepared.serial, prepared.issuerId, now);
     const der = await this.deps.signer.sign(prepared);
     const certificate: IssuedCertificate = {
       serial: prepared.serial,
@@ -106,6 +123,7 @@ export class CertificateIssuance {
     };
     if (options.persist) await options.persist(certificate);
     else await this.deps.store.insertCertificate(certificate);
+    for (const listener of this.issuedListeners) await listener(certificate);
     return certificate;
   }
 }

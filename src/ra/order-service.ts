@@ -26,7 +26,11 @@ export interface OrderSettings {
  * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
  * answers the same.
  */
+const SPKI_CACHE_SIZE = 10_000;
+
 export class OrderService {
+  private readonly spkiByThumbprint = new Map<string, Buffer>();
+
   constructor(
     private readonly deps: {
       access: AcmeStoreAccess;
@@ -52,23 +56,30 @@ export class OrderService {
     this.checkValidityRequest(request.notBefore, request.notAfter, now);
     const replacesSerial = request.replaces ? await this.checkReplaces(account, request.replaces) : undefined;
 
+    // Reuse only when it outlives the order comfortably (Boulder-style margin of one day). One read for all
+    // the names of the order.
+    const wanted = identifiers.map((id) => {
+      const wildcard = id.type === 'dns' && id.value.startsWith('*.');
+      return { identifier: wildcard ? { type: 'dns' as const, value: id.value.slice(2) } : id, wildcard };
+    });
+    const reusable = await this.stores.authorizations.findReusableMany(account.id, wanted, new Date(now.getTime() + DAY));
     const authorizationIds: string[] = [];
     const fresh: Authorization[] = [];
+    const chosen: Authorization[] = [];
     let earliestExpiry = now.getTime() + settings.orderLifetimeMs;
-    for (const id of identifiers) {
-      const wildcard = id.type === 'dns' && id.value.startsWith('*.');
-      const base: Identifier = wildcard ? { type: 'dns', value: id.value.slice(2) } : id;
-      // Reuse only when it outlives the order comfortably (Boulder-style margin of one day).
-      const reusable = await this.stores.authorizations.findReusable(account.id, base, wildcard, new Date(now.getTime() + DAY));
-      const authorization = reusable ?? this.newAuthorization(account, base, wildcard, now);
-      if (!reusable) fresh.push(authorization);
+    for (const { identifier, wildcard } of wanted) {
+      const reused = reusable.find((a) => a.wildcard === wildcard && a.identifier.type === identifier.type && a.identifier.value === identifier.value);
+      const authorization = reused ?? this.newAuthorization(account, identifier, wildcard, now);
+      if (!reused) fresh.push(authorization);
+      chosen.push(authorization);
       authorizationIds.push(authorization.id);
       earliestExpiry = Math.min(earliestExpiry, authorization.expires.getTime());
     }
     const order: Order = {
       id: newId(),
       accountId: account.id,
-      status: 'pending',
+      // §7.1.6: an order whose authorizations are all valid already (every one reused) is ready at once.
+      status: chosen.every((a) => a.status === 'valid' && a.expires > now) ? 'ready' : 'pending',
       identifiers,
       authorizationIds,
       notBefore: request.notBefore,
@@ -77,22 +88,28 @@ export class OrderService {
       replacesSerial,
       createdAt: now,
     };
-    await this.deps.access.transaction((tx) => tx.orders.insertWithAuthorizations(order, fresh));
-    return this.refresh(order);
+    // One statement stores the authorizations, challenges, order and links atomically (rule 6).
+    await this.stores.orders.insertWithAuthorizations(order, fresh);
+    return order;
   }
 
   async getOrder(account: Account, orderId: string): Promise<Order> {
-    const order = await this.stores.orders.findById(orderId);
-    if (!order) throw new CaError('notFound', `order ${orderId} does not exist`);
-    if (order.accountId !== account.id) throw new CaError('unauthorized', `order ${orderId} belongs to another account`);
-    return this.refresh(order);
+    const found = await this.stores.orders.findWithProgress(orderId, this.deps.clock.now());
+    if (!found) throw new CaError('notFound', `order ${orderId} does not exist`);
+    if (found.order.accountId !== account.id) throw new CaError('unauthorized', `order ${orderId} belongs to another account`);
+    return this.refresh(found.order, found.progress);
   }
 
   async getAuthorization(account: Account, authorizationId: string): Promise<Authorization> {
     const authorization = await this.stores.authorizations.findById(authorizationId);
     if (!authorization) throw new CaError('notFound', `authorization ${authorizationId} does not exist`);
     if (authorization.accountId !== account.id) throw new CaError('unauthorized', `authorization ${authorizationId} belongs to another account`);
-    if (['pending', 'valid'].includes(authorization.status) && authorization.expires <= this.deps.clock.now()) {
+    return this.expireIfDue(authorization, this.deps.clock.now());
+  }
+
+  /** §7.1.6: a pending or valid authorization past its expiry is expired; persisted when first noticed. */
+  private async expireIfDue(authorization: Authorization, now: Date): Promise<Authorization> {
+    if (['pending', 'valid'].includes(authorization.status) && authorization.expires <= now) {
       return (await this.stores.authorizations.updateStatus(authorization.id, ['pending', 'valid'], 'expired')) ?? authorization;
     }
     return authorization;
@@ -113,57 +130,82 @@ export class OrderService {
     return { challenge, authorization };
   }
 
-  /** §7.5.1: mark the challenge processing; validation runs asynchronously (and survives restarts). */
+  /**
+   * §7.5.1: mark the challenge processing; validation runs asynchronously (and survives restarts). One
+   * statement checks ownership and state and makes the change; the answer is read in the same statement.
+   */
   async respondToChallenge(account: Account, challengeId: string): Promise<{ challenge: Challenge; authorization: Authorization }> {
-    const { challenge, authorization } = await this.getChallenge(account, challengeId);
-    if (challenge.status !== 'pending') return { challenge, authorization }; // idempotent, §7.5.1
-    if (authorization.status !== 'pending') {
-      throw new CaError('malformed', `authorization ${authorization.id} is ${authorization.status}; its challenges can no longer be answered`);
+    const now = this.deps.clock.now();
+    const result = await this.stores.challenges.respond(challengeId, account.id, now);
+    if (!result) throw new CaError('notFound', `challenge ${challengeId} does not exist`);
+    const { challenge, authorization, started } = result;
+    if (authorization.accountId !== account.id) throw new CaError('unauthorized', `authorization ${authorization.id} belongs to another account`);
+    if (started) {
+      this.deps.onChallengeReady();
+      return { challenge, authorization };
     }
-    const started = await this.stores.challenges.startProcessing(challenge.id, this.deps.clock.now());
-    this.deps.onChallengeReady();
-    return { challenge: started ?? (await this.stores.challenges.findById(challenge.id)) ?? challenge, authorization };
+    // Not started: say why, as getChallenge + the checks below would have.
+    const current = await this.expireIfDue(authorization, now);
+    if (challenge.status !== 'pending') return { challenge, authorization: current }; // idempotent, §7.5.1
+    if (current.status !== 'pending') {
+      throw new CaError('malformed', `authorization ${current.id} is ${current.status}; its challenges can no longer be answered`);
+    }
+    // Pending and pending, yet not started: another request started it a moment ago. Answer with it now.
+    return this.getChallenge(account, challengeId);
   }
 
-  /** §7.4: finalize a ready order with a CSR; the certificate is issued before the response. */
+  /**
+   * §7.4: finalize a ready order with a CSR; the certificate is issued before the response. Round trips: the
+   * order read, then (after the CSR passed every check and the TBS is built) one statement that claims the
+   * order (ready -> processing, a compare-and-set: two finalize calls cannot both issue) and reserves the
+   * serial (rule 2), then after signing one statement that stores the certificate with the order turning
+   * valid (rule 6). A CSR that fails a check changes nothing stored: the order stays ready (rule 3).
+   */
   async finalize(account: Account, orderId: string, csrDer: Uint8Array): Promise<Order> {
     const order = await this.getOrder(account, orderId);
     if (order.status !== 'ready') {
       throw new CaError('orderNotReady', `order ${orderId} is ${order.status}; it must be ready to finalize`);
     }
-    // ready -> processing is a compare-and-set: two finalize calls cannot both issue.
-    const claimed = await this.stores.orders.updateStatus(order.id, ['ready'], 'processing');
-    if (!claimed) throw new CaError('orderNotReady', `order ${orderId} is already being finalized`);
+    let claimed = false;
+    let certificateSerial: string | undefined;
     try {
       await this.deps.issuance.issueFromCsr(csrDer, {
         expectedIdentifiers: order.identifiers,
         notBefore: order.notBefore,
         notAfter: order.notAfter,
-        forbiddenKeys: [jwkToSpki(account.publicJwk)],
+        forbiddenKeys: [this.accountSpki(account)],
         metadata: { accountId: account.id, orderId: order.id, replacesSerial: order.replacesSerial },
-        persist: (certificate: IssuedCertificate) =>
-          this.deps.access.transaction(async (tx) => {
-            await tx.certificates.insert(certificate);
-            const done = await tx.orders.updateStatus(order.id, ['processing'], 'valid', { certificateSerial: certificate.serial });
-            if (!done) throw new CaError('serverInternal', `order ${order.id} left processing during issuance`);
-          }),
+        reserveSerial: async (serial, issuerId, at) => {
+          if (!(await this.stores.orders.claimForIssuance(order.id, ['ready'], at, serial, issuerId))) {
+            throw new CaError('orderNotReady', `order ${orderId} is already being finalized`);
+          }
+          claimed = true;
+        },
+        persist: async (certificate: IssuedCertificate) => {
+          if (!(await this.stores.certificates.insertForOrder(certificate, order.id))) {
+            throw new CaError('serverInternal', `order ${order.id} left processing during issuance`);
+          }
+          certificateSerial = certificate.serial;
+        },
       });
     } catch (error) {
-      if (error instanceof CaError && isClientProblem(error)) {
-        // A bad CSR changes nothing: the order goes back to ready so the client can try again.
-        await this.stores.orders.updateStatus(order.id, ['processing'], 'ready');
-      } else {
+      if (claimed && certificateSerial === undefined) {
+        // Claimed, then failed while signing or storing: the order cannot be finalized again (§7.1.6).
         await this.stores.orders.updateStatus(order.id, ['processing'], 'invalid', {
           error: { kind: 'serverInternal', detail: 'certificate issuance failed' },
         });
       }
       throw error;
     }
-    return this.getOrder(account, orderId);
+    return { ...order, status: 'valid', certificateSerial };
   }
 
-  /** Derives pending -> ready / invalid from the authorizations and expiry, persisting the change. */
-  async refresh(order: Order): Promise<Order> {
+  /**
+   * Derives pending -> ready / invalid from the authorizations' progress and expiry (RFC 8555 §7.1.6),
+   * persisting the change. Usually there is none to make: the validation that makes the last authorization
+   * valid turns its orders ready in the same statement (ChallengeRepository.markValidWithAuthorization).
+   */
+  private async refresh(order: Order, progress: { total: number; usable: number; failedId?: string }): Promise<Order> {
     if (order.status !== 'pending' && order.status !== 'ready') return order;
     const now = this.deps.clock.now();
     if (order.expires <= now) {
@@ -172,20 +214,33 @@ export class OrderService {
       })) ?? order;
     }
     if (order.status === 'ready') return order;
-    const authorizations = await this.stores.authorizations.findByIds(order.authorizationIds);
-    const failed = authorizations.find((a) => a.status !== 'valid' && a.status !== 'pending');
-    if (failed) {
-      const challengeError = failed.challenges.find((c) => c.error)?.error;
+    if (progress.failedId !== undefined) {
+      const failed = await this.stores.authorizations.findById(progress.failedId);
+      const challengeError = failed?.challenges.find((c) => c.error)?.error;
       const error: Problem = {
         kind: challengeError?.kind ?? 'unauthorized',
-        detail: `authorization for ${failed.identifier.value} is ${failed.status}${challengeError ? `: ${challengeError.detail}` : ''}`,
+        detail: `authorization for ${failed?.identifier.value ?? progress.failedId} is ${failed?.status ?? 'gone'}${challengeError ? `: ${challengeError.detail}` : ''}`,
       };
       return (await this.stores.orders.updateStatus(order.id, ['pending'], 'invalid', { error })) ?? order;
     }
-    if (authorizations.length === order.authorizationIds.length && authorizations.every((a) => a.status === 'valid' && a.expires > now)) {
+    if (progress.total === order.authorizationIds.length && progress.usable === progress.total) {
       return (await this.stores.orders.updateStatus(order.id, ['pending'], 'ready')) ?? order;
     }
     return order;
+  }
+
+  /**
+   * The account key as SPKI (RFC 8555 §11.1: the certificate key must differ from it), remembered by RFC 7638
+   * thumbprint: a thumbprint names exactly one key, so an entry cannot go wrong (DESIGN.md rule 7). Bounded.
+   */
+  private accountSpki(account: Account): Buffer {
+    let spki = this.spkiByThumbprint.get(account.jwkThumbprint);
+    if (spki === undefined) {
+      spki = jwkToSpki(account.publicJwk);
+      if (this.spkiByThumbprint.size >= SPKI_CACHE_SIZE) this.spkiByThumbprint.delete(this.spkiByThumbprint.keys().next().value as string);
+      this.spkiByThumbprint.set(account.jwkThumbprint, spki);
+    }
+    return spki;
   }
 
   private newAuthorization(account: Account, identifier: Identifier, wildcard: boolean, now: Date): Authorization {

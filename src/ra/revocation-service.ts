@@ -20,22 +20,65 @@ export const REASON_CODES: Record<string, RevocationReason> = {
 export type RevocationListener = (certificate: IssuedCertificate) => Promise<void> | void;
 
 /**
+ * Work that must commit together with the status change, or not at all: e.g. re-signing the certificate's
+ * OCSP response (issue #4), so no instance can read `good` from the database once the revocation is visible.
+ * `tx` is whatever the transaction runner hands out (the composition root uses the database's Queryable).
+ * A hook that throws rolls the revocation back.
+ */
+export type BeforeCommitHook<Tx> = (tx: Tx, certificate: IssuedCertificate) => Promise<void>;
+
+/** One transaction: the database handle for hooks, and the certificate store on that same transaction. */
+export interface RevocationTransactionScope<Tx> {
+  tx: Tx;
+  certificates: Pick<CertificateStoreSlice, 'revoke'>;
+}
+
+export interface RevocationDeps<Tx> {
+  certificates: Pick<CertificateStoreSlice, 'findBySerial' | 'revoke'>;
+  clock: Clock;
+  /** Runs fn in one transaction (committed if it resolves). Required once a beforeCommit hook is registered. */
+  transaction?: <T>(fn: (scope: RevocationTransactionScope<Tx>) => Promise<T>) => Promise<T>;
+}
+
+/**
  * The one place a certificate becomes revoked — ACME revokeCert, `chancery revoke` and bulk incident
  * revocation all come here — so the state change and everything that must follow it (CRL regeneration,
  * OCSP re-signing: issue #4) happen the same way for every path.
+ *
+ * Order: status change + beforeCommit hooks in one transaction (rule 6), commit, then onRevoked listeners
+ * (after-commit work such as cache invalidation or a CRL run), then revoke() returns.
  */
-export class RevocationService {
+export class RevocationService<Tx = unknown> {
   private readonly listeners: RevocationListener[] = [];
+  // Method syntax keeps RevocationService<Queryable> assignable where a RevocationService is expected.
+  private readonly hooks: { run(tx: Tx, certificate: IssuedCertificate): Promise<void> }[] = [];
 
-  constructor(private readonly deps: { certificates: Pick<CertificateStoreSlice, 'findBySerial' | 'revoke'>; clock: Clock }) {}
+  constructor(private readonly deps: RevocationDeps<Tx>) {}
 
   onRevoked(listener: RevocationListener): void {
     this.listeners.push(listener);
   }
 
+  /** Registers work that runs inside the revocation's transaction, after the status change, before COMMIT. */
+  beforeCommit(hook: BeforeCommitHook<Tx>): void {
+    if (this.deps.transaction === undefined) {
+      throw new CaError('serverInternal', 'RevocationService needs a transaction runner for beforeCommit hooks');
+    }
+    this.hooks.push({ run: hook });
+  }
+
   /** Revokes by serial; 'notFound' for an unknown serial, 'alreadyRevoked' when it already is. */
   async revoke(serial: string, reason: RevocationReason): Promise<IssuedCertificate> {
-    const revoked = await this.deps.certificates.revoke(serial, this.deps.clock.now(), reason);
+    const at = this.deps.clock.now();
+    const transaction = this.deps.transaction;
+    const revoked =
+      transaction === undefined
+        ? await this.deps.certificates.revoke(serial, at, reason)
+        : await transaction(async ({ tx, certificates }) => {
+            const certificate = await certificates.revoke(serial, at, reason);
+            if (certificate) for (const hook of this.hooks) await hook.run(tx, certificate);
+            return certificate;
+          });
     if (!revoked) {
       const existing = await this.deps.certificates.findBySerial(serial);
       if (!existing) throw new CaError('notFound', `no certificate with serial ${serial}`);

@@ -1,8 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
-import type { Challenge } from '../core/order.js';
 import type { ValidationOutcome, Validator } from '../va/validator.js';
-import type { AcmeStores } from './acme-stores.js';
+import type { AcmeStores, ClaimedChallenge } from './acme-stores.js';
 
 export interface SchedulerSettings {
   maxAttempts: number;
@@ -19,15 +18,24 @@ export const DEFAULT_SCHEDULER: SchedulerSettings = { maxAttempts: 5, leaseMs: 6
 /**
  * Runs challenge validations asynchronously (RFC 8555 §7.5.1: the server validates after the client's
  * POST, the client polls). Work lives in the database — a challenge in `processing` with a due
- * next_attempt_at — so a restart resumes it and several instances share it: each claims a batch with a
- * lease (SKIP LOCKED), validates, and records the outcome. Retryable failures back off exponentially
+ * next_attempt_at — so a restart resumes it and several instances share it: each claims due challenges with
+ * a lease (SKIP LOCKED), validates, and records the outcome. Retryable failures back off exponentially
  * until maxAttempts, then the challenge and its authorization become invalid.
+ *
+ * Up to `batch` validations run at once, each on its own: one slow validation (a host that does not answer
+ * until the timeout) does not hold back the others, and a client's response is picked up at once (kick())
+ * whenever there is room. Round trips per validation (issue #3): the claim (shared by all claimed together;
+ * it brings the authorization and account key along) and one statement recording the outcome.
  */
 export class ValidationScheduler {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
   private stopped = true;
+  /** Set when work may be waiting for a free slot. */
+  private waiting = false;
+  /** Validations under way, each holding its lease. */
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly idle: (() => void)[] = [];
 
   constructor(
@@ -45,26 +53,31 @@ export class ValidationScheduler {
     this.schedule(0);
   }
 
+  /** Stops claiming, and waits for the validations under way. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await Promise.all(this.inFlight);
   }
 
-  /** New work exists (a client answered a challenge): run now rather than at the next poll. */
+  /** New work exists (a client answered a challenge): claim now rather than at the next poll. */
   kick(): void {
     if (this.stopped) return;
     if (this.running) this.again = true;
     else this.schedule(0);
   }
 
-  /** One pass: claim due challenges and validate them. Returns how many were processed (tests call this). */
+  /** One pass: claim due challenges and validate them all. Returns how many were processed (tests call this). */
   async runOnce(): Promise<number> {
-    const now = this.deps.clock.now();
-    const { settings, stores } = this.deps;
-    const claimed = await stores.challenges.claimDue(now, new Date(now.getTime() + settings.leaseMs), settings.batch);
-    await Promise.all(claimed.map((challenge) => this.attempt(challenge)));
+    const claimed = await this.claim(this.deps.settings.batch);
+    await Promise.all(claimed.map((work) => this.attempt(work)));
     return claimed.length;
+  }
+
+  private claim(limit: number): Promise<ClaimedChallenge[]> {
+    const now = this.deps.clock.now();
+    return this.deps.stores.challenges.claimDueForValidation(now, new Date(now.getTime() + this.deps.settings.leaseMs), limit);
   }
 
   private schedule(delayMs: number): void {
@@ -76,12 +89,33 @@ export class ValidationScheduler {
   private async loop(): Promise<void> {
     if (this.running || this.stopped) return;
     this.running = true;
-    let processed = 0;
     try {
+      let more: boolean;
       do {
         this.again = false;
-        processed = await this.runOnce();
-      } while ((processed > 0 || this.again) && !this.stopped);
+        const room = this.deps.settings.batch - this.inFlight.size;
+        if (room <= 0) {
+          // Every slot is busy: the next validation to finish claims again.
+          this.waiting = true;
+          break;
+        }
+        const claimed = await this.claim(room);
+        // A full claim means more may be due than there was room for.
+        more = claimed.length === room;
+        const launchedFull = more;
+        for (const work of claimed) {
+          const running: Promise<void> = this.attempt(work)
+            .catch((error: unknown) => this.deps.logger?.warn({ err: error, challenge: work.challenge.id }, 'recording a validation failed; it is retried when its lease ends'))
+            .finally(() => {
+              this.inFlight.delete(running);
+              if (launchedFull || this.waiting) {
+                this.waiting = false;
+                this.kick();
+              }
+            });
+          this.inFlight.add(running);
+        }
+      } while ((more || this.again) && !this.stopped);
     } catch (error) {
       this.deps.logger?.warn({ err: error }, 'validation pass failed; will retry');
     } finally {
@@ -91,12 +125,10 @@ export class ValidationScheduler {
     }
   }
 
-  private async attempt(challenge: Challenge): Promise<void> {
+  private async attempt({ challenge, authorization, accountThumbprint }: ClaimedChallenge): Promise<void> {
     const { stores, validator, clock, settings } = this.deps;
-    const authorization = await stores.authorizations.findById(challenge.authorizationId);
-    const account = authorization ? await stores.accounts.findById(authorization.accountId) : undefined;
-    if (!authorization || !account || authorization.status !== 'pending') {
-      await stores.challenges.markInvalid(challenge.id, { kind: 'malformed', detail: 'authorization is no longer pending' });
+    if (authorization.status !== 'pending') {
+      await stores.challenges.markInvalidWithAuthorization(challenge.id, { kind: 'malformed', detail: 'authorization is no longer pending' });
       return;
     }
     let outcome: ValidationOutcome;
@@ -106,7 +138,7 @@ export class ValidationScheduler {
         identifier: authorization.identifier,
         token: challenge.token,
         // RFC 8555 §8.1: keyAuthorization = token || '.' || base64url(JWK_Thumbprint(accountKey))
-        keyAuthorization: `${challenge.token}.${account.jwkThumbprint}`,
+        keyAuthorization: `${challenge.token}.${accountThumbprint}`,
       });
     } catch (error) {
       // The VA reports network failures as outcomes; a throw is a bug, retried like a transient failure.
@@ -115,8 +147,7 @@ export class ValidationScheduler {
     }
     const attempts = challenge.attempts + 1;
     if (outcome.valid) {
-      await stores.challenges.markValid(challenge.id, clock.now());
-      await stores.authorizations.updateStatus(authorization.id, ['pending'], 'valid');
+      await stores.challenges.markValidWithAuthorization(challenge.id, clock.now());
       return;
     }
     if (outcome.retryable && attempts < settings.maxAttempts) {
@@ -124,7 +155,6 @@ export class ValidationScheduler {
       await stores.challenges.recordRetry(challenge.id, attempts, new Date(clock.now().getTime() + backoffMs), outcome.problem);
       return;
     }
-    await stores.challenges.markInvalid(challenge.id, outcome.problem);
-    await stores.authorizations.updateStatus(authorization.id, ['pending'], 'invalid');
+    await stores.challenges.markInvalidWithAuthorization(challenge.id, outcome.problem);
   }
 }

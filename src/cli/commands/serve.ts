@@ -4,7 +4,7 @@ import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
 import { buildAcmeApp } from '../../http/acme-app.js';
 import { buildPublicApp } from '../../http/public-app.js';
-import { acmeAppDeps, initCa, loadHierarchy, openAcme, openRuntime, type Runtime } from '../../main.js';
+import { acmeAppDeps, initCa, loadHierarchy, openAcme, openOcsp, openRuntime, type Runtime } from '../../main.js';
 import { ServerCertificate } from '../../ra/server-certificate.js';
 import { writeCaFiles } from '../ca-files.js';
 
@@ -39,6 +39,11 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
   if (!hierarchy) throw new CaError('caState', 'no CA in this database: run `chancery init` first (or `npm start`)');
   // Loads the intermediate key (proving it matches its certificate) and starts the validation scheduler.
   const acme = await openAcme(runtime, hierarchy);
+  // OCSP: responder keys, pre-signed responses (signed at issuance, re-signed in the revocation's
+  // transaction), the refresher, and LISTEN so every instance drops a revoked certificate from its cache.
+  const ocsp = await openOcsp(runtime, hierarchy);
+  ocsp.attach(acme.revocation);
+  acme.issuance.onIssued((certificate) => ocsp.onIssued(certificate));
   const files = await writeCaFiles(config.dataDir, hierarchy);
   const rootPem = await readFile(files.rootPem, 'utf8');
   const known = new Map([hierarchy.root, hierarchy.intermediate].map((i) => [i.id, i.der]));
@@ -48,6 +53,7 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     issuerCertificate: async (id) => known.get(id) ?? (await runtime.issuers.findById(id))?.der,
     rootPem: async () => rootPem,
     ready: async () => (await runtime.db.query('SELECT 1 AS ok')).rowCount === 1,
+    ocsp: { ocsp: ocsp.source, clock: runtime.clock, logger },
   });
   const address = await app.listen({ host: config.public.listen.host, port: config.public.listen.port });
 
@@ -73,7 +79,7 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
       `  ACME directory:                ${directoryUrl}`,
       `  root certificate (trust this): ${files.rootPem}`,
       `  issuing chain:                 ${files.chainPem}`,
-      `  public listener:               ${address} (CA certificates, /livez, /readyz)`,
+      `  public listener:               ${address} (CA certificates, OCSP, /livez, /readyz)`,
       `  certificates name:             ${config.public.url} (AIA, CRL DP)`,
       `  database: ${runtime.db.driver}; keys: ${runtime.keys.backend}; issuer: ${hierarchy.intermediate.id}`,
       '',
@@ -88,6 +94,7 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     serverCertificate.stop();
     await acmeApp.close();
     await app.close();
+    await ocsp.close();
     await acme.close();
     await runtime.close();
   };

@@ -7,6 +7,13 @@ import type { AccountRow } from '../row-types.js';
 
 const COLUMNS = 'id, status, contacts, public_jwk, jwk_thumbprint, eab_kid, group_name, tos_agreed, created_at';
 
+/** The account columns qualified with a table alias, for statements that read an account with something else. */
+export function accountColumns(alias: string): string {
+  return COLUMNS.split(', ')
+    .map((column) => `${alias}.${column}`)
+    .join(', ');
+}
+
 const KEY_IN_USE = 'an account with this key already exists';
 
 /**

@@ -5,9 +5,35 @@ import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
 import { authorizationFromRow, authorizationToRow, challengeFromRow, challengeToRow } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
-import { CHALLENGE_COLUMNS } from './challenge-repository.js';
+import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, CHALLENGE_COLUMNS, challengeFromJoinedRow, type JoinedAuthorizationRow } from './challenge-repository.js';
 
 const COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
+
+type JoinedRow = AuthorizationRow & { [K in keyof ChallengeRow as `c_${K}`]: ChallengeRow[K] | null };
+
+/**
+ * One statement for authorizations and their challenges: `from` is a FROM item (a table, subquery or CTE)
+ * aliased `a`, `where` an optional condition on it. One row per challenge (a LEFT JOIN keeps an authorization without any); rows of
+ * one authorization are adjacent, challenges ordered by type. A round trip saved per read: every ACME poll of
+ * an authorization is such a read (issue #3).
+ */
+function selectWithChallenges(from: string, where = 'true'): string {
+  return `SELECT ${AUTHORIZATION_AND_CHALLENGE_COLUMNS} FROM ${from} LEFT JOIN challenges c ON c.authorization_id = a.id WHERE ${where} ORDER BY a.id, c.type, c.id`;
+}
+
+/** Rows of selectWithChallenges -> authorizations, in the order their first row came. */
+function authorizationsFromJoinedRows(rows: readonly JoinedRow[]): Authorization[] {
+  const byId = new Map<string, { row: AuthorizationRow; challenges: Challenge[] }>();
+  for (const row of rows) {
+    let entry = byId.get(row.id);
+    if (entry === undefined) {
+      entry = { row, challenges: [] };
+      byId.set(row.id, entry);
+    }
+    if (row.c_id !== null) entry.challenges.push(challengeFromRow(challengeFromJoinedRow(row as JoinedAuthorizationRow)));
+  }
+  return [...byId.values()].map(({ row, challenges }) => authorizationFromRow(row, challenges));
+}
 
 /**
  * Authorizations (RFC 8555 §7.1.4) with their challenges. Takes a Queryable so order creation can insert
@@ -75,11 +101,8 @@ export class AuthorizationRepository {
    */
   async findByIds(ids: readonly string[]): Promise<Authorization[]> {
     if (ids.length === 0) return [];
-    const result = await this.db.query<AuthorizationRow>(`SELECT ${COLUMNS} FROM authorizations WHERE id = ANY($1::text[])`, [
-      [...new Set(ids)],
-    ]);
-    const found = await this.withChallenges(result.rows);
-    const byId = new Map(found.map((a) => [a.id, a]));
+    const result = await this.db.query<JoinedRow>(selectWithChallenges('authorizations a', 'a.id = ANY($1::text[])'), [[...new Set(ids)]]);
+    const byId = new Map(authorizationsFromJoinedRows(result.rows).map((a) => [a.id, a]));
     return ids.flatMap((id) => {
       const authorization = byId.get(id);
       return authorization === undefined ? [] : [authorization];
@@ -93,24 +116,42 @@ export class AuthorizationRepository {
    * one; among equals, the newest.
    */
   async findReusable(accountId: string, identifier: Identifier, wildcard: boolean, validAfter: Date): Promise<Authorization | undefined> {
-    const result = await this.db.query<AuthorizationRow>(
-      `SELECT ${COLUMNS} FROM authorizations
-       WHERE account_id = $1 AND identifier_type = $2 AND identifier_value = $3 AND wildcard = $4
-         AND status IN ('valid', 'pending') AND expires > $5
-       ORDER BY status = 'valid' DESC, created_at DESC, id DESC
-       LIMIT 1`,
-      [accountId, identifier.type, identifier.value, wildcard, validAfter],
+    return (await this.findReusableMany(accountId, [{ identifier, wildcard }], validAfter))[0];
+  }
+
+  /**
+   * findReusable for several identifiers in one statement (a new order asks for all of its names at once):
+   * at most one authorization per (identifier, wildcard), in no particular order; match them by identifier.
+   */
+  async findReusableMany(
+    accountId: string,
+    wanted: readonly { identifier: Identifier; wildcard: boolean }[],
+    validAfter: Date,
+  ): Promise<Authorization[]> {
+    if (wanted.length === 0) return [];
+    const keys = JSON.stringify(wanted.map((w) => ({ type: w.identifier.type, value: w.identifier.value, wildcard: w.wildcard })));
+    const result = await this.db.query<JoinedRow>(
+      selectWithChallenges(
+        `(SELECT DISTINCT ON (r.identifier_type, r.identifier_value, r.wildcard) ${COLUMNS.split(', ').map((c) => `r.${c}`).join(', ')}
+          FROM authorizations r
+          JOIN jsonb_to_recordset($2::text::jsonb) AS w (type text, value text, wildcard boolean)
+            ON r.identifier_type = w.type AND r.identifier_value = w.value AND r.wildcard = w.wildcard
+          WHERE r.account_id = $1 AND r.status IN ('valid', 'pending') AND r.expires > $3
+          ORDER BY r.identifier_type, r.identifier_value, r.wildcard, r.status = 'valid' DESC, r.created_at DESC, r.id DESC) AS a`,
+      ),
+      [accountId, keys, validAfter],
     );
-    return (await this.withChallenges(result.rows))[0];
+    return authorizationsFromJoinedRows(result.rows);
   }
 
   /** Compare-and-set: moves the authorization to `to` only if its status is one of `from`; else undefined. */
   async updateStatus(id: string, from: readonly AuthorizationStatus[], to: AuthorizationStatus): Promise<Authorization | undefined> {
-    const result = await this.db.query<AuthorizationRow>(
-      `UPDATE authorizations SET status = $2 WHERE id = $1 AND status = ANY($3::text[]) RETURNING ${COLUMNS}`,
+    const result = await this.db.query<JoinedRow>(
+      `WITH a AS (UPDATE authorizations SET status = $2 WHERE id = $1 AND status = ANY($3::text[]) RETURNING ${COLUMNS})
+       ${selectWithChallenges('a')}`,
       [id, to, [...from]],
     );
-    return (await this.withChallenges(result.rows))[0];
+    return authorizationsFromJoinedRows(result.rows)[0];
   }
 
   /**
@@ -123,20 +164,5 @@ export class AuthorizationRepository {
       [now],
     );
     return result.rowCount;
-  }
-
-  private async withChallenges(rows: readonly AuthorizationRow[]): Promise<Authorization[]> {
-    if (rows.length === 0) return [];
-    const result = await this.db.query<ChallengeRow>(
-      `SELECT ${CHALLENGE_COLUMNS} FROM challenges WHERE authorization_id = ANY($1::text[]) ORDER BY authorization_id, type, id`,
-      [rows.map((row) => row.id)],
-    );
-    const byAuthorization = new Map<string, Challenge[]>();
-    for (const row of result.rows) {
-      const list = byAuthorization.get(row.authorization_id) ?? [];
-      list.push(challengeFromRow(row));
-      byAuthorization.set(row.authorization_id, list);
-    }
-    return rows.map((row) => authorizationFromRow(row, byAuthorization.get(row.id) ?? []));
   }
 }

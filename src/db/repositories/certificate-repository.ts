@@ -77,6 +77,48 @@ export class CertificateRepository {
     }
   }
 
+  /**
+   * Stores a signed certificate and moves its ACME order processing -> valid with it (RFC 8555 §7.4), in one
+   * statement: atomic on its own (rule 6) and one round trip (issue #3). True when the order moved. When it
+   * did not (it was no longer processing, which only this finalization could have changed) the certificate
+   * is stored all the same: it has been signed, and a signed certificate must be on record. Throws like insert().
+   */
+  async insertForOrder(cert: IssuedCertificate, orderId: string): Promise<boolean> {
+    const row = certificateToRow(cert);
+    try {
+      const result = await this.db.query(
+        `WITH stored AS (
+           INSERT INTO certificates (${COLUMNS})
+           VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+           RETURNING serial)
+         UPDATE orders SET status = 'valid', certificate_serial = (SELECT serial FROM stored)
+         WHERE id = $17 AND status = 'processing'`,
+        [
+          row.serial,
+          row.issuer_id,
+          row.crl_shard,
+          row.der,
+          row.identifiers,
+          row.spki_sha256,
+          row.not_before,
+          row.not_after,
+          row.status,
+          row.revoked_at,
+          row.revocation_reason,
+          row.invalidity_date,
+          row.created_at,
+          row.account_id,
+          row.order_id,
+          row.replaces_serial,
+          orderId,
+        ],
+      );
+      return result.rowCount === 1;
+    } catch (error) {
+      throw insertError(error, cert);
+    }
+  }
+
   async findBySerial(serial: string): Promise<IssuedCertificate | undefined> {
     const result = await this.db.query<CertificateRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial = $1`, [serial]);
     const row = result.rows[0];
@@ -113,4 +155,20 @@ export class CertificateRepository {
     ]);
     return result.rows[0]?.n ?? 0;
   }
+}
+
+function insertError(error: unknown, cert: IssuedCertificate): unknown {
+  const { code, constraint } = sqlError(error);
+  if (code === UNIQUE_VIOLATION) return new CaError('conflict', `certificate ${cert.serial} is already stored`);
+  if (code === FOREIGN_KEY_VIOLATION && constraint === 'certificates_account_id_fkey') {
+    return new CaError('notFound', `account ${cert.accountId ?? ''} does not exist`);
+  }
+  if (code === FOREIGN_KEY_VIOLATION && constraint === 'certificates_replaces_serial_fkey') {
+    return new CaError('notFound', `certificate ${cert.replacesSerial ?? ''} (the one replaced) does not exist`);
+  }
+  if (code === FOREIGN_KEY_VIOLATION) {
+    // A bug in the issuance path, not bad input: rule 2 reserves the serial before signing.
+    return new CaError('serverInternal', `serial ${cert.serial} was not reserved for issuer ${cert.issuerId}`, { cause: error });
+  }
+  return error;
 }

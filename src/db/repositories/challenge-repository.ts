@@ -1,11 +1,40 @@
 import { CaError, type Problem } from '../../core/errors.js';
-import type { Challenge } from '../../core/order.js';
+import type { Authorization, AuthorizationStatus, Challenge } from '../../core/order.js';
 import type { Queryable } from '../database.js';
-import { challengeFromRow, problemToText } from '../row-mappers.js';
-import type { ChallengeRow } from '../row-types.js';
+import { authorizationFromRow, challengeFromRow, problemToText } from '../row-mappers.js';
+import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
 
 export const CHALLENGE_COLUMNS = 'id, authorization_id, type, token, status, validated_at, error, attempts, next_attempt_at';
 const COLUMNS = CHALLENGE_COLUMNS;
+
+/** A claimed challenge with what validating it needs (ChallengeRepository.claimDueForValidation). */
+export interface ClaimedChallenge {
+  challenge: Challenge;
+  /** The challenge's authorization, without its challenges. */
+  authorization: Omit<Authorization, 'challenges'>;
+  /** RFC 7638 thumbprint of the account key, for the key authorization (RFC 8555 §8.1). */
+  accountThumbprint: string;
+}
+
+/** The outcome of a client's response to a challenge (ChallengeRepository.respond). */
+export interface ChallengeResponse {
+  /** The challenge and its authorization as they are after the statement. */
+  challenge: Challenge;
+  authorization: Authorization;
+  /** True when this response moved the challenge pending -> processing. */
+  started: boolean;
+}
+
+type ClaimedRow = ChallengeRow & {
+  a_account_id: string;
+  a_identifier_type: string;
+  a_identifier_value: string;
+  a_wildcard: boolean;
+  a_status: string;
+  a_expires: Date;
+  a_created_at: Date;
+  jwk_thumbprint: string;
+};
 
 /**
  * Challenges and their validation schedule (RFC 8555 §7.5.1, §8.2). Validation runs asynchronously on
@@ -53,6 +82,134 @@ export class ChallengeRepository {
   }
 
   /**
+   * claimDue, plus the authorization and account key each validation needs, in the same statement: the
+   * scheduler validates what it claimed without further reads (issue #3).
+   */
+  async claimDueForValidation(now: Date, leaseUntil: Date, limit: number): Promise<ClaimedChallenge[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new CaError('serverInternal', `claim limit must be a positive integer, not ${limit}`);
+    const result = await this.db.query<ClaimedRow>(
+      `WITH claimed AS (
+         UPDATE challenges SET next_attempt_at = $2
+         WHERE status = 'processing' AND id IN (
+           SELECT id FROM challenges
+           WHERE status = 'processing' AND next_attempt_at <= $1
+           ORDER BY next_attempt_at, id
+           LIMIT $3
+           FOR UPDATE SKIP LOCKED)
+         RETURNING ${COLUMNS})
+       SELECT ${COLUMNS.split(', ').map((c) => `claimed.${c}`).join(', ')},
+              a.account_id AS a_account_id, a.identifier_type AS a_identifier_type, a.identifier_value AS a_identifier_value,
+              a.wildcard AS a_wildcard, a.status AS a_status, a.expires AS a_expires, a.created_at AS a_created_at,
+              acc.jwk_thumbprint
+       FROM claimed
+       JOIN authorizations a ON a.id = claimed.authorization_id
+       JOIN accounts acc ON acc.id = a.account_id
+       ORDER BY claimed.id`,
+      [now, leaseUntil, limit],
+    );
+    return result.rows.map((row) => {
+      const { challenges: _none, ...authorization } = authorizationFromRow(
+        {
+          id: row.authorization_id,
+          account_id: row.a_account_id,
+          identifier_type: row.a_identifier_type,
+          identifier_value: row.a_identifier_value,
+          wildcard: row.a_wildcard,
+          status: row.a_status,
+          expires: row.a_expires,
+          created_at: row.a_created_at,
+        },
+        [],
+      );
+      return { challenge: challengeFromRow(row), authorization, accountThumbprint: row.jwk_thumbprint };
+    });
+  }
+
+  /**
+   * §7.5.1 a client's response, in one statement: pending -> processing (first attempt due at `now`) only if
+   * the challenge belongs to an authorization of `accountId` that is pending and unexpired at `now`; returns
+   * the challenge with its authorization (and all of its challenges) whether or not it moved, so the caller
+   * can say why not. Undefined when the challenge does not exist.
+   */
+  async respond(id: string, accountId: string, now: Date): Promise<ChallengeResponse | undefined> {
+    const result = await this.db.query<JoinedAuthorizationRow & { started: number }>(
+      `WITH started AS (
+         UPDATE challenges c SET status = 'processing', next_attempt_at = $3
+         FROM authorizations a
+         WHERE c.id = $1 AND c.status = 'pending' AND a.id = c.authorization_id
+           AND a.account_id = $2 AND a.status = 'pending' AND a.expires > $3
+         RETURNING c.id)
+       SELECT (SELECT count(*) FROM started)::int AS started, ${AUTHORIZATION_AND_CHALLENGE_COLUMNS}
+       FROM challenges t
+       JOIN authorizations a ON a.id = t.authorization_id
+       JOIN challenges c ON c.authorization_id = a.id
+       WHERE t.id = $1
+       ORDER BY c.type, c.id`,
+      [id, accountId, now],
+    );
+    const first = result.rows[0];
+    if (first === undefined) return undefined;
+    const started = first.started === 1;
+    // The statement's SELECT sees the rows as they were before its UPDATE: apply what the UPDATE did.
+    const challenges = result.rows.map((row) => {
+      const challenge = challengeFromRow(challengeFromJoinedRow(row));
+      return started && challenge.id === id ? { ...challenge, status: 'processing' as const, nextAttemptAt: now } : challenge;
+    });
+    const authorization = authorizationFromRow(first, challenges);
+    const challenge = challenges.find((c) => c.id === id);
+    if (challenge === undefined) throw new CaError('serverInternal', `challenge ${id} is missing from its authorization`);
+    return { challenge, authorization, started };
+  }
+
+  /**
+   * The successful end of a validation (RFC 8555 §7.1.6), in one statement: the challenge processing -> valid
+   * (as markValid), its authorization pending -> valid, and every pending order of that authorization whose
+   * other authorizations are all valid and unexpired at `at` -> ready (the index order_authorizations_authorization
+   * serves this). Throws like markValid when the challenge is not processing; the authorization is left alone
+   * unless it is pending (e.g. deactivated meanwhile). Two authorizations of one order validated at the same
+   * moment may each miss the other (a statement sees the rows as they were when it began): the order then
+   * turns ready when next read (OrderService.refresh).
+   */
+  async markValidWithAuthorization(id: string, at: Date): Promise<void> {
+    await this.finishWithAuthorization(
+      id,
+      `status = 'valid', validated_at = $2, next_attempt_at = NULL, error = NULL`,
+      [at],
+      'valid',
+      `, readied AS (
+         UPDATE orders o SET status = 'ready'
+         FROM authorized, order_authorizations oa
+         WHERE oa.authorization_id = authorized.id AND o.id = oa.order_id AND o.status = 'pending'
+           AND o.expires > $2 AND authorized.expires > $2
+           AND NOT EXISTS (
+             SELECT 1 FROM order_authorizations other JOIN authorizations a ON a.id = other.authorization_id
+             WHERE other.order_id = o.id AND a.id <> authorized.id AND (a.status <> 'valid' OR a.expires <= $2))
+         RETURNING o.id)`,
+    );
+  }
+
+  /** processing -> invalid (as markInvalid) and its authorization pending -> invalid, in one statement. */
+  async markInvalidWithAuthorization(id: string, error: Problem): Promise<void> {
+    await this.finishWithAuthorization(id, `status = 'invalid', next_attempt_at = NULL, error = $2::text::jsonb`, [problemToText(error)], 'invalid');
+  }
+
+  private async finishWithAuthorization(id: string, set: string, params: readonly unknown[], to: AuthorizationStatus, more = ''): Promise<void> {
+    const result = await this.db.query<{ finished: number }>(
+      `WITH finished AS (
+         UPDATE challenges SET ${set} WHERE id = $1 AND status = 'processing' RETURNING authorization_id),
+       authorized AS (
+         UPDATE authorizations SET status = $${params.length + 2}
+         WHERE id = (SELECT authorization_id FROM finished) AND status = 'pending' RETURNING id, expires)${more}
+       SELECT (SELECT count(*) FROM finished)::int AS finished`,
+      [id, ...params, to],
+    );
+    if (result.rows[0]?.finished === 1) return;
+    const current = await this.findById(id);
+    if (current === undefined) throw new CaError('notFound', `challenge ${id} does not exist`);
+    throw new CaError('conflict', `challenge ${id} is ${current.status}, not processing`);
+  }
+
+  /**
    * After a failed attempt that will be retried (§8.2): records the attempt count and when to try next.
    * `error` (this attempt's problem, shown to the client while processing) replaces the stored one; when
    * omitted the stored one is kept. Undefined when the challenge is no longer processing.
@@ -91,4 +248,28 @@ export class ChallengeRepository {
     if (current === undefined) throw new CaError('notFound', `challenge ${id} does not exist`);
     throw new CaError('conflict', `challenge ${id} is ${current.status}, not processing`);
   }
+}
+
+/**
+ * An authorization's columns (alias a) beside one of its challenges' (alias c, renamed c_<column>): reads of
+ * an authorization with its challenges take one statement (AuthorizationRepository.selectWithChallenges).
+ */
+export const AUTHORIZATION_AND_CHALLENGE_COLUMNS =
+  'a.id, a.account_id, a.identifier_type, a.identifier_value, a.wildcard, a.status, a.expires, a.created_at, ' +
+  CHALLENGE_COLUMNS.split(', ').map((column) => `c.${column} AS c_${column}`).join(', ');
+
+export type JoinedAuthorizationRow = AuthorizationRow & { [K in keyof ChallengeRow as `c_${K}`]: ChallengeRow[K] };
+
+export function challengeFromJoinedRow(row: JoinedAuthorizationRow): ChallengeRow {
+  return {
+    id: row.c_id,
+    authorization_id: row.c_authorization_id,
+    type: row.c_type,
+    token: row.c_token,
+    status: row.c_status,
+    validated_at: row.c_validated_at,
+    error: row.c_error,
+    attempts: row.c_attempts,
+    next_attempt_at: row.c_next_attempt_at,
+  };
 }

@@ -1,40 +1,49 @@
-import { CaError } from '../../core/errors.js';
+import type { Account } from '../../core/account.js';
 import type { Queryable } from '../database.js';
-import { UNIQUE_VIOLATION, sqlError } from '../errors.js';
+import { accountFromRow } from '../row-mappers.js';
+import type { AccountRow } from '../row-types.js';
+import { accountColumns } from './account-repository.js';
 
 /**
- * Anti-replay nonces (RFC 8555 §6.5). They live in the database, not in an instance's memory, so a nonce
- * handed out by one instance is good at any other, and single use holds across all of them (rule 7).
+ * Spent anti-replay nonces (RFC 8555 §6.5; migrations/0005). Nonces are issued without the database (they
+ * carry their own MAC, src/acme/nonce-store.ts); what every instance must agree on is which were spent, so
+ * that set lives here (rule 7) and spending is one INSERT on its primary key.
  */
 export class NonceRepository {
   constructor(private readonly db: Queryable) {}
 
-  /** Throws CaError('conflict') for a value already stored (a broken random source, never a client's doing). */
-  async insert(value: string, expiresAt: Date): Promise<void> {
-    try {
-      await this.db.query('INSERT INTO nonces (value, expires_at) VALUES ($1, $2)', [value, expiresAt]);
-    } catch (error) {
-      if (sqlError(error).code === UNIQUE_VIOLATION) throw new CaError('conflict', 'nonce already exists');
-      throw error;
-    }
+  /**
+   * Records a spent nonce; true if it had not been spent. ON CONFLICT DO NOTHING makes it one atomic
+   * statement: of two requests spending the same nonce on two instances, the second waits for the first's
+   * row and inserts nothing (§6.5.1 badNonce).
+   */
+  async spend(id: Uint8Array): Promise<boolean> {
+    const result = await this.db.query('INSERT INTO spent_nonces (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [id]);
+    return result.rowCount === 1;
   }
 
   /**
-   * True exactly once for a stored, unexpired nonce. One DELETE ... RETURNING: of two requests replaying
-   * the same nonce on two instances, one deletes the row and the other finds nothing (§6.5.1 badNonce).
-   * An expired nonce stays false and is left to purgeExpired.
+   * spend() and the account `accountId` (undefined if there is none) in one statement: a kid-signed request
+   * whose account key the verifier already holds needs no other round trip to authenticate. The account is
+   * read in the same statement, so the request is judged by its current status and key.
    */
-  async consume(value: string, now: Date): Promise<boolean> {
-    const result = await this.db.query<{ value: string }>(
-      'DELETE FROM nonces WHERE value = $1 AND expires_at > $2 RETURNING value',
-      [value, now],
+  async spendAndFindAccount(id: Uint8Array, accountId: string): Promise<{ spent: boolean; account: Account | undefined }> {
+    const result = await this.db.query<AccountRow & { spent: boolean }>(
+      `WITH spent AS (INSERT INTO spent_nonces (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id)
+       SELECT EXISTS (SELECT 1 FROM spent) AS spent, ${accountColumns('a')}
+       FROM (SELECT 1) AS one LEFT JOIN accounts a ON a.id = $2`,
+      [id, accountId],
     );
-    return result.rows.length === 1;
+    const row = result.rows[0];
+    return { spent: row?.spent === true, account: row === undefined || row.id === null ? undefined : accountFromRow(row) };
   }
 
-  /** Deletes nonces that expired at or before now; returns how many. */
-  async purgeExpired(now: Date): Promise<number> {
-    const result = await this.db.query('DELETE FROM nonces WHERE expires_at <= $1', [now]);
+  /**
+   * Deletes the records below `cutoff` (SignedNonceStore.purgeCutoff: nonces too old to be accepted anyway);
+   * returns how many. The id starts with the issue time, so this is a range scan of the primary key.
+   */
+  async purgeSpent(cutoff: Uint8Array): Promise<number> {
+    const result = await this.db.query('DELETE FROM spent_nonces WHERE id < $1', [cutoff]);
     return result.rowCount;
   }
 }

@@ -2,9 +2,11 @@ import { CaError, type Problem } from '../../core/errors.js';
 import type { Authorization, Order, OrderStatus } from '../../core/order.js';
 import type { Queryable } from '../database.js';
 import { CHECK_VIOLATION, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
-import { orderFromRow, orderToRow, problemToText } from '../row-mappers.js';
-import type { OrderRow } from '../row-types.js';
-import { AuthorizationRepository } from './authorization-repository.js';
+import { authorizationToRow, challengeToRow, orderFromRow, orderToRow, problemToText } from '../row-mappers.js';
+import type { ChallengeRow, OrderRow } from '../row-types.js';
+import { CHALLENGE_COLUMNS } from './challenge-repository.js';
+
+const AUTHORIZATION_COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
 
 const INSERT_COLUMNS =
   'id, account_id, status, identifiers, not_before, not_after, expires, error, certificate_serial, replaces_serial, created_at';
@@ -14,6 +16,16 @@ const COLUMNS =
   'o.id, o.account_id, o.status, o.identifiers, o.not_before, o.not_after, o.expires, o.error, o.certificate_serial, ' +
   'o.replaces_serial, o.created_at, ' +
   `COALESCE((SELECT jsonb_agg(oa.authorization_id ORDER BY oa.position) FROM order_authorizations oa WHERE oa.order_id = o.id), '[]'::jsonb) AS authorization_ids`;
+
+/** How far an order's authorizations are (see OrderRepository.findWithProgress). */
+export interface OrderProgress {
+  /** Authorizations the order lists. */
+  total: number;
+  /** Of those, valid and unexpired. */
+  usable: number;
+  /** The first that can no longer become valid, if any. */
+  failedId?: string;
+}
 
 export interface OrderPage {
   ids: string[];
@@ -29,30 +41,63 @@ export class OrderRepository {
   constructor(private readonly db: Queryable) {}
 
   /**
-   * Stores a new order: first `newAuthorizations` with their challenges, then the order, then one
-   * order_authorizations row per order.authorizationIds entry in that order. Ids not among
-   * newAuthorizations are reused authorizations that must already exist and belong to the order's account.
-   * Several statements: the caller runs this inside db.transaction, so a failure stores nothing.
+   * Stores a new order: `newAuthorizations` with their challenges, the order, and one order_authorizations
+   * row per order.authorizationIds entry in that order. Ids not among newAuthorizations are reused
+   * authorizations that must already exist and belong to the order's account.
+   *
+   * One statement (data-modifying CTEs), so it is atomic on its own and costs one round trip whatever the
+   * number of names (issue #3); foreign keys between the rows it inserts are checked at its end. It may
+   * also run inside a caller's transaction.
    *
    * Throws CaError('alreadyReplaced') when order.replacesSerial is already being replaced by an order that
    * is not invalid (RFC 9773 §5; concurrent requests are serialized by the unique index, one wins),
    * 'notFound' for an unknown account or replaced certificate.
    */
   async insertWithAuthorizations(order: Order, newAuthorizations: readonly Authorization[]): Promise<void> {
+    const challenges: ChallengeRow[] = [];
     for (const authorization of newAuthorizations) {
       // Authorizations are per account (RFC 8555 §7.5): an order must never lean on another account's.
       if (authorization.accountId !== order.accountId) {
         throw new CaError('serverInternal', `authorization ${authorization.id} belongs to another account than order ${order.id}`);
       }
+      for (const challenge of authorization.challenges) {
+        if (challenge.authorizationId !== authorization.id) {
+          throw new CaError('serverInternal', `challenge ${challenge.id} names authorization ${challenge.authorizationId} but is nested in ${authorization.id}`);
+        }
+        challenges.push(challengeToRow(challenge));
+      }
     }
-    await new AuthorizationRepository(this.db).insertMany(newAuthorizations);
-
     const row = orderToRow(order);
     try {
       await this.db.query(
-        `INSERT INTO orders (${INSERT_COLUMNS})
-         VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8::text::jsonb, $9, $10, $11)`,
+        `WITH new_authorizations AS (
+           INSERT INTO authorizations (${AUTHORIZATION_COLUMNS})
+           SELECT ${AUTHORIZATION_COLUMNS}
+           FROM jsonb_to_recordset($1::text::jsonb) AS r (id text, account_id text, identifier_type text,
+             identifier_value text, wildcard boolean, status text, expires timestamptz, created_at timestamptz)
+           RETURNING id
+         ), new_challenges AS (
+           INSERT INTO challenges (${CHALLENGE_COLUMNS})
+           SELECT id, authorization_id, type, token, status, validated_at, error::jsonb, attempts, next_attempt_at
+           FROM jsonb_to_recordset($2::text::jsonb) AS r (id text, authorization_id text, type text, token text,
+             status text, validated_at timestamptz, error text, attempts integer, next_attempt_at timestamptz)
+           RETURNING id
+         ), new_order AS (
+           INSERT INTO orders (${INSERT_COLUMNS})
+           VALUES ($3, $4, $5, $6::text::jsonb, $7, $8, $9, $10::text::jsonb, $11, $12, $13)
+           RETURNING id
+         )
+         INSERT INTO order_authorizations (order_id, authorization_id, position)
+         SELECT $3, ids.id,
+           -- An id that is neither one of the new authorizations nor an existing one of this account gets
+           -- position -1, which CHECK (position >= 0) refuses: the statement fails and stores nothing.
+           CASE WHEN ids.id IN (SELECT id FROM new_authorizations)
+                  OR EXISTS (SELECT 1 FROM authorizations a WHERE a.id = ids.id AND a.account_id = $4)
+                THEN (ids.ord - 1)::int ELSE -1 END
+         FROM jsonb_array_elements_text($14::text::jsonb) WITH ORDINALITY AS ids (id, ord)`,
         [
+          JSON.stringify(newAuthorizations.map(authorizationToRow)),
+          JSON.stringify(challenges),
           row.id,
           row.account_id,
           row.status,
@@ -64,23 +109,70 @@ export class OrderRepository {
           row.certificate_serial,
           row.replaces_serial,
           row.created_at,
+          JSON.stringify(order.authorizationIds),
         ],
       );
     } catch (error) {
       throw orderError(error, order);
     }
+  }
 
-    if (order.authorizationIds.length === 0) return;
-    // The join on account_id refuses reused authorizations of another account (rowCount falls short).
-    const linked = await this.db.query(
-      `INSERT INTO order_authorizations (order_id, authorization_id, position)
-       SELECT $1, a.id, (ids.ord - 1)::int
-       FROM jsonb_array_elements_text($2::text::jsonb) WITH ORDINALITY AS ids (id, ord)
-       JOIN authorizations a ON a.id = ids.id AND a.account_id = $3`,
-      [order.id, JSON.stringify(order.authorizationIds), order.accountId],
+  /**
+   * The order with how far its authorizations are (RFC 8555 §7.1.6: an order is ready once all of them are
+   * valid), read in one statement: a poll of the order needs nothing else (issue #3). `usable` counts
+   * authorizations that are valid and unexpired at `now`; `failedId` is the first, in order position, that
+   * can no longer become valid (invalid, deactivated, expired, revoked).
+   */
+  async findWithProgress(id: string, now: Date): Promise<{ order: Order; progress: OrderProgress } | undefined> {
+    const result = await this.db.query<OrderRow & { total: number; usable: number; failed_id: string | null }>(
+      `SELECT ${COLUMNS}, p.total, p.usable, p.failed_id
+       FROM orders o
+       CROSS JOIN LATERAL (
+         SELECT count(*)::int AS total,
+                count(*) FILTER (WHERE a.status = 'valid' AND a.expires > $2)::int AS usable,
+                (array_agg(a.id ORDER BY oa.position) FILTER (WHERE a.status NOT IN ('valid', 'pending')))[1] AS failed_id
+         FROM order_authorizations oa JOIN authorizations a ON a.id = oa.authorization_id
+         WHERE oa.order_id = o.id) AS p
+       WHERE o.id = $1`,
+      [id, now],
     );
-    if (linked.rowCount !== order.authorizationIds.length) {
-      throw new CaError('serverInternal', `order ${order.id} lists authorizations that do not exist for account ${order.accountId}`);
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    const progress: OrderProgress = { total: row.total, usable: row.usable };
+    if (row.failed_id !== null) progress.failedId = row.failed_id;
+    return { order: orderFromRow(row), progress };
+  }
+
+  /**
+   * Finalization's claim (RFC 8555 §7.4) and the serial reservation of DESIGN.md rule 2, in one statement:
+   * the order moves from one of `from` to processing only if it has not expired and every authorization is
+   * valid and unexpired at `now`, and the serial is recorded only if the order moved. True when both
+   * happened; false when the order was not claimable (another finalize won the compare-and-set, or it is no
+   * longer ready): then nothing changed. Committed before the caller signs, as rule 2 requires. Throws
+   * CaError('conflict') for a serial already used (draw another) and 'notFound' for an unknown issuer.
+   */
+  async claimForIssuance(id: string, from: readonly OrderStatus[], now: Date, serial: string, issuerId: string): Promise<boolean> {
+    try {
+      const result = await this.db.query<{ reserved: number }>(
+        `WITH claimed AS (
+           UPDATE orders o SET status = 'processing'
+           WHERE o.id = $1 AND o.status = ANY($2::text[]) AND o.expires > $3
+             AND NOT EXISTS (
+               SELECT 1 FROM order_authorizations oa JOIN authorizations a ON a.id = oa.authorization_id
+               WHERE oa.order_id = o.id AND (a.status <> 'valid' OR a.expires <= $3))
+           RETURNING o.id
+         ), reserved AS (
+           INSERT INTO serials (serial, issuer_id, created_at) SELECT $4, $5, $3 FROM claimed RETURNING serial
+         )
+         SELECT count(*)::int AS reserved FROM reserved`,
+        [id, [...from], now, serial, issuerId],
+      );
+      return result.rows[0]?.reserved === 1;
+    } catch (error) {
+      const { code } = sqlError(error);
+      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `serial ${serial} has already been used`);
+      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `issuer ${issuerId} does not exist`);
+      throw error;
     }
   }
 
@@ -167,6 +259,19 @@ export class OrderRepository {
 
 function orderError(error: unknown, order: Order): unknown {
   const { code, constraint } = sqlError(error);
+  if (
+    (code === CHECK_VIOLATION && constraint === 'order_authorizations_position_check') ||
+    (code === FOREIGN_KEY_VIOLATION && constraint === 'order_authorizations_authorization_id_fkey')
+  ) {
+    return new CaError('serverInternal', `order ${order.id} lists authorizations that do not exist for account ${order.accountId}`);
+  }
+  if (code === FOREIGN_KEY_VIOLATION && constraint === 'authorizations_account_id_fkey') {
+    return new CaError('notFound', `account ${order.accountId} does not exist`);
+  }
+  if (code === UNIQUE_VIOLATION && constraint !== 'orders_replaces_once' && constraint !== 'orders_pkey') {
+    // Ids come from the RA's random source: a collision or a retried insert is a server fault.
+    return new CaError('conflict', `authorization or challenge already exists (${constraint ?? 'unique'})`);
+  }
   if (code === UNIQUE_VIOLATION && constraint === 'orders_replaces_once') {
     return new CaError('alreadyReplaced', `certificate ${order.replacesSerial ?? ''} has already been replaced`);
   }

@@ -263,35 +263,54 @@ async function suite(t: Test, db: Database): Promise<void> {
 
   // ---- nonces -------------------------------------------------------------------------------------------
 
-  await t.test('ok/a nonce is consumed once', async (t) => {
-    await nonces.insert('nonce-1', at(HOUR));
-    t.equal(await nonces.consume('nonce-1', at(MINUTE)), true);
-    t.equal(await nonces.consume('nonce-1', at(MINUTE)), false, 'second use refused');
-    t.equal(await nonces.consume('never-issued', at(MINUTE)), false);
+  // Spent-nonce ids are issuedAt (6 bytes, big-endian ms) || random (16 bytes): see SignedNonceStore.
+  const spentId = (issuedAtMs: number): Buffer => {
+    const id = Buffer.alloc(22);
+    id.writeUIntBE(T0.getTime() + issuedAtMs, 0, 6);
+    randomBytes(16).copy(id, 6);
+    return id;
+  };
+  const cutoff = (ms: number): Buffer => spentId(ms).subarray(0, 6);
+
+  await t.test('ok/a nonce is spent once', async (t) => {
+    const id = spentId(MINUTE);
+    t.equal(await nonces.spend(id), true);
+    t.equal(await nonces.spend(id), false, 'second use refused');
+    t.equal(await nonces.spend(spentId(MINUTE)), true, 'another nonce of the same millisecond is another nonce');
   });
 
-  await t.test('fail/an expired nonce is refused', async (t) => {
-    await nonces.insert('nonce-old', at(HOUR));
-    t.equal(await nonces.consume('nonce-old', at(HOUR)), false, 'at expires_at it is expired');
-    t.equal(await nonces.consume('nonce-old', at(HOUR + 1)), false);
-  });
-
-  await t.test('fail/a duplicate nonce value', async (t) => {
-    await nonces.insert('nonce-dup', at(HOUR));
-    await expectCaError(t, nonces.insert('nonce-dup', at(HOUR)), 'conflict', /nonce already exists/);
-  });
-
-  await t.test('ok/concurrent consumers: exactly one wins', async (t) => {
-    await nonces.insert('nonce-race', at(HOUR));
-    const results = await Promise.all(Array.from({ length: 6 }, () => nonces.consume('nonce-race', at(MINUTE))));
+  await t.test('ok/concurrent spenders: exactly one wins', async (t) => {
+    const id = spentId(2 * MINUTE);
+    const results = await Promise.all(Array.from({ length: 6 }, () => nonces.spend(id)));
     t.equal(results.filter(Boolean).length, 1);
   });
 
-  await t.test('ok/purge expired nonces', async (t) => {
-    await nonces.insert('nonce-keep', at(2 * HOUR));
-    const purged = await nonces.purgeExpired(at(HOUR));
-    t.equal(purged, 2, 'nonce-old and nonce-dup (expired at the hour)');
-    t.equal(await nonces.consume('nonce-keep', at(HOUR)), true, 'unexpired ones stay');
+  await t.test('ok/spend and read the account in one statement', async (t) => {
+    const id = spentId(3 * MINUTE);
+    const stored = await accounts.findById(alice.id);
+    const first = await nonces.spendAndFindAccount(id, alice.id);
+    t.equal(first.spent, true);
+    t.same(first.account, stored, 'the account as stored');
+    const again = await nonces.spendAndFindAccount(id, alice.id);
+    t.equal(again.spent, false, 'a spent nonce stays spent');
+    t.same(again.account, stored, 'the account is read either way');
+    const nobody = await nonces.spendAndFindAccount(spentId(3 * MINUTE), 'no-such-account');
+    t.same(nobody, { spent: true, account: undefined });
+  });
+
+  await t.test('fail/a malformed id is refused by the table', async (t) => {
+    await t.rejects(nonces.spend(Buffer.alloc(5)));
+  });
+
+  await t.test('ok/purge removes records below the cutoff only', async (t) => {
+    const old = spentId(-HOUR);
+    const recent = spentId(HOUR);
+    t.equal(await nonces.spend(old), true);
+    t.equal(await nonces.spend(recent), true);
+    t.equal(await nonces.purgeSpent(cutoff(0)), 1, 'the one issued before T0');
+    t.equal(await nonces.spend(recent), false, 'records at or after the cutoff stay');
+    t.equal(await nonces.purgeSpent(cutoff(HOUR)), 5, 'the five spent at one, two and three minutes');
+    t.equal(await nonces.spend(recent), false);
   });
 
   // ---- orders -------------------------------------------------------------------------------------------
@@ -603,6 +622,180 @@ async function suite(t: Test, db: Database): Promise<void> {
   await t.test('fail/a pending challenge cannot be marked valid', async (t) => {
     const pending = authzForChallenges[0]!.challenges[0]!;
     await expectCaError(t, challenges.markValid(pending.id, at(HOUR)), 'conflict', /is pending, not processing/);
+  });
+
+  // ---- one-statement paths of the ACME hot path (issue #3) ------------------------------------------------
+
+  const uma = account();
+  const umaName = (n: string): Identifier => ({ type: 'dns', value: `${n}.uma.example.internal` });
+
+  await t.test('ok/reusable authorizations for several names in one read', async (t) => {
+    await accounts.insert(uma);
+    const pendingA = authorization(uma.id, umaName('a'), { createdAt: at(3) });
+    const validA = authorization(uma.id, umaName('a'), { status: 'valid', createdAt: at(2) });
+    const wildA = authorization(uma.id, umaName('a'), { wildcard: true, status: 'valid' });
+    const expiringB = authorization(uma.id, umaName('b'), { status: 'valid', expires: at(HOUR) });
+    const pendingB = authorization(uma.id, umaName('b'));
+    const othersC = authorization(alice.id, umaName('c'), { status: 'valid' });
+    await authorizations.insertMany([pendingA, validA, wildA, expiringB, pendingB]);
+    await authorizations.insertMany([othersC]);
+    const found = await authorizations.findReusableMany(
+      uma.id,
+      [
+        { identifier: umaName('a'), wildcard: false },
+        { identifier: umaName('a'), wildcard: true },
+        { identifier: umaName('b'), wildcard: false },
+        { identifier: umaName('c'), wildcard: false },
+      ],
+      at(DAY),
+    );
+    const byKey = new Map(found.map((a) => [`${a.identifier.value}/${a.wildcard}`, a]));
+    t.equal(found.length, 3, 'one per name at most; none for another account\'s');
+    t.same(byKey.get('a.uma.example.internal/false'), validA, 'valid preferred to a newer pending one, challenges included');
+    t.equal(byKey.get('a.uma.example.internal/true')?.id, wildA.id, 'the wildcard flag is part of the key');
+    t.equal(byKey.get('b.uma.example.internal/false')?.id, pendingB.id, 'one expiring before validAfter is not reused');
+    t.same(await authorizations.findReusableMany(uma.id, [], at(DAY)), []);
+    t.same(await authorizations.findReusable(uma.id, umaName('a'), false, at(DAY)), validA, 'findReusable agrees');
+  });
+
+  async function umaOrder(names: string[], overrides: Partial<Order> = {}): Promise<{ o: Order; authz: Authorization[] }> {
+    const authz = names.map((n) => authorization(uma.id, umaName(n)));
+    const o = order(uma.id, authz.map((a) => a.id), { identifiers: names.map(umaName), ...overrides });
+    await orders.insertWithAuthorizations(o, authz); // one statement: no transaction needed
+    return { o, authz };
+  }
+
+  await t.test('ok/an order with its authorizations\' progress in one read', async (t) => {
+    const { o, authz } = await umaOrder(['p1', 'p2']);
+    t.same(await orders.findWithProgress(o.id, at(MINUTE)), { order: o, progress: { total: 2, usable: 0 } });
+    await authorizations.updateStatus(authz[0]!.id, ['pending'], 'valid');
+    t.same((await orders.findWithProgress(o.id, at(MINUTE)))?.progress, { total: 2, usable: 1 });
+    t.same((await orders.findWithProgress(o.id, at(7 * DAY)))?.progress, { total: 2, usable: 0 }, 'a valid one past its expiry is not usable');
+    await authorizations.updateStatus(authz[1]!.id, ['pending'], 'deactivated');
+    t.same((await orders.findWithProgress(o.id, at(MINUTE)))?.progress, { total: 2, usable: 1, failedId: authz[1]!.id });
+    const none = order(uma.id, [], { identifiers: [umaName('none')] });
+    await orders.insertWithAuthorizations(none, []);
+    t.same((await orders.findWithProgress(none.id, at(MINUTE)))?.progress, { total: 0, usable: 0 });
+    t.equal(await orders.findWithProgress('ghost', at(MINUTE)), undefined);
+  });
+
+  await t.test('ok/claim for issuance: the order and the serial together, once', async (t) => {
+    const { o, authz } = await umaOrder(['c1']);
+    const s1 = serial();
+    t.equal(await orders.claimForIssuance(o.id, ['ready'], at(MINUTE), s1, 'root'), false, 'not ready: nothing happens');
+    t.equal(await certs.isSerialReserved(s1), false, 'no serial reserved for an unclaimed order');
+    await authorizations.updateStatus(authz[0]!.id, ['pending'], 'valid');
+    t.equal(await orders.claimForIssuance(o.id, ['pending', 'ready'], at(7 * DAY + 3), s1, 'root'), false, 'an expired order is not claimed');
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => orders.claimForIssuance(o.id, ['pending', 'ready'], at(MINUTE), serial(), 'root')),
+    );
+    t.equal(results.filter(Boolean).length, 1, 'concurrent claims: exactly one');
+    t.equal((await orders.findById(o.id))?.status, 'processing');
+
+    const { o: other, authz: otherAuthz } = await umaOrder(['c2']);
+    await authorizations.updateStatus(otherAuthz[0]!.id, ['pending'], 'valid');
+    await certs.reserveSerial(s1, 'root', at(1));
+    await expectCaError(t, orders.claimForIssuance(other.id, ['pending'], at(MINUTE), s1, 'root'), 'conflict', /already been used/);
+    t.equal((await orders.findById(other.id))?.status, 'pending', 'a serial collision leaves the order as it was');
+    await expectCaError(t, orders.claimForIssuance(other.id, ['pending'], at(MINUTE), serial(), 'no-such-issuer'), 'notFound', /issuer/);
+    t.equal((await orders.findById(other.id))?.status, 'pending');
+    const s2 = serial();
+    t.equal(await orders.claimForIssuance(other.id, ['pending'], at(MINUTE), s2, 'root'), true);
+    t.equal(await certs.isSerialReserved(s2), true, 'the serial is reserved with the claim (rule 2)');
+
+    const cert: IssuedCertificate = {
+      serial: s2,
+      issuerId: 'root',
+      crlShard: 0,
+      der: new Uint8Array(randomBytes(200)),
+      identifiers: [umaName('c2')],
+      spkiSha256: randomBytes(32).toString('hex'),
+      notBefore: at(0),
+      notAfter: at(DAY),
+      status: 'valid',
+      createdAt: at(MINUTE),
+      accountId: uma.id,
+      orderId: other.id,
+    };
+    t.equal(await certs.insertForOrder(cert, other.id), true);
+    t.same(await certs.findBySerial(s2), cert, 'the certificate is stored');
+    const done = await orders.findById(other.id);
+    t.equal(done?.status, 'valid');
+    t.equal(done?.certificateSerial, s2, 'the order names it, from the same statement');
+
+    const s3 = serial();
+    await certs.reserveSerial(s3, 'root', at(1));
+    t.equal(await certs.insertForOrder({ ...cert, serial: s3 }, other.id), false, 'an order no longer processing does not move');
+    t.ok(await certs.findBySerial(s3), 'but a signed certificate is always stored');
+    t.equal((await orders.findById(other.id))?.certificateSerial, s2);
+    await expectCaError(t, certs.insertForOrder({ ...cert, serial: serial() }, other.id), 'serverInternal', /not reserved/);
+  });
+
+  await t.test('ok/respond to a challenge: checked and started in one statement', async (t) => {
+    const { authz } = await umaOrder(['r1']);
+    const http = authz[0]!.challenges.find((c) => c.type === 'http-01')!;
+    const first = await challenges.respond(http.id, uma.id, at(MINUTE));
+    t.equal(first?.started, true);
+    t.same(first?.challenge, { ...http, status: 'processing', nextAttemptAt: at(MINUTE) });
+    t.same(first?.authorization, { ...authz[0]!, challenges: authz[0]!.challenges.map((c) => (c.id === http.id ? first!.challenge : c)) });
+    t.same(await challenges.findById(http.id), first?.challenge, 'stored as answered');
+    const again = await challenges.respond(http.id, uma.id, at(2 * MINUTE));
+    t.equal(again?.started, false, 'idempotent: already processing');
+    t.same(again?.challenge, first?.challenge);
+
+    const dns = authz[0]!.challenges.find((c) => c.type === 'dns-01')!;
+    const foreign = await challenges.respond(dns.id, alice.id, at(MINUTE));
+    t.equal(foreign?.started, false, 'another account cannot start it');
+    t.equal(foreign?.authorization.accountId, uma.id, 'and the caller can tell why');
+    t.equal((await challenges.findById(dns.id))?.status, 'pending');
+
+    const { authz: late } = await umaOrder(['r2']);
+    const expired = await challenges.respond(late[0]!.challenges[0]!.id, uma.id, at(7 * DAY));
+    t.equal(expired?.started, false, 'not on an expired authorization');
+    await authorizations.updateStatus(late[0]!.id, ['pending'], 'deactivated');
+    t.equal((await challenges.respond(late[0]!.challenges[0]!.id, uma.id, at(MINUTE)))?.started, false, 'nor a deactivated one');
+    t.equal(await challenges.respond('ghost', uma.id, at(MINUTE)), undefined);
+  });
+
+  await t.test('ok/claim for validation brings the authorization and the account key', async (t) => {
+    const { authz } = await umaOrder(['v1']);
+    const http = authz[0]!.challenges.find((c) => c.type === 'http-01')!;
+    await challenges.respond(http.id, uma.id, at(3 * DAY));
+    const lease = at(3 * DAY + MINUTE);
+    const claimed = (await challenges.claimDueForValidation(at(3 * DAY), lease, 100)).filter((c) => c.challenge.id === http.id);
+    t.equal(claimed.length, 1);
+    const { challenges: _c, ...withoutChallenges } = authz[0]!;
+    t.same(claimed[0], { challenge: { ...http, status: 'processing', nextAttemptAt: lease }, authorization: withoutChallenges, accountThumbprint: uma.jwkThumbprint });
+    t.same((await challenges.claimDueForValidation(at(3 * DAY), lease, 100)).filter((c) => c.challenge.id === http.id), [], 'leased');
+  });
+
+  await t.test('ok/a valid challenge makes its authorization valid and a waiting order ready, in one statement', async (t) => {
+    const { o: single, authz: [a1] } = await umaOrder(['m1']);
+    const { o: pair, authz: [b1, b2] } = await umaOrder(['m2', 'm3']);
+    const start = async (a: Authorization): Promise<string> => {
+      const id = a.challenges[0]!.id;
+      await challenges.respond(id, uma.id, at(MINUTE));
+      return id;
+    };
+    await challenges.markValidWithAuthorization(await start(a1!), at(2 * MINUTE));
+    t.equal((await authorizations.findById(a1!.id))?.status, 'valid');
+    t.same((await challenges.findById(a1!.challenges[0]!.id))?.validatedAt, at(2 * MINUTE));
+    t.equal((await orders.findById(single.id))?.status, 'ready', 'its only authorization is valid: ready');
+
+    await challenges.markValidWithAuthorization(await start(b1!), at(2 * MINUTE));
+    t.equal((await orders.findById(pair.id))?.status, 'pending', 'one of two: still pending');
+    await challenges.markValidWithAuthorization(await start(b2!), at(2 * MINUTE));
+    t.equal((await orders.findById(pair.id))?.status, 'ready', 'both: ready');
+
+    await expectCaError(t, challenges.markValidWithAuthorization(a1!.challenges[0]!.id, at(HOUR)), 'conflict', /is valid, not processing/);
+    await expectCaError(t, challenges.markValidWithAuthorization('ghost', at(HOUR)), 'notFound', /ghost/);
+
+    const { o: failing, authz: [f1] } = await umaOrder(['m4']);
+    const problem = { kind: 'incorrectResponse' as const, detail: 'wrong key authorization' };
+    await challenges.markInvalidWithAuthorization(await start(f1!), problem);
+    t.same((await challenges.findById(f1!.challenges[0]!.id))?.error, problem);
+    t.equal((await authorizations.findById(f1!.id))?.status, 'invalid');
+    t.equal((await orders.findById(failing.id))?.status, 'pending', 'the order learns of it when next read (OrderService.refresh)');
   });
 
   // ---- certificates -------------------------------------------------------------------------------------

@@ -95,6 +95,39 @@ await t.test('ok/order -> challenge -> ready -> finalize -> valid with certifica
   await expectCaError(t, ra.getCertificateChain(mallory, done.certificateSerial!), 'unauthorized', /another account/);
 });
 
+await t.test('ok/concurrent finalize calls: exactly one issues, nothing else is stored', async (t) => {
+  const order = await ra.newOrder(alice, { identifiers: [{ type: 'dns', value: 'race.example.internal' }] });
+  await validateOrder(alice, order.id);
+  const csr = await makeCsr({ keyType: 'ec-p256', sans: ['DNS:race.example.internal'] });
+  const results = await Promise.allSettled(Array.from({ length: 4 }, () => ra.finalizeOrder(alice, order.id, csr.der)));
+  const won = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof ra.finalizeOrder>>> => r.status === 'fulfilled');
+  t.equal(won.length, 1, 'one finalize issues');
+  for (const r of results) if (r.status === 'rejected') t.match((r.reason as { kind?: string }).kind, 'orderNotReady');
+  const final = await ra.getOrder(alice, order.id);
+  t.equal(final.status, 'valid');
+  t.equal(final.certificateSerial, won[0]!.value.certificateSerial, 'the order names the one certificate');
+  t.ok(await runtime.certificates.findBySerial(final.certificateSerial!), 'stored with the order in one statement');
+});
+
+await t.test('ok/a signing failure after the claim leaves the order invalid and no certificate', async (t) => {
+  const order = await ra.newOrder(alice, { identifiers: [{ type: 'dns', value: 'fails.example.internal' }] });
+  await validateOrder(alice, order.id);
+  const csr = await makeCsr({ keyType: 'ec-p256', sans: ['DNS:fails.example.internal'] });
+  const issuance = acme.issuance as unknown as { deps: { signer: { sign: (prepared: unknown) => Promise<Buffer> } } };
+  const sign = issuance.deps.signer.sign;
+  issuance.deps.signer.sign = async () => {
+    throw new Error('HSM unplugged');
+  };
+  try {
+    await t.rejects(ra.finalizeOrder(alice, order.id, csr.der), { message: 'HSM unplugged' });
+  } finally {
+    issuance.deps.signer.sign = sign;
+  }
+  const failed = await ra.getOrder(alice, order.id);
+  t.equal(failed.status, 'invalid', 'RFC 8555 §7.1.6: processing -> invalid');
+  t.equal(failed.certificateSerial, undefined);
+});
+
 await t.test('fail/another account cannot read or finalize your order', async (t) => {
   const order = await ra.newOrder(alice, { identifiers: [{ type: 'dns', value: 'private.example.internal' }] });
   await expectCaError(t, ra.getOrder(mallory, order.id), 'unauthorized', /another account/);

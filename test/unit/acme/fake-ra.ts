@@ -9,6 +9,7 @@ import type { Authorization, Challenge, Order } from '../../../src/core/order.js
 import type { AcmeRegistrationAuthority } from '../../../src/ra/acme-ra.js';
 import { buildAcmeApp } from '../../../src/http/acme-app.js';
 import { MemoryNonceStore } from '../../helpers/memory-nonces.js';
+import { nonceKeyFromPassphrase, SignedNonceStore, type NonceStore, type SpentNonces } from '../../../src/acme/nonce-store.js';
 import { InjectClient, makeAccountKey, type TestKey } from '../../helpers/acme-jws.js';
 
 /**
@@ -226,8 +227,10 @@ export const BASE = 'https://127.0.0.1:8443';
 export interface Harness {
   app: FastifyInstance;
   ra: FakeRa;
-  nonces: MemoryNonceStore;
+  nonces: NonceStore;
   clock: FakeClock;
+  /** The spent set behind nonces when the harness uses the signed store. */
+  spent: MemorySpentNonces;
   client: InjectClient;
   /** Log lines (parsed JSON) written by the app's logger. */
   logs: Record<string, unknown>[];
@@ -235,10 +238,46 @@ export interface Harness {
   register(key?: TestKey): Promise<{ key: TestKey; account: Account; kid: string }>;
 }
 
-export async function harness(options: { bodyLimit?: number; issuerUrl?: boolean } = {}): Promise<Harness> {
+/**
+ * The spent set of a SignedNonceStore in memory, with the one-round-trip account read the database offers
+ * (NonceRepository.spendAndFindAccount) answered from the fake RA's accounts.
+ */
+export class MemorySpentNonces implements SpentNonces {
+  readonly spent = new Set<string>();
+  readonly calls: string[] = [];
+  constructor(private readonly ra: FakeRa) {}
+  async spend(id: Uint8Array): Promise<boolean> {
+    this.calls.push('spend');
+    const key = Buffer.from(id).toString('hex');
+    if (this.spent.has(key)) return false;
+    this.spent.add(key);
+    return true;
+  }
+  async spendAndFindAccount(id: Uint8Array, accountId: string): Promise<{ spent: boolean; account: Account | undefined }> {
+    const spent = await this.spend(id);
+    this.calls[this.calls.length - 1] = 'spendAndFindAccount';
+    return { spent, account: this.ra.accounts.get(accountId) };
+  }
+}
+
+export interface HarnessOptions {
+  bodyLimit?: number;
+  issuerUrl?: boolean;
+  /**
+   * 'signed': the production nonce store (SignedNonceStore, RFC 8555 §6.5) over MemorySpentNonces, so the
+   * verifier's one-round-trip path for known accounts runs; default: the plain MemoryNonceStore.
+   */
+  nonces?: 'memory' | 'signed';
+}
+
+export async function harness(options: HarnessOptions = {}): Promise<Harness> {
   const clock = new FakeClock('2026-03-01T12:00:00Z');
   const ra = new FakeRa(clock);
-  const nonces = new MemoryNonceStore();
+  const spent = new MemorySpentNonces(ra);
+  const nonces: NonceStore =
+    options.nonces === 'signed'
+      ? new SignedNonceStore({ key: nonceKeyFromPassphrase('unit-test-passphrase'), clock, spent, maxAgeMs: 15 * 60 * 1000 })
+      : new MemoryNonceStore();
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -263,6 +302,7 @@ export async function harness(options: { bodyLimit?: number; issuerUrl?: boolean
     app,
     ra,
     nonces,
+    spent,
     clock,
     client,
     logs,

@@ -12,6 +12,7 @@ import {
   type TestJwsAlgorithm,
 } from '../../helpers/acme-jws.js';
 import { BASE, body, harness, type Harness } from './fake-ra.js';
+import type { TestKey } from '../../helpers/acme-jws.js';
 
 /**
  * JWS verification of POST requests through the whole wire layer (RFC 8555 §6.2-§6.5): every refusal is a
@@ -273,9 +274,12 @@ const cases: Case[] = [
   },
 ];
 
-for (const c of cases) {
-  await t.test(c.name, async (t) => {
-    const h = await harness();
+for (const store of ['memory', 'signed'] as const) for (const c of cases) {
+  // Every case against both nonce stores: the signed one also takes the one-round-trip path for accounts
+  // the verifier has seen (register() + the request below make this account one it has not; see the tests
+  // after this loop for the remembered path).
+  await t.test(`${c.name} (${store} nonces)`, async (t) => {
+    const h = await harness({ nonces: store });
     const { key, kid, account } = await h.register();
     h.ra.addOrder(account.id, [{ type: 'dns', value: 'a.test' }]);
     const nonce = await h.client.newNonce();
@@ -342,4 +346,88 @@ await t.test('ok/the JWS url may carry the query string the request used', async
   const response = await h.client.post(path, key, { kid, payload: '' });
   t.equal(response.statusCode, 200, response.body);
   t.same(body(response), { orders: [`${BASE}/acme/order/order-old`] });
+});
+
+// ---- the one-round-trip path for accounts the verifier has seen (SignedNonceStore.consumeAndFindAccount) ----
+
+/** A POST-as-GET of the account by `key` with a fresh nonce. */
+async function readAccount(h: Harness, key: TestKey, kid: string): Promise<{ statusCode: number; body: string }> {
+  return h.client.post(kid.slice(BASE.length), key, { kid, payload: '' });
+}
+
+await t.test('ok/a remembered account is read with the nonce, in one call', async (t) => {
+  const h = await harness({ nonces: 'signed' });
+  const { key, kid } = await h.register();
+  t.equal((await readAccount(h, key, kid)).statusCode, 200);
+  t.equal(h.ra.callsOf('findAccount').length, 1, 'first request: the account is looked up');
+  h.ra.calls.length = 0;
+  h.spent.calls.length = 0;
+  t.equal((await readAccount(h, key, kid)).statusCode, 200);
+  t.equal((await readAccount(h, key, kid)).statusCode, 200);
+  t.same(h.ra.callsOf('findAccount'), [], 'later requests: no separate lookup');
+  t.same(h.spent.calls, ['spendAndFindAccount', 'spendAndFindAccount'], 'nonce and account in one call each');
+});
+
+await t.test('fail/a replayed nonce on the remembered path is badNonce', async (t) => {
+  const h = await harness({ nonces: 'signed' });
+  const { key, kid } = await h.register();
+  t.equal((await readAccount(h, key, kid)).statusCode, 200);
+  const path = kid.slice(BASE.length);
+  const jws = await signJws(key, { url: kid, nonce: await h.client.newNonce(), kid, payload: '' });
+  t.equal((await h.client.postBody(path, jws)).statusCode, 200);
+  const replay = await h.client.postBody(path, jws);
+  t.equal(replay.statusCode, 400);
+  t.match(body(replay), { type: 'urn:ietf:params:acme:error:badNonce' });
+});
+
+await t.test('fail/a nonce this server did not issue is refused without touching the spent set', async (t) => {
+  const h = await harness({ nonces: 'signed' });
+  const { key, kid } = await h.register();
+  t.equal((await readAccount(h, key, kid)).statusCode, 200);
+  h.spent.calls.length = 0;
+  const fake = Buffer.alloc(38, 1).toString('base64url');
+  const response = await h.client.postBody(kid.slice(BASE.length), await signJws(key, { url: kid, nonce: fake, kid, payload: '' }));
+  t.equal(response.statusCode, 400);
+  t.match(body(response), { type: 'urn:ietf:params:acme:error:badNonce' });
+  t.same(h.spent.calls, [], 'a MAC that does not verify costs no store call');
+});
+
+await t.test('fail/an account deactivated after it was remembered is refused (RFC 8555 §7.3.6)', async (t) => {
+  const h = await harness({ nonces: 'signed' });
+  const { key, kid, account } = await h.register();
+  t.equal((await readAccount(h, key, kid)).statusCode, 200);
+  // Deactivated elsewhere (another instance): this verifier still remembers the key, the store has the truth.
+  h.ra.accounts.set(account.id, { ...account, status: 'deactivated' });
+  const response = await readAccount(h, key, kid);
+  t.equal(response.statusCode, 403);
+  t.match(body(response), { type: 'urn:ietf:params:acme:error:unauthorized', detail: /is deactivated/ });
+});
+
+await t.test('ok/a key rolled over elsewhere: the new key works at once, the old one no longer (RFC 8555 §7.3.5)', async (t) => {
+  const h = await harness({ nonces: 'signed' });
+  const { key: oldKey, kid, account } = await h.register();
+  t.equal((await readAccount(h, oldKey, kid)).statusCode, 200, 'the old key is remembered');
+  const newKey = await makeAccountKey();
+  h.ra.accounts.set(account.id, { ...account, publicJwk: newKey.publicJwk, jwkThumbprint: newKey.thumbprint });
+
+  const stale = await readAccount(h, oldKey, kid);
+  t.equal(stale.statusCode, 400, 'signed by the remembered, no longer current key');
+  t.match(body(stale), { type: 'urn:ietf:params:acme:error:malformed', detail: /signature is invalid/ });
+
+  t.equal((await readAccount(h, newKey, kid)).statusCode, 200, 'signed by the current key');
+  t.equal((await readAccount(h, newKey, kid)).statusCode, 200, 'and remembered from then on');
+  const again = await readAccount(h, oldKey, kid);
+  t.equal(again.statusCode, 400, 'the old key stays refused');
+});
+
+await t.test('ok/a key rolled over elsewhere to another key type is verified with the current key', async (t) => {
+  const h = await harness({ nonces: 'signed' });
+  const { key: oldKey, kid, account } = await h.register();
+  t.equal((await readAccount(h, oldKey, kid)).statusCode, 200);
+  const rsa = await makeAccountKey('RS256');
+  h.ra.accounts.set(account.id, { ...account, publicJwk: rsa.publicJwk, jwkThumbprint: rsa.thumbprint });
+  t.equal((await readAccount(h, rsa, kid)).statusCode, 200, 'RS256 over the new RSA key');
+  const stale = await readAccount(h, oldKey, kid);
+  t.equal(stale.statusCode, 400);
+  t.match(body(stale), { type: 'urn:ietf:params:acme:error:badSignatureAlgorithm' }, 'ES256 no longer fits the account key');
 });

@@ -1,0 +1,104 @@
+import { parseArgs } from 'node:util';
+import { CrlBuilder } from '../../ca/crl-builder.js';
+import { buildIssuerContext } from '../../ca/issuer-context.js';
+import type { Config } from '../../config/config.js';
+import { HOUR } from '../../core/clock.js';
+import { CaError } from '../../core/errors.js';
+import { CrlRepository } from '../../db/repositories/crl-repository.js';
+import { loadHierarchy, openRuntime, type Runtime } from '../../main.js';
+import { CrlPublisher, type CrlInfo, type CrlSettings, type CrlSigner } from '../../revocation/crl-publisher.js';
+
+/**
+ * The CRL publisher over a runtime's database, key store and URLs: the composition-root wiring of
+ * revocation/ CrlPublisher to db/ CrlRepository and ca/ CrlBuilder. `settings` defaults to the runtime's
+ * CRL shards and a 24 h nextUpdate.
+ */
+export function openCrlPublisher(runtime: Runtime, settings: Partial<CrlSettings> = {}): CrlPublisher {
+  const builders = new Map<string, Promise<CrlSigner>>();
+  const loadBuilder = async (issuerId: string): Promise<CrlSigner> => {
+    const record = await runtime.issuers.findById(issuerId);
+    if (!record) throw new CaError('notFound', `no issuer ${issuerId}`);
+    const signer = await runtime.keys.load(record.keyName, { rsaScheme: runtime.config.ca.rsaScheme });
+    if (!signer) throw new CaError('caState', `key "${record.keyName}" of issuer ${issuerId} is not in the ${runtime.keys.backend} key store`);
+    // crlShards 0: a CRL needs the issuer's Name, AKI and algorithm, not the CRL DP extensions of its leaves.
+    return new CrlBuilder(buildIssuerContext({ id: issuerId, certificateDer: record.der, signer, urls: runtime.urls, crlShards: 0 }));
+  };
+  return new CrlPublisher({
+    store: new CrlRepository(runtime.db),
+    issuers: { list: () => runtime.issuers.list() },
+    signers: {
+      // An issuer's certificate and key never change, so its builder is kept (a failed load is retried).
+      forIssuer(issuerId) {
+        let builder = builders.get(issuerId);
+        if (builder === undefined) {
+          builder = loadBuilder(issuerId);
+          builders.set(issuerId, builder);
+          builder.catch(() => builders.delete(issuerId));
+        }
+        return builder;
+      },
+    },
+    urls: runtime.urls,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    settings: { shards: runtime.config.issuance.crlShards, ...settings },
+  });
+}
+
+const USAGE = 'usage: chancery crl generate [--issuer ID --shard N] [--next-update-hours H]';
+
+/**
+ * `chancery crl generate`: generates, signs and stores CRLs now — every scope (the root's and each
+ * intermediate shard), or one with --issuer/--shard — and prints what was published. Running instances
+ * serve the new CRLs at once: they read the latest from the database.
+ */
+export async function crlCommand(config: Config, args: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { issuer: { type: 'string' }, shard: { type: 'string' }, 'next-update-hours': { type: 'string' } },
+  });
+  if (positionals[0] !== 'generate' || positionals.length > 1) {
+    throw new CaError('malformed', `${USAGE}${positionals[0] && positionals[0] !== 'generate' ? ` (unknown subcommand "${positionals[0].slice(0, 40)}")` : ''}`);
+  }
+  if (values.shard !== undefined && !/^\d{1,4}$/.test(values.shard)) {
+    throw new CaError('malformed', `--shard must be a shard number, got "${values.shard.slice(0, 20)}"`);
+  }
+  if (values.shard !== undefined && values.issuer === undefined) throw new CaError('malformed', `--shard needs --issuer; ${USAGE}`);
+  const shard = values.shard === undefined ? 0 : Number(values.shard);
+  const hours = values['next-update-hours'] === undefined ? undefined : Number(values['next-update-hours']);
+  if (hours !== undefined && (!Number.isInteger(hours) || hours < 1 || hours > 24 * 30)) {
+    throw new CaError('malformed', '--next-update-hours must be a whole number of hours from 1 to 720');
+  }
+
+  const runtime = await openRuntime(config);
+  try {
+    const hierarchy = await loadHierarchy(runtime);
+    if (!hierarchy) throw new CaError('caState', 'no CA yet: run `chancery init` first');
+    const publisher = openCrlPublisher(runtime, hours === undefined ? {} : { nextUpdateMs: hours * HOUR });
+    const started = performance.now();
+    const generated =
+      values.issuer === undefined ? await publisher.generateAll() : [await publisher.generate(values.issuer, shard)];
+    const seconds = (performance.now() - started) / 1000;
+    process.stdout.write(`${formatTable(generated, runtime, hierarchy.root.id)}\n${generated.length} CRL(s) in ${seconds.toFixed(2)} s\n`);
+  } finally {
+    await runtime.close();
+  }
+}
+
+function formatTable(crls: CrlInfo[], runtime: Runtime, rootId: string): string {
+  const rows = [['issuer', 'shard', 'number', 'entries', 'thisUpdate', 'nextUpdate', 'url']];
+  for (const crl of crls) {
+    rows.push([
+      crl.issuerId,
+      String(crl.shard),
+      String(crl.number),
+      String(crl.entries),
+      crl.thisUpdate.toISOString(),
+      crl.nextUpdate.toISOString(),
+      crl.issuerId === rootId ? runtime.urls.rootCrl() : runtime.urls.crl(crl.issuerId, crl.shard),
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
