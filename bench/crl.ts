@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { openCrlPublisher } from '../src/cli/commands/crl.js';
+import { openCrlPublisher } from '../src/main.js';
 import { loadConfig } from '../src/config/load-config.js';
 import type { Config } from '../src/config/config.js';
 import { DAY, systemClock } from '../src/core/clock.js';

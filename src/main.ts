@@ -51,6 +51,9 @@ import { OcspResponderRepository, OcspResponseRepository } from './db/repositori
 import { OcspRefresher, type OcspRefresherSettings } from './revocation/ocsp-refresher.js';
 import { OcspResponderKeys, type ServedIssuer } from './revocation/ocsp-responder-keys.js';
 import { OCSP_CHANNEL, OcspSource } from './revocation/ocsp-source.js';
+import { CrlBuilder } from './ca/crl-builder.js';
+import { CrlRepository } from './db/repositories/crl-repository.js';
+import { CrlPublisher, type CrlSettings, type CrlSigner } from './revocation/crl-publisher.js';
 import type { AcmeAppDeps } from './http/acme-app.js';
 import { CertificateIssuance } from './ra/certificate-issuance.js';
 
@@ -487,4 +490,44 @@ async function servedIssuers(runtime: Runtime, hierarchy: CaHierarchy): Promise<
     served.push({ id: issuer.id, certificateDer: issuer.der, signer });
   }
   return served;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CRLs (issue #4)
+
+/**
+ * The CRL publisher over a runtime's database, key store and URLs: the composition-root wiring of
+ * revocation/ CrlPublisher to db/ CrlRepository and ca/ CrlBuilder. `settings` defaults to the runtime's
+ * CRL shards and CHANCERY_CRL_NEXT_UPDATE_HOURS.
+ */
+export function openCrlPublisher(runtime: Runtime, settings: Partial<CrlSettings> = {}): CrlPublisher {
+  const builders = new Map<string, Promise<CrlSigner>>();
+  const loadBuilder = async (issuerId: string): Promise<CrlSigner> => {
+    const record = await runtime.issuers.findById(issuerId);
+    if (!record) throw new CaError('notFound', `no issuer ${issuerId}`);
+    const signer = await runtime.keys.load(record.keyName, { rsaScheme: runtime.config.ca.rsaScheme });
+    if (!signer) throw new CaError('caState', `key "${record.keyName}" of issuer ${issuerId} is not in the ${runtime.keys.backend} key store`);
+    // crlShards 0: a CRL needs the issuer's Name, AKI and algorithm, not the CRL DP extensions of its leaves.
+    return new CrlBuilder(buildIssuerContext({ id: issuerId, certificateDer: record.der, signer, urls: runtime.urls, crlShards: 0 }));
+  };
+  return new CrlPublisher({
+    store: new CrlRepository(runtime.db),
+    issuers: { list: () => runtime.issuers.list() },
+    signers: {
+      // An issuer's certificate and key never change, so its builder is kept (a failed load is retried).
+      forIssuer(issuerId) {
+        let builder = builders.get(issuerId);
+        if (builder === undefined) {
+          builder = loadBuilder(issuerId);
+          builders.set(issuerId, builder);
+          builder.catch(() => builders.delete(issuerId));
+        }
+        return builder;
+      },
+    },
+    urls: runtime.urls,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    settings: { shards: runtime.config.issuance.crlShards, nextUpdateMs: runtime.config.crl.nextUpdateHours * HOUR, ...settings },
+  });
 }

@@ -303,7 +303,8 @@ function parseProtectedHeader(jws: FlattenedJwsObject, what: string): Record<str
   const header = decodeJson(jws.protected, `${what} protected header`);
   if (!isObject(header)) throw new CaError('malformed', `${what} protected header must be a JSON object`);
   // RFC 8555 defines no critical extensions, and the RFC 7797 unencoded payload (b64=false) would make "" and
-  // raw JSON ambiguous with POST-as-GET (§6.3); jose would honour b64, so it is refused here first.
+  // raw JSON ambiguous with POST-as-GET (§6.3); verifySignature signs over the encoded payload only, so both
+  // are refused here.
   if (header.crit !== undefined || header.b64 !== undefined) {
     throw new CaError('malformed', `${what} uses "crit"/"b64" extensions, which ACME requests do not allow`);
   }

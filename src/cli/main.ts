@@ -5,6 +5,8 @@ import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
 import { eabCommand } from './commands/eab.js';
 import { ocspCommand } from './commands/ocsp.js';
+import { crlCommand } from './commands/crl.js';
+import { revokeCommand } from './commands/revoke.js';
 import { serveCommand } from './commands/serve.js';
 
 const USAGE = `Usage: chancery <command>
@@ -14,6 +16,10 @@ Commands:
   serve     serve an existing CA
   start     init if no CA exists, then serve (what \`npm start\` runs)
   migrate   apply database migrations
+  revoke --serial HEX --reason NAME
+            revoke a certificate (OCSP and CRL updated before it returns)
+  crl generate [--issuer ID --shard N]
+            generate and publish CRLs now
   ocsp refresh
             rotate due responder certificates and re-sign due OCSP responses now
   eab create [--group NAME]
@@ -37,6 +43,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'migrate':
       await migrateCommand(config);
+      return 0;
+    case 'revoke':
+      await revokeCommand(config, rest);
+      return 0;
+    case 'crl':
+      await crlCommand(config, rest);
       return 0;
     case 'ocsp':
       await ocspCommand(config, rest);

@@ -48,6 +48,8 @@ export interface Config {
     timeoutSeconds: number;
     maxAttempts: number;
   };
+  /** nextUpdate - thisUpdate of every CRL; CRLs are regenerated at half of it and on each revocation. */
+  crl: { nextUpdateHours: number };
   ocsp: {
     /** RFC 8954 nonces: ignore (RFC 5019 responders; the pre-signed cache serves) or sign live and echo. */
     nonce: 'ignore' | 'sign';

@@ -58,6 +58,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'validation.dnsResolvers', env: 'CHANCERY_DNS_RESOLVERS', type: { kind: 'hostPortList' } },
   { path: 'validation.timeoutSeconds', env: 'CHANCERY_VALIDATION_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 120 } },
   { path: 'validation.maxAttempts', env: 'CHANCERY_VALIDATION_MAX_ATTEMPTS', type: { kind: 'int', min: 1, max: 20 } },
+  { path: 'crl.nextUpdateHours', env: 'CHANCERY_CRL_NEXT_UPDATE_HOURS', type: { kind: 'int', min: 1, max: 24 * 10 } },
   { path: 'ocsp.nonce', env: 'CHANCERY_OCSP_NONCE', type: { kind: 'enum', values: ['ignore', 'sign'] } },
   { path: 'ocsp.validityHours', env: 'CHANCERY_OCSP_VALIDITY_HOURS', type: { kind: 'int', min: 8, max: 240 } },
   { path: 'ocsp.responderValidityDays', env: 'CHANCERY_OCSP_RESPONDER_VALIDITY_DAYS', type: { kind: 'int', min: 1, max: 90 } },

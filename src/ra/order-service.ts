@@ -21,13 +21,13 @@ export interface OrderSettings {
   issuerKeyIds: Buffer[];
 }
 
+const SPKI_CACHE_SIZE = 10_000;
+
 /**
  * Orders, authorizations and challenges (RFC 8555 §7.1.3-7.1.6, §7.4, §7.5). Order status is derived from
  * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
  * answers the same.
  */
-const SPKI_CACHE_SIZE = 10_000;
-
 export class OrderService {
   private readonly spkiByThumbprint = new Map<string, Buffer>();
 
@@ -289,8 +289,4 @@ export class OrderService {
     }
     return certificate.serial;
   }
-}
-
-function isClientProblem(error: CaError): boolean {
-  return ['badCSR', 'badPublicKey', 'malformed', 'rejectedIdentifier', 'unsupportedIdentifier'].includes(error.kind);
 }

@@ -4,7 +4,7 @@ import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
 import { buildAcmeApp } from '../../http/acme-app.js';
 import { buildPublicApp } from '../../http/public-app.js';
-import { acmeAppDeps, initCa, loadHierarchy, openAcme, openOcsp, openRuntime, type Runtime } from '../../main.js';
+import { acmeAppDeps, initCa, loadHierarchy, openAcme, openCrlPublisher, openOcsp, openRuntime, type Runtime } from '../../main.js';
 import { ServerCertificate } from '../../ra/server-certificate.js';
 import { writeCaFiles } from '../ca-files.js';
 
@@ -44,6 +44,10 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
   const ocsp = await openOcsp(runtime, hierarchy);
   ocsp.attach(acme.revocation);
   acme.issuance.onIssued((certificate) => ocsp.onIssued(certificate));
+  // CRLs: regenerated on a schedule and right after each revocation (coalesced), stored in the database.
+  const crl = openCrlPublisher(runtime);
+  acme.revocation.onRevoked((certificate) => crl.onRevoked(certificate));
+  crl.start();
   const files = await writeCaFiles(config.dataDir, hierarchy);
   const rootPem = await readFile(files.rootPem, 'utf8');
   const known = new Map([hierarchy.root, hierarchy.intermediate].map((i) => [i.id, i.der]));
@@ -54,6 +58,12 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     rootPem: async () => rootPem,
     ready: async () => (await runtime.db.query('SELECT 1 AS ok')).rowCount === 1,
     ocsp: { ocsp: ocsp.source, clock: runtime.clock, logger },
+    crl: {
+      latest: (issuerId, shard) => crl.latest(issuerId, shard),
+      rootCrl: () => crl.rootCrl(),
+      clock: runtime.clock,
+      maxAgeSeconds: Math.floor(crl.refreshMs / 1000),
+    },
   });
   const address = await app.listen({ host: config.public.listen.host, port: config.public.listen.port });
 
@@ -79,7 +89,7 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
       `  ACME directory:                ${directoryUrl}`,
       `  root certificate (trust this): ${files.rootPem}`,
       `  issuing chain:                 ${files.chainPem}`,
-      `  public listener:               ${address} (CA certificates, OCSP, /livez, /readyz)`,
+      `  public listener:               ${address} (CA certificates, CRLs, OCSP, /livez, /readyz)`,
       `  certificates name:             ${config.public.url} (AIA, CRL DP)`,
       `  database: ${runtime.db.driver}; keys: ${runtime.keys.backend}; issuer: ${hierarchy.intermediate.id}`,
       '',
@@ -94,6 +104,7 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
     serverCertificate.stop();
     await acmeApp.close();
     await app.close();
+    await crl.stop();
     await ocsp.close();
     await acme.close();
     await runtime.close();

@@ -222,6 +222,16 @@ export class CrlRepository {
     return result.rows[0]?.n ?? 0;
   }
 
+  async revokedSince(issuerId: string, shard: number, since: Date): Promise<boolean> {
+    const result = await this.db.query<{ found: number }>(
+      `SELECT 1 AS found FROM certificates
+        WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND revoked_at >= $3
+        LIMIT 1`,
+      [issuerId, shard, since],
+    );
+    return result.rowCount > 0;
+  }
+
   /**
    * Stores a signed CRL as the latest of its scope, unless a CRL with a higher number is already stored (a
    * slower generation finishing after a newer one must not replace it). True when stored. The metadata row

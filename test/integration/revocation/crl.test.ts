@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { openCrlPublisher } from '../../../src/cli/commands/crl.js';
+import { openCrlPublisher } from '../../../src/main.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 import type { IssuedCertificate, IssuerRecord } from '../../../src/core/certificate.js';
 import { DAY, FakeClock, HOUR, MINUTE, type Clock } from '../../../src/core/clock.js';

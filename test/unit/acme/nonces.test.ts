@@ -18,9 +18,9 @@ class Spent implements SpentNonces {
   }
 }
 
-function store(options: { clock?: FakeClock; spent?: SpentNonces; passphrase?: string; maxAgeMs?: number } = {}) {
+function store<S extends SpentNonces = Spent>(options: { clock?: FakeClock; spent?: S; passphrase?: string; maxAgeMs?: number } = {}) {
   const clock = options.clock ?? new FakeClock('2026-03-01T12:00:00Z');
-  const spent = options.spent ?? new Spent();
+  const spent = (options.spent ?? new Spent()) as S;
   const nonces = new SignedNonceStore({
     key: nonceKeyFromPassphrase(options.passphrase ?? 'a shared passphrase'),
     clock,
