@@ -36,8 +36,9 @@ function authorizationsFromJoinedRows(rows: readonly JoinedRow[]): Authorization
 }
 
 /**
- * Authorizations (RFC 8555 §7.1.4) with their challenges. Takes a Queryable so order creation can insert
- * new authorizations in the same transaction as the order (see OrderRepository).
+ * Authorizations (RFC 8555 §7.1.4) with their challenges. Takes a Queryable so it can run inside a caller's
+ * transaction. A new order's authorizations are inserted with the order, in one statement
+ * (OrderRepository.insertWithAuthorizations); every read returns them with their challenges in one statement.
  */
 export class AuthorizationRepository {
   constructor(private readonly db: Queryable) {}
@@ -132,12 +133,15 @@ export class AuthorizationRepository {
     const keys = JSON.stringify(wanted.map((w) => ({ type: w.identifier.type, value: w.identifier.value, wildcard: w.wildcard })));
     const result = await this.db.query<JoinedRow>(
       selectWithChallenges(
-        `(SELECT DISTINCT ON (r.identifier_type, r.identifier_value, r.wildcard) ${COLUMNS.split(', ').map((c) => `r.${c}`).join(', ')}
-          FROM authorizations r
-          JOIN jsonb_to_recordset($2::text::jsonb) AS w (type text, value text, wildcard boolean)
-            ON r.identifier_type = w.type AND r.identifier_value = w.value AND r.wildcard = w.wildcard
-          WHERE r.account_id = $1 AND r.status IN ('valid', 'pending') AND r.expires > $3
-          ORDER BY r.identifier_type, r.identifier_value, r.wildcard, r.status = 'valid' DESC, r.created_at DESC, r.id DESC) AS a`,
+        // One index lookup (authorizations_reuse) per name, as findReusable did on its own: the LATERAL
+        // keeps the plan from scanning all of a large account's authorizations.
+        `(SELECT r.* FROM jsonb_to_recordset($2::text::jsonb) AS w (type text, value text, wildcard boolean)
+          CROSS JOIN LATERAL (
+            SELECT ${COLUMNS.split(', ').map((c) => `x.${c}`).join(', ')} FROM authorizations x
+            WHERE x.account_id = $1 AND x.identifier_type = w.type AND x.identifier_value = w.value AND x.wildcard = w.wildcard
+              AND x.status IN ('valid', 'pending') AND x.expires > $3
+            ORDER BY x.status = 'valid' DESC, x.created_at DESC, x.id DESC
+            LIMIT 1) AS r) AS a`,
       ),
       [accountId, keys, validAfter],
     );
