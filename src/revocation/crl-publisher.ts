@@ -37,15 +37,12 @@ export interface PublishedCrl extends CrlInfo {
 }
 
 /** db/ CrlRepository. */
-/** See generateDue: how far before a CRL's thisUpdate a revocation may have committed unseen by it. */
-const REVOCATION_MARGIN_MS = 60_000;
-
 export interface CrlStore {
   nextCrlNumber(issuerId: string, shard: number): Promise<number>;
   publishedShards(issuerId: string): Promise<number[]>;
   revokedEntries(issuerId: string, shard: number, options: { notAfterAfter: Date }): AsyncIterable<RevokedEntryPage>;
   countRevoked(issuerId: string, shard: number, options: { notAfterAfter: Date }): Promise<number>;
-  /** True when a certificate of the scope was revoked at or after `since`. */
+  /** True when a certificate of the scope was revoked after `since`. */
   revokedSince(issuerId: string, shard: number, since: Date): Promise<boolean>;
   save(crl: PublishedCrl, createdAt: Date): Promise<boolean>;
   latestInfo(issuerId: string, shard: number): Promise<CrlInfo | undefined>;
@@ -204,12 +201,12 @@ export class CrlPublisher {
       const latest = await this.store.latestInfo(scope.issuerId, scope.shard);
       // Another instance sharing the database may have just regenerated it: then there is nothing to do —
       // unless a revocation is newer than that CRL (a process killed between a revocation's commit and its
-      // CRL regeneration leaves exactly this behind; the next start must publish it). The margin covers a
-      // revocation whose transaction committed while that CRL's entries were being read.
+      // CRL regeneration leaves exactly this behind; the next start must publish it). A revocation
+      // committing while a generation reads its entries is covered by its own onRevoked regeneration.
       if (
         latest !== undefined &&
         this.clock.now().getTime() < latest.thisUpdate.getTime() + this.refreshMs &&
-        !(await this.store.revokedSince(scope.issuerId, scope.shard, new Date(latest.thisUpdate.getTime() - REVOCATION_MARGIN_MS)))
+        !(await this.store.revokedSince(scope.issuerId, scope.shard, latest.thisUpdate))
       ) {
         continue;
       }

@@ -225,7 +225,7 @@ export class CrlRepository {
   async revokedSince(issuerId: string, shard: number, since: Date): Promise<boolean> {
     const result = await this.db.query<{ found: number }>(
       `SELECT 1 AS found FROM certificates
-        WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND revoked_at >= $3
+        WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND revoked_at > $3
         LIMIT 1`,
       [issuerId, shard, since],
     );
