@@ -75,10 +75,9 @@ async function run<R>(
   sql: string,
   params: readonly unknown[] | undefined,
 ): Promise<QueryResult<R>> {
-  const result: pg.QueryResult | pg.QueryResult[] =
-    params === undefined || params.length === 0
-      ? await client.query(sql)
-      : await client.query({ ...(statementName(sql) ? { name: statementName(sql) } : {}), text: sql, values: [...params] });
+  if (params === undefined || params.length === 0) return toResult<R>(await client.query(sql));
+  const name = statementName(sql);
+  const result = await client.query(name ? { name, text: sql, values: [...params] } : { text: sql, values: [...params] });
   return toResult<R>(result);
 }
 
