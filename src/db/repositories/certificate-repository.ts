@@ -39,41 +39,10 @@ export class CertificateRepository {
       await this.db.query(
         `INSERT INTO certificates (${COLUMNS})
          VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-        [
-          row.serial,
-          row.issuer_id,
-          row.crl_shard,
-          row.der,
-          row.identifiers,
-          row.spki_sha256,
-          row.not_before,
-          row.not_after,
-          row.status,
-          row.revoked_at,
-          row.revocation_reason,
-          row.invalidity_date,
-          row.created_at,
-          row.account_id,
-          row.order_id,
-          row.replaces_serial,
-        ],
+        insertValues(row),
       );
     } catch (error) {
-      const { code, constraint } = sqlError(error);
-      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `certificate ${cert.serial} is already stored`);
-      if (code === FOREIGN_KEY_VIOLATION && constraint === 'certificates_account_id_fkey') {
-        throw new CaError('notFound', `account ${cert.accountId ?? ''} does not exist`);
-      }
-      if (code === FOREIGN_KEY_VIOLATION && constraint === 'certificates_replaces_serial_fkey') {
-        throw new CaError('notFound', `certificate ${cert.replacesSerial ?? ''} (the one replaced) does not exist`);
-      }
-      if (code === FOREIGN_KEY_VIOLATION) {
-        // A bug in the issuance path, not bad input: rule 2 reserves the serial before signing.
-        throw new CaError('serverInternal', `serial ${cert.serial} was not reserved for issuer ${cert.issuerId}`, {
-          cause: error,
-        });
-      }
-      throw error;
+      throw insertError(error, cert);
     }
   }
 
@@ -93,25 +62,7 @@ export class CertificateRepository {
            RETURNING serial)
          UPDATE orders SET status = 'valid', certificate_serial = (SELECT serial FROM stored)
          WHERE id = $17 AND status = 'processing'`,
-        [
-          row.serial,
-          row.issuer_id,
-          row.crl_shard,
-          row.der,
-          row.identifiers,
-          row.spki_sha256,
-          row.not_before,
-          row.not_after,
-          row.status,
-          row.revoked_at,
-          row.revocation_reason,
-          row.invalidity_date,
-          row.created_at,
-          row.account_id,
-          row.order_id,
-          row.replaces_serial,
-          orderId,
-        ],
+        [...insertValues(row), orderId],
       );
       return result.rowCount === 1;
     } catch (error) {
@@ -155,6 +106,28 @@ export class CertificateRepository {
     ]);
     return result.rows[0]?.n ?? 0;
   }
+}
+
+/** Parameters $1..$16 of an INSERT INTO certificates (COLUMNS), in COLUMNS order. */
+function insertValues(row: CertificateRow): unknown[] {
+  return [
+    row.serial,
+    row.issuer_id,
+    row.crl_shard,
+    row.der,
+    row.identifiers,
+    row.spki_sha256,
+    row.not_before,
+    row.not_after,
+    row.status,
+    row.revoked_at,
+    row.revocation_reason,
+    row.invalidity_date,
+    row.created_at,
+    row.account_id,
+    row.order_id,
+    row.replaces_serial,
+  ];
 }
 
 function insertError(error: unknown, cert: IssuedCertificate): unknown {
