@@ -21,15 +21,30 @@ export interface ServeOptions {
 export async function serveCommand(config: Config, options: ServeOptions): Promise<void> {
   const started = process.hrtime.bigint();
   const runtime = await openRuntime(config);
+  // Everything started is closed in reverse order: on SIGINT/SIGTERM, or when start-up fails half way
+  // (a port in use must not leave timers, LISTEN connections or the database open).
+  const closers: (() => Promise<void> | void)[] = [() => runtime.close()];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
   try {
-    await serve(runtime, options, started);
+    await serve(runtime, options, started, closers);
   } catch (error) {
-    await runtime.close();
+    await closeAll();
     throw error;
   }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    runtime.logger.info({ signal }, 'shutting down');
+    void closeAll();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
-async function serve(runtime: Runtime, options: ServeOptions, started: bigint): Promise<void> {
+async function serve(runtime: Runtime, options: ServeOptions, started: bigint, closers: (() => Promise<void> | void)[]): Promise<void> {
   const { config, logger } = runtime;
   let hierarchy = await loadHierarchy(runtime);
   if (!hierarchy && options.initIfNeeded) {
@@ -39,15 +54,18 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
   if (!hierarchy) throw new CaError('caState', 'no CA in this database: run `chancery init` first (or `npm start`)');
   // Loads the intermediate key (proving it matches its certificate) and starts the validation scheduler.
   const acme = await openAcme(runtime, hierarchy);
+  closers.push(() => acme.close());
   // OCSP: responder keys, pre-signed responses (signed at issuance, re-signed in the revocation's
   // transaction), the refresher, and LISTEN so every instance drops a revoked certificate from its cache.
   const ocsp = await openOcsp(runtime, hierarchy);
+  closers.push(() => ocsp.close());
   ocsp.attach(acme.revocation);
   acme.issuance.onIssued((certificate) => ocsp.onIssued(certificate));
   // CRLs: regenerated on a schedule and right after each revocation (coalesced), stored in the database.
   const crl = openCrlPublisher(runtime);
   acme.revocation.onRevoked((certificate) => crl.onRevoked(certificate));
   crl.start();
+  closers.push(() => crl.stop());
   const files = await writeCaFiles(config.dataDir, hierarchy);
   const rootPem = await readFile(files.rootPem, 'utf8');
   const known = new Map([hierarchy.root, hierarchy.intermediate].map((i) => [i.id, i.der]));
@@ -65,14 +83,20 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
       maxAgeSeconds: Math.floor(crl.refreshMs / 1000),
     },
   });
+  closers.push(() => app.close());
   const address = await app.listen({ host: config.public.listen.host, port: config.public.listen.port });
 
   const directoryUrl = `${acme.externalUrl}/acme/directory`;
-  const serverCertificate = new ServerCertificate({ issuance: acme.issuance, clock: runtime.clock, hosts: [new URL(acme.externalUrl).hostname.replace(/^\[|\]$/g, '')],
+  const serverCertificate = new ServerCertificate({
+    issuance: acme.issuance,
+    clock: runtime.clock,
+    hosts: [new URL(acme.externalUrl).hostname.replace(/^\[|\]$/g, '')],
     chain: [hierarchy.intermediate.der],
   });
+  closers.push(() => serverCertificate.stop());
   const tls = config.acme.tls ? await serverCertificate.issue() : undefined;
   const acmeApp = buildAcmeApp({ ...acmeAppDeps(runtime, hierarchy, acme), ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}) });
+  closers.push(() => acmeApp.close());
   await acmeApp.listen({ host: config.acme.listen.host, port: config.acme.listen.port });
   if (tls) {
     serverCertificate.renewing(
@@ -95,20 +119,4 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint): 
       '',
     ].join('\n'),
   );
-
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    serverCertificate.stop();
-    await acmeApp.close();
-    await app.close();
-    await crl.stop();
-    await ocsp.close();
-    await acme.close();
-    await runtime.close();
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
 }

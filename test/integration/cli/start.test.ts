@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import https from 'node:https';
+import { createServer } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +76,16 @@ await t.test('ok/second start reuses the CA', async (t) => {
   t.equal(der.status, 200);
   t.equal(der.headers.get('content-type'), 'application/pkix-cert');
   t.equal((await fetch(`${server.publicAddress}/ca/nope.der`)).status, 404);
+});
+
+await t.test('fail/a port in use stops start-up cleanly instead of hanging', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const { port } = blocker.address() as { port: number };
+  const result = await runCli(['serve'], { ...env, CHANCERY_ACME_LISTEN: `127.0.0.1:${port}` });
+  t.equal(result.code, 1, 'exits (timers, LISTEN connection and database closed)');
+  t.match(result.stderr, /EADDRINUSE/);
 });
 
 await t.test('fail/init refuses to overwrite an existing CA', async (t) => {
