@@ -152,8 +152,8 @@ export function dnsFailure(error: unknown, query: string, missing: string, timeo
  * so all three challenges see one view of DNS; else the system's getaddrinfo (which honours /etc/hosts).
  * With explicit resolvers, A is asked before AAAA and the first address is used.
  */
-export function createAddressResolver(options: { dnsResolvers: string[]; timeoutMs: number; resolveAddress?: ResolveAddress }): AddressResolver {
-  const { dnsResolvers, timeoutMs, resolveAddress } = options;
+export function createAddressResolver(options: { dnsResolvers?: string[]; timeoutMs: number; resolveAddress?: ResolveAddress }): AddressResolver {
+  const { dnsResolvers = [], timeoutMs, resolveAddress } = options;
   return async (name, signal) => {
     if (isIP(name) !== 0) {
       return name;

@@ -47,11 +47,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export function createHttp01Validator(options: Http01Options): Validator {
   const bodyLimit = options.bodyLimit ?? HTTP01_BODY_LIMIT;
   const maxRedirects = options.maxRedirects ?? HTTP01_MAX_REDIRECTS;
-  const resolve: AddressResolver = createAddressResolver({
-    dnsResolvers: options.dnsResolvers ?? [],
-    timeoutMs: options.timeoutMs,
-    ...(options.resolveAddress ? { resolveAddress: options.resolveAddress } : {}),
-  });
+  const resolve: AddressResolver = createAddressResolver(options);
 
   return {
     validate: (request: ValidationRequest): Promise<ValidationOutcome> =>

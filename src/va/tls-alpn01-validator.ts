@@ -23,11 +23,7 @@ export interface TlsAlpn01Options {
  * certificate is a one-off made by the client, and the digest is what proves control.
  */
 export function createTlsAlpn01Validator(options: TlsAlpn01Options): Validator {
-  const resolve: AddressResolver = createAddressResolver({
-    dnsResolvers: options.dnsResolvers ?? [],
-    timeoutMs: options.timeoutMs,
-    ...(options.resolveAddress ? { resolveAddress: options.resolveAddress } : {}),
-  });
+  const resolve: AddressResolver = createAddressResolver(options);
   return {
     validate: (request: ValidationRequest): Promise<ValidationOutcome> =>
       runAttempt(options.timeoutMs, async (signal) => {
