@@ -26,6 +26,12 @@ const cases: { name: string; csr: () => Promise<Buffer>; kind: CaErrorKind | CaE
     detail: /signature is invalid/,
   },
   {
+    name: 'fail/RSA CSR with a bad signature',
+    csr: async () => corruptSignature((await makeCsr({ keyType: 'rsa-2048', sans: ['DNS:a.example.internal'] })).der),
+    kind: 'badCSR',
+    detail: /signature is invalid/,
+  },
+  {
     name: 'fail/RSA key under 2048 bits',
     csr: async () => (await makeCsr({ keyType: 'rsa-1024', sans: ['DNS:a.example.internal'] })).der,
     kind: 'badPublicKey',
