@@ -1,4 +1,3 @@
-import { createPublicKey, verify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { CaError } from '../core/errors.js';
@@ -25,7 +24,13 @@ export async function parseCsr(der: Uint8Array): Promise<ParsedCsr> {
   } catch (cause) {
     throw new CaError('badCSR', 'CSR is not a DER PKCS#10 CertificationRequest', { cause });
   }
-  if (!(await selfSignatureValid(csr))) throw new CaError('badCSR', 'CSR signature is invalid');
+  let valid = false;
+  try {
+    valid = await csr.verify();
+  } catch (cause) {
+    throw new CaError('badCSR', 'CSR signature could not be checked: unsupported key or signature algorithm', { cause });
+  }
+  if (!valid) throw new CaError('badCSR', 'CSR signature is invalid');
 
   const identifiers: Identifier[] = [];
   const add = (id: Identifier): void => {
@@ -52,35 +57,6 @@ export async function parseCsr(der: Uint8Array): Promise<ParsedCsr> {
     }
   }
   return { publicKey: Buffer.from(csr.subjectPublicKeyInfo.toSchema().toBER()), identifiers };
-}
-
-/**
- * Hash of the parameterless signature algorithms every ACME client uses (ecdsa-with-SHA*, RFC 5758 §3.2;
- * sha*WithRSAEncryption, RFC 4055 §5). They are checked with node:crypto directly: pkijs's verify goes
- * through WebCrypto, a thread-pool hand-off per CSR that showed in the finalize profile (issue #3). Other
- * algorithms (RSASSA-PSS with its parameters, ...) keep pkijs's check.
- */
-const DIRECT_SIGNATURES: Record<string, string> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-};
-
-async function selfSignatureValid(csr: pkijs.CertificationRequest): Promise<boolean> {
-  const hash = DIRECT_SIGNATURES[csr.signatureAlgorithm.algorithmId];
-  try {
-    if (hash === undefined) return await csr.verify();
-    const key = createPublicKey({ key: Buffer.from(csr.subjectPublicKeyInfo.toSchema().toBER()), format: 'der', type: 'spki' });
-    const ecdsa = csr.signatureAlgorithm.algorithmId.startsWith('1.2.840.10045.');
-    if (ecdsa !== (key.asymmetricKeyType === 'ec')) return false; // algorithm does not fit the key
-    // X.509 ECDSA signatures are DER Ecdsa-Sig-Value (RFC 3279 §2.2.3), node:crypto's default encoding.
-    return verify(hash, csr.tbsView, key, csr.signatureValue.valueBlock.valueHexView);
-  } catch (cause) {
-    throw new CaError('badCSR', 'CSR signature could not be checked: unsupported key or signature algorithm', { cause });
-  }
 }
 
 function requestedExtensions(csr: pkijs.CertificationRequest): pkijs.Extension[] {
