@@ -18,7 +18,7 @@ import { CertificateRepository } from './db/repositories/certificate-repository.
 import { IssuerRepository } from './db/repositories/issuer-repository.js';
 import { KeyBlobRepository } from './db/repositories/key-blob-repository.js';
 import type { KeyStore } from './keys/signer.js';
-import { resolvePassphrase } from './keys/software/passphrase.js';
+import { resolvePassphrase, type PassphraseSource } from './keys/software/passphrase.js';
 import { SoftwareKeyStore } from './keys/software/software-key-store.js';
 import { runCeremony, type CeremonyResult } from './ra/ca-ceremony.js';
 import { parseCertificate } from './ca/certificate-parser.js';
@@ -71,6 +71,11 @@ export interface Runtime {
   urls: PublicUrls;
   issuers: IssuerRepository;
   certificates: CertificateRepository;
+  /**
+   * The installation passphrase (CHANCERY_KEY_PASSPHRASE or the generated file), resolved once: it encrypts
+   * software keys, seals EAB keys and keys the nonce MAC. A secret: never logged or sent.
+   */
+  passphrase: string;
   close(): Promise<void>;
 }
 
@@ -91,7 +96,8 @@ export async function openRuntime(config: Config, options: OpenRuntimeOptions = 
   try {
     const applied = await migrate(db, clock);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
-    const keys = await openKeyStore(config, db, clock, logger);
+    const passphrase = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));
+    const keys = await openKeyStore(config, db, clock, logger, passphrase);
     return {
       config,
       clock,
@@ -101,6 +107,7 @@ export async function openRuntime(config: Config, options: OpenRuntimeOptions = 
       urls: publicUrls(config.public.url),
       issuers: new IssuerRepository(db),
       certificates: new CertificateRepository(db),
+      passphrase: passphrase.passphrase,
       async close() {
         await keys.close();
         await db.close();
@@ -112,7 +119,7 @@ export async function openRuntime(config: Config, options: OpenRuntimeOptions = 
   }
 }
 
-async function openKeyStore(config: Config, db: Database, clock: Clock, logger: Logger): Promise<KeyStore> {
+async function openKeyStore(config: Config, db: Database, clock: Clock, logger: Logger, source: PassphraseSource): Promise<KeyStore> {
   if (config.keys.backend === 'pkcs11') {
     const { library, tokenLabel, sessions, pinFile } = config.keys.pkcs11;
     const pin = config.keys.pkcs11.pin || (await readPinFile(pinFile));
@@ -120,7 +127,6 @@ async function openKeyStore(config: Config, db: Database, clock: Clock, logger: 
     const { openPkcs11KeyStore } = await import('./keys/pkcs11/pkcs11-key-store.js');
     return openPkcs11KeyStore({ library, tokenLabel, pin, sessions });
   }
-  const source = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));
   if (source.origin === 'file') {
     logger.warn(
       { file: join(config.dataDir, 'keys', 'passphrase'), generated: source.generated },
@@ -240,14 +246,9 @@ export function acmeStoreAccess(db: Database): AcmeStoreAccess {
   return { stores: on(db), transaction: (fn) => db.transaction((tx) => fn(on(tx))) };
 }
 
-/** The passphrase that seals stored secrets (EAB keys), the same one software CA keys use. */
-async function secretBox(config: Config): Promise<SecretBox> {
-  const source = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));
-  return new SecretBox(source.passphrase);
-}
-
-export async function openEab(runtime: Runtime): Promise<EabService> {
-  return new EabService({ store: new EabRepository(runtime.db), box: await secretBox(runtime.config), clock: runtime.clock });
+/** EAB keys are sealed under the installation passphrase, the same one software CA keys use. */
+export function openEab(runtime: Runtime): EabService {
+  return new EabService({ store: new EabRepository(runtime.db), box: new SecretBox(runtime.passphrase), clock: runtime.clock });
 }
 
 export async function openAcme(
@@ -260,7 +261,7 @@ export async function openAcme(
   const access = acmeStoreAccess(db);
   const issuers = await runtime.issuers.list();
   const issuerKeyIds = issuers.filter((i) => i.role === 'intermediate').map((i) => caCertificateFactory.parse(i.der).keyId);
-  const eab = await openEab(runtime);
+  const eab = openEab(runtime);
   const validator =
     options.validator ??
     createValidationAuthority({
@@ -310,11 +311,10 @@ export async function openAcme(
   });
   const nonceRepository = new NonceRepository(db);
   // RFC 8555 §6.5: issuing a nonce writes nothing (its MAC proves it is ours, under a key every instance
-  // derives from the shared installation passphrase, as secretBox does); spending one is one INSERT into the
-  // shared spent set (rule 7).
-  const installation = await resolvePassphrase(config.keys.passphrase || undefined, join(config.dataDir, 'keys', 'passphrase'));
+  // derives from the shared installation passphrase, as the EAB SecretBox does); spending one is one INSERT
+  // into the shared spent set (rule 7).
   const nonces = new SignedNonceStore({
-    key: nonceKeyFromPassphrase(installation.passphrase),
+    key: nonceKeyFromPassphrase(runtime.passphrase),
     clock,
     maxAgeMs: NONCE_LIFETIME_MS,
     spent: {

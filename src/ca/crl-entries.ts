@@ -1,3 +1,4 @@
+import type { RevokedEntryPage } from '../core/revoked-entries.js';
 import type { RevocationReason } from '../core/certificate.js';
 import { CaError } from '../core/errors.js';
 import { generalizedTime, TAG, tlv, type Der } from './der/der-writer.js';
@@ -13,23 +14,8 @@ export interface CrlEntry {
   invalidityDate?: Date | undefined;
 }
 
-/**
- * A page of revoked certificates column by column, as the database reader produces it: no object per
- * entry, so a million entries cost a few typed arrays per page instead of millions of objects.
- */
-export interface CrlEntryColumns {
-  count: number;
-  /** The serials' unsigned big-endian magnitudes back to back, in entry order. */
-  serials: Uint8Array;
-  /** Octets of each serial in `serials`. */
-  serialLengths: Uint16Array;
-  /** Revocation dates, whole seconds since the epoch (UTC). */
-  revokedAt: Float64Array;
-  /** RFC 5280 §5.3.1 CRLReason codes. */
-  reasons: Uint16Array;
-  /** Invalidity dates (RFC 5280 §5.3.2), whole seconds since the epoch; NaN when there is none. */
-  invalidityDates: Float64Array;
-}
+/** Entries column by column, as the database reader produces them. */
+export type CrlEntryColumns = RevokedEntryPage;
 
 /** Where the encoded entries are: buffer[start, end), with `front` free octets before and room after. */
 export interface EncodedEntries {

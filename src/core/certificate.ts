@@ -42,3 +42,16 @@ export interface IssuerRecord {
   notAfter: Date;
   createdAt: Date;
 }
+
+/** A delegated OCSP responder certificate (RFC 6960 §4.2.2.2) of one issuer, one per rotation generation. */
+export interface OcspResponderRecord {
+  issuerId: string;
+  generation: number;
+  /** Name of its key in the KeyStore. */
+  keyName: string;
+  serial: string;
+  der: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+}

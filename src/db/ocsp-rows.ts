@@ -54,17 +54,6 @@ export interface OcspResponseRecord {
   updatedAt: Date;
 }
 
-export interface OcspResponderRecord {
-  issuerId: string;
-  generation: number;
-  keyName: string;
-  serial: string;
-  der: Buffer;
-  notBefore: Date;
-  notAfter: Date;
-  createdAt: Date;
-}
-
 /** What a response says, read from the certificates table. */
 export interface OcspCertificateFacts {
   serial: string;

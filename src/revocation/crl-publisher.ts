@@ -1,25 +1,9 @@
+import type { RevokedEntryPage } from '../core/revoked-entries.js';
 import { DAY, MINUTE, SECOND, type Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
 import type { PublicUrls } from '../core/url-scheme.js';
 
 // ---- the slices of db/ and ca/ this publisher uses (declared here, implemented there; DESIGN.md layers) ----
-
-/**
- * A page of one scope's revoked certificates, column by column (db/ reads them so, ca/ encodes them so: no
- * object per certificate, which at a million entries would cost more than the CRL itself).
- */
-export interface RevokedEntryPage {
-  count: number;
-  /** Serial magnitudes back to back; serialLengths[i] octets each. */
-  serials: Uint8Array;
-  serialLengths: Uint16Array;
-  /** Whole seconds since the epoch. */
-  revokedAt: Float64Array;
-  /** RFC 5280 §5.3.1 CRLReason codes. */
-  reasons: Uint16Array;
-  /** Whole seconds since the epoch, NaN where there is none. */
-  invalidityDates: Float64Array;
-}
 
 export interface CrlInfo {
   issuerId: string;

@@ -5,6 +5,7 @@
  * instance signs with the newest one (rule 7); the keys are shared through the KeyStore (software keys in
  * the database, or one HSM).
  */
+import type { OcspResponderRecord } from '../core/certificate.js';
 import type { Clock } from '../core/clock.js';
 import { HOUR } from '../core/clock.js';
 import { CaError, isCaError } from '../core/errors.js';
@@ -19,22 +20,11 @@ export interface ResponderKeyStore {
   load(name: string, options?: { rsaScheme?: RsaScheme }): Promise<Signer | undefined>;
 }
 
-export interface ResponderRecord {
-  issuerId: string;
-  generation: number;
-  keyName: string;
-  serial: string;
-  der: Buffer;
-  notBefore: Date;
-  notAfter: Date;
-  createdAt: Date;
-}
-
 /** Implemented by db/ (OcspResponderRepository). */
 export interface ResponderStore {
-  latest(issuerId: string): Promise<ResponderRecord | undefined>;
+  latest(issuerId: string): Promise<OcspResponderRecord | undefined>;
   /** False when that generation already exists (another instance rotated first). */
-  insert(record: ResponderRecord): Promise<boolean>;
+  insert(record: OcspResponderRecord): Promise<boolean>;
 }
 
 /** An issuing CA whose certificates get OCSP answers: its certificate and its key's Signer. */
@@ -152,7 +142,7 @@ export class OcspResponderKeys {
   }
 
   /** Makes `record` the active responder if it is newer than ours; false when its key is not in the KeyStore. */
-  private async adopt(record: ResponderRecord): Promise<boolean> {
+  private async adopt(record: OcspResponderRecord): Promise<boolean> {
     const mine = this.active.get(record.issuerId);
     if (mine !== undefined && mine.generation >= record.generation) return true;
     const signer = await this.deps.keys.load(record.keyName, { rsaScheme: this.deps.settings.rsaScheme });
@@ -208,7 +198,7 @@ export class OcspResponderKeys {
     });
     await this.deps.reserveSerial(prepared.serial, issuer.id, now);
     const der = await this.deps.certificates.sign(issuer.signer, prepared);
-    const record: ResponderRecord = {
+    const record: OcspResponderRecord = {
       issuerId: issuer.id,
       generation,
       keyName,

@@ -18,7 +18,7 @@ export async function eabCommand(config: Config, args: string[]): Promise<void> 
   }
   const runtime = await openRuntime(config);
   try {
-    const eab = await openEab(runtime);
+    const eab = openEab(runtime);
     const { credential, hmacKey } = await eab.create({ group });
     process.stdout.write(
       [

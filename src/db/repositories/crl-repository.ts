@@ -1,25 +1,8 @@
+import type { RevokedEntryPage } from '../../core/revoked-entries.js';
 import { CaError } from '../../core/errors.js';
 import type { Database } from '../database.js';
 import type { CrlMetaRow, CrlPageRow, CrlPartRow } from '../crl-rows.js';
 import { FOREIGN_KEY_VIOLATION, sqlError } from '../row-mappers.js';
-
-/**
- * A page of one scope's revoked certificates, column by column (RFC 5280 §5.1.2.6 entries): no object per
- * certificate, because at a million entries objects cost more than encoding the whole CRL.
- */
-export interface RevokedEntryPage {
-  count: number;
-  /** The serials' unsigned big-endian magnitudes back to back, in entry order. */
-  serials: Uint8Array;
-  /** Octets of each serial in `serials`. */
-  serialLengths: Uint16Array;
-  /** Revocation dates, whole seconds since the epoch (UTC). */
-  revokedAt: Float64Array;
-  /** RFC 5280 §5.3.1 CRLReason codes (RevocationReason). */
-  reasons: Uint16Array;
-  /** Invalidity dates, whole seconds since the epoch; NaN where there is none. */
-  invalidityDates: Float64Array;
-}
 
 /** A stored CRL without its bytes: what conditional GETs and the scheduler look at. */
 export interface StoredCrlInfo {

@@ -1,10 +1,9 @@
-import type { RevocationReason } from '../../core/certificate.js';
+import type { OcspResponderRecord, RevocationReason } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
 import type {
   OcspCertificateFacts,
   OcspCertificateRow,
-  OcspResponderRecord,
   OcspResponderRow,
   OcspResponseRecord,
   OcspResponseRow,
