@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
 import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
+import { toPem } from '../../core/pem.js';
 import { buildAcmeApp } from '../../http/acme-app.js';
 import { buildPublicApp } from '../../http/public-app.js';
 import { acmeAppDeps, initCa, loadHierarchy, openAcme, openCrlPublisher, openOcsp, openRuntime, type Runtime } from '../../main.js';
@@ -67,7 +67,7 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint, c
   crl.start();
   closers.push(() => crl.stop());
   const files = await writeCaFiles(config.dataDir, hierarchy);
-  const rootPem = await readFile(files.rootPem, 'utf8');
+  const rootPem = toPem(hierarchy.root.der); // what writeCaFiles just wrote, without reading it back
   const known = new Map([hierarchy.root, hierarchy.intermediate].map((i) => [i.id, i.der]));
 
   const app = buildPublicApp({
