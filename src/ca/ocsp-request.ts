@@ -10,7 +10,7 @@
  *   CertID      ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, issuerNameHash OCTET STRING,
  *                   issuerKeyHash OCTET STRING, serialNumber CertificateSerialNumber }
  */
-import { children, readTlv, type Tlv } from './der/der-reader.js';
+import { children, oidText, readTlv, type Tlv } from './der/der-reader.js';
 import { TAG } from './der/der-writer.js';
 
 /** CertID hash algorithms answered: SHA-1 (RFC 5019 §2.1.1: clients MUST use it, responders MUST accept it) and SHA-256. */
@@ -196,19 +196,4 @@ function nonceLength(extnValue: Buffer): number {
     }
   }
   return extnValue.length;
-}
-
-function oidText(content: Buffer): string {
-  if (content.length === 0) return '(empty OID)';
-  const arcs: number[] = [];
-  let n = 0;
-  for (const byte of content) {
-    n = n * 128 + (byte & 0x7f);
-    if ((byte & 0x80) === 0) {
-      if (arcs.length === 0) arcs.push(n < 80 ? Math.floor(n / 40) : 2, n < 80 ? n % 40 : n - 80);
-      else arcs.push(n);
-      n = 0;
-    }
-  }
-  return arcs.join('.');
 }

@@ -23,10 +23,11 @@ export interface CheckedKey {
   algorithm?: KeyAlgorithm;
 }
 
-export function checkPublicKey(spki: Uint8Array, policy: KeyPolicy = DEFAULT_KEY_POLICY): CheckedKey {
+/** `imported`: the same SubjectPublicKeyInfo already imported by the caller (e.g. to check a CSR's signature). */
+export function checkPublicKey(spki: Uint8Array, policy: KeyPolicy = DEFAULT_KEY_POLICY, imported?: KeyObject): CheckedKey {
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    key = imported ?? createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   } catch (cause) {
     throw new CaError('badPublicKey', 'public key is not a valid SubjectPublicKeyInfo', { cause });
   }

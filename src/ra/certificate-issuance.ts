@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { IssuedCertificate } from '../core/certificate.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
@@ -29,6 +30,8 @@ export interface PreparedTbs {
 
 export interface ParsedRequest {
   publicKey: Buffer;
+  /** publicKey already imported by the parser, if it did (saves importing it again for the key policy). */
+  key?: KeyObject;
   identifiers: Identifier[];
 }
 
@@ -89,11 +92,16 @@ export class CertificateIssuance {
   async issueFromCsr(csrDer: Uint8Array, options: IssueOptions = {}): Promise<IssuedCertificate> {
     const parsed = await this.deps.parseCsr(csrDer);
     if (options.expectedIdentifiers) assertSameIdentifiers(parsed.identifiers, options.expectedIdentifiers);
-    return this.issueForKey(parsed.publicKey, parsed.identifiers, options);
+    return this.issueForKey(parsed.publicKey, parsed.identifiers, options, parsed.key);
   }
 
-  async issueForKey(publicKey: Uint8Array, identifiers: readonly Identifier[], options: IssueOptions = {}): Promise<IssuedCertificate> {
-    const key = checkPublicKey(publicKey, this.deps.keyPolicy);
+  async issueForKey(
+    publicKey: Uint8Array,
+    identifiers: readonly Identifier[],
+    options: IssueOptions = {},
+    imported?: KeyObject,
+  ): Promise<IssuedCertificate> {
+    const key = checkPublicKey(publicKey, this.deps.keyPolicy, imported);
     for (const forbidden of options.forbiddenKeys ?? []) {
       if (Buffer.from(forbidden).equals(Buffer.from(publicKey))) {
         throw new CaError('badCSR', 'the certificate key must differ from the account key (RFC 8555 §11.1)');

@@ -1,6 +1,7 @@
 /**
- * Just enough DER reading for hot paths that only need to step over known structures (e.g. the
- * subjectPublicKey inside an SPKI for a key identifier). Anything richer is parsed with asn1js/pkijs.
+ * Just enough DER reading for hot paths: stepping over known structures (the subjectPublicKey inside an
+ * SPKI for a key identifier) and the fixed-shape inputs read per request (OCSP requests, CSRs). Anything
+ * read rarely (issuer certificates at start) is parsed with asn1js/pkijs.
  */
 export interface Tlv {
   tag: number;
@@ -36,4 +37,20 @@ export function children(der: Uint8Array, parent: Tlv): Tlv[] {
     offset = child.end;
   }
   return out;
+}
+
+/** Dotted text of an OBJECT IDENTIFIER's content octets (X.690 §8.19), for comparisons and messages. */
+export function oidText(content: Uint8Array): string {
+  if (content.length === 0) return '(empty OID)';
+  const arcs: number[] = [];
+  let n = 0;
+  for (const byte of content) {
+    n = n * 128 + (byte & 0x7f);
+    if ((byte & 0x80) === 0) {
+      if (arcs.length === 0) arcs.push(n < 80 ? Math.floor(n / 40) : 2, n < 80 ? n % 40 : n - 80);
+      else arcs.push(n);
+      n = 0;
+    }
+  }
+  return arcs.join('.');
 }
