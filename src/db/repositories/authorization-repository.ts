@@ -5,9 +5,10 @@ import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
 import { authorizationFromRow, authorizationToRow, challengeFromRow, challengeToRow } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
-import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, CHALLENGE_COLUMNS, challengeFromJoinedRow, type JoinedAuthorizationRow } from './challenge-repository.js';
+import { authorizationById, challengesOf } from './keyed-joins.js';
+import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS, challengeFromJoinedRow, type JoinedAuthorizationRow } from './challenge-repository.js';
 
-const COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
+const COLUMNS = AUTHORIZATION_COLUMNS;
 
 type JoinedRow = AuthorizationRow & { [K in keyof ChallengeRow as `c_${K}`]: ChallengeRow[K] | null };
 
@@ -18,7 +19,7 @@ type JoinedRow = AuthorizationRow & { [K in keyof ChallengeRow as `c_${K}`]: Cha
  * an authorization is such a read (issue #3).
  */
 function selectWithChallenges(from: string, where = 'true'): string {
-  return `SELECT ${AUTHORIZATION_AND_CHALLENGE_COLUMNS} FROM ${from} LEFT JOIN challenges c ON c.authorization_id = a.id WHERE ${where} ORDER BY a.id, c.type, c.id`;
+  return `SELECT ${AUTHORIZATION_AND_CHALLENGE_COLUMNS} FROM ${from} ${challengesOf('a', CHALLENGE_COLUMNS)} WHERE ${where} ORDER BY a.id, c.type, c.id`;
 }
 
 /** Rows of selectWithChallenges -> authorizations, in the order their first row came. */
@@ -102,7 +103,7 @@ export class AuthorizationRepository {
    */
   async findByIds(ids: readonly string[]): Promise<Authorization[]> {
     if (ids.length === 0) return [];
-    const result = await this.db.query<JoinedRow>(selectWithChallenges('authorizations a', 'a.id = ANY($1::text[])'), [[...new Set(ids)]]);
+    const result = await this.db.query<JoinedRow>(selectWithChallenges(`unnest($1::text[]) AS ids (id) ${authorizationById('ids.id', COLUMNS)}`), [[...new Set(ids)]]);
     const byId = new Map(authorizationsFromJoinedRows(result.rows).map((a) => [a.id, a]));
     return ids.flatMap((id) => {
       const authorization = byId.get(id);

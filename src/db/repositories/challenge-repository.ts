@@ -3,6 +3,7 @@ import type { Authorization, AuthorizationStatus, Challenge } from '../../core/o
 import type { Queryable } from '../database.js';
 import { authorizationFromRow, challengeFromRow, problemToText } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
+import { authorizationById, challengesOf } from './keyed-joins.js';
 
 export const CHALLENGE_COLUMNS = 'id, authorization_id, type, token, status, validated_at, error, attempts, next_attempt_at';
 const COLUMNS = CHALLENGE_COLUMNS;
@@ -102,8 +103,8 @@ export class ChallengeRepository {
               a.wildcard AS a_wildcard, a.status AS a_status, a.expires AS a_expires, a.created_at AS a_created_at,
               acc.jwk_thumbprint
        FROM claimed
-       JOIN authorizations a ON a.id = claimed.authorization_id
-       JOIN accounts acc ON acc.id = a.account_id
+       ${authorizationById('claimed.authorization_id', 'account_id, identifier_type, identifier_value, wildcard, status, expires, created_at')}
+       CROSS JOIN LATERAL (SELECT jwk_thumbprint FROM accounts WHERE id = a.account_id OFFSET 0) AS acc
        ORDER BY claimed.id`,
       [now, leaseUntil, limit],
     );
@@ -135,14 +136,15 @@ export class ChallengeRepository {
     const result = await this.db.query<JoinedAuthorizationRow & { started: number }>(
       `WITH started AS (
          UPDATE challenges c SET status = 'processing', next_attempt_at = $3
-         FROM authorizations a
-         WHERE c.id = $1 AND c.status = 'pending' AND a.id = c.authorization_id
-           AND a.account_id = $2 AND a.status = 'pending' AND a.expires > $3
+         WHERE c.id = $1 AND c.status = 'pending'
+           -- A scalar subquery is always a keyed lookup (keyed-joins.ts): as a join it was planned as a scan
+           -- of the authorizations_expiring index filtering every pending authorization.
+           AND (SELECT a.account_id = $2 AND a.status = 'pending' AND a.expires > $3 FROM authorizations a WHERE a.id = c.authorization_id)
          RETURNING c.id)
        SELECT (SELECT count(*) FROM started)::int AS started, ${AUTHORIZATION_AND_CHALLENGE_COLUMNS}
        FROM challenges t
-       JOIN authorizations a ON a.id = t.authorization_id
-       JOIN challenges c ON c.authorization_id = a.id
+       ${authorizationById('t.authorization_id', AUTHORIZATION_COLUMNS)}
+       ${challengesOf('a', COLUMNS, 'c', false)}
        WHERE t.id = $1
        ORDER BY c.type, c.id`,
       [id, accountId, now],
@@ -182,7 +184,7 @@ export class ChallengeRepository {
          WHERE oa.authorization_id = authorized.id AND o.id = oa.order_id AND o.status = 'pending'
            AND o.expires > $2 AND authorized.expires > $2
            AND NOT EXISTS (
-             SELECT 1 FROM order_authorizations other JOIN authorizations a ON a.id = other.authorization_id
+             SELECT 1 FROM order_authorizations other ${authorizationById('other.authorization_id', 'id, status, expires')}
              WHERE other.order_id = o.id AND a.id <> authorized.id AND (a.status <> 'valid' OR a.expires <= $2))
          RETURNING o.id)`,
     );
@@ -254,8 +256,11 @@ export class ChallengeRepository {
  * An authorization's columns (alias a) beside one of its challenges' (alias c, renamed c_<column>): reads of
  * an authorization with its challenges take one statement (AuthorizationRepository.selectWithChallenges).
  */
+/** The authorizations table's columns (plain names). */
+export const AUTHORIZATION_COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
+
 export const AUTHORIZATION_AND_CHALLENGE_COLUMNS =
-  'a.id, a.account_id, a.identifier_type, a.identifier_value, a.wildcard, a.status, a.expires, a.created_at, ' +
+  AUTHORIZATION_COLUMNS.split(', ').map((column) => `a.${column}`).join(', ') + ', ' +
   CHALLENGE_COLUMNS.split(', ').map((column) => `c.${column} AS c_${column}`).join(', ');
 
 export type JoinedAuthorizationRow = AuthorizationRow & { [K in keyof ChallengeRow as `c_${K}`]: ChallengeRow[K] };

@@ -101,9 +101,10 @@ export class OcspResponseRepository {
       `INSERT INTO ocsp_responses (${RESPONSE_COLUMNS})
        SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz, $6::timestamptz, $7::timestamptz, $8::integer, $9::timestamptz
        WHERE EXISTS (
-         SELECT 1 FROM certificates c
-         WHERE c.serial = $1::text AND c.issuer_id = $2::text
-           AND c.status = (CASE WHEN $3::text = 'good' THEN 'valid' ELSE 'revoked' END))
+         -- By primary key only (see keyed-joins.ts): with issuer_id in the same WHERE, a stale plan walked
+         -- certificates_issuer_not_after through every certificate of the issuer.
+         SELECT 1 FROM (SELECT issuer_id, status FROM certificates WHERE serial = $1::text OFFSET 0) c
+         WHERE c.issuer_id = $2::text AND c.status = (CASE WHEN $3::text = 'good' THEN 'valid' ELSE 'revoked' END))
        ON CONFLICT (serial) DO UPDATE SET
          issuer_id = EXCLUDED.issuer_id, status = EXCLUDED.status, der = EXCLUDED.der,
          this_update = EXCLUDED.this_update, next_update = EXCLUDED.next_update,

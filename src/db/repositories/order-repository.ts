@@ -4,9 +4,9 @@ import type { Queryable } from '../database.js';
 import { CHECK_VIOLATION, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
 import { authorizationToRow, challengeToRow, orderFromRow, orderToRow, problemToText } from '../row-mappers.js';
 import type { ChallengeRow, OrderRow } from '../row-types.js';
-import { CHALLENGE_COLUMNS } from './challenge-repository.js';
+import { AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS } from './challenge-repository.js';
+import { authorizationById } from './keyed-joins.js';
 
-const AUTHORIZATION_COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
 
 const INSERT_COLUMNS =
   'id, account_id, status, identifiers, not_before, not_after, expires, error, certificate_serial, replaces_serial, created_at';
@@ -131,7 +131,7 @@ export class OrderRepository {
          SELECT count(*)::int AS total,
                 count(*) FILTER (WHERE a.status = 'valid' AND a.expires > $2)::int AS usable,
                 (array_agg(a.id ORDER BY oa.position) FILTER (WHERE a.status NOT IN ('valid', 'pending')))[1] AS failed_id
-         FROM order_authorizations oa JOIN authorizations a ON a.id = oa.authorization_id
+         FROM order_authorizations oa ${authorizationById('oa.authorization_id', 'id, status, expires')}
          WHERE oa.order_id = o.id) AS p
        WHERE o.id = $1`,
       [id, now],
@@ -158,7 +158,7 @@ export class OrderRepository {
            UPDATE orders o SET status = 'processing'
            WHERE o.id = $1 AND o.status = ANY($2::text[]) AND o.expires > $3
              AND NOT EXISTS (
-               SELECT 1 FROM order_authorizations oa JOIN authorizations a ON a.id = oa.authorization_id
+               SELECT 1 FROM order_authorizations oa ${authorizationById('oa.authorization_id', 'status, expires')}
                WHERE oa.order_id = o.id AND (a.status <> 'valid' OR a.expires <= $3))
            RETURNING o.id
          ), reserved AS (
