@@ -29,6 +29,7 @@ import { AuthorizationRepository } from './db/repositories/authorization-reposit
 import { ChallengeRepository } from './db/repositories/challenge-repository.js';
 import { EabRepository } from './db/repositories/eab-repository.js';
 import { NonceRepository } from './db/repositories/nonce-repository.js';
+import { StatementBatcher } from './db/statement-batcher.js';
 import { OrderRepository } from './db/repositories/order-repository.js';
 import { AccountService } from './ra/account-service.js';
 import { AcmeRa } from './ra/acme-registration-authority.js';
@@ -312,14 +313,15 @@ export async function openAcme(
   const nonceRepository = new NonceRepository(db);
   // RFC 8555 §6.5: issuing a nonce writes nothing (its MAC proves it is ours, under a key every instance
   // derives from the shared installation passphrase, as the EAB SecretBox does); spending one is one INSERT
-  // into the shared spent set (rule 7).
+  // into the shared spent set (rule 7) — one INSERT for all the requests that spend one at the same moment.
+  const spends = new StatementBatcher((items: { id: Uint8Array; accountId?: string }[]) => nonceRepository.spendMany(items));
   const nonces = new SignedNonceStore({
     key: nonceKeyFromPassphrase(runtime.passphrase),
     clock,
     maxAgeMs: NONCE_LIFETIME_MS,
     spent: {
-      spend: (id) => nonceRepository.spend(id),
-      spendAndFindAccount: (id, accountId) => nonceRepository.spendAndFindAccount(id, accountId),
+      spend: async (id) => (await spends.submit({ id })).spent,
+      spendAndFindAccount: (id, accountId) => spends.submit({ id, accountId }),
     },
   });
   const purge = setInterval(() => void nonceRepository.purgeSpent(nonces.purgeCutoff()).catch(() => undefined), NONCE_PURGE_INTERVAL_MS);

@@ -18,8 +18,7 @@ export class NonceRepository {
    * row and inserts nothing (§6.5.1 badNonce).
    */
   async spend(id: Uint8Array): Promise<boolean> {
-    const result = await this.db.query('INSERT INTO spent_nonces (id) VALUES ($1) ON CONFLICT (id) DO NOTHING', [id]);
-    return result.rowCount === 1;
+    return (await this.spendMany([{ id }]))[0]!.spent;
   }
 
   /**
@@ -28,14 +27,38 @@ export class NonceRepository {
    * read in the same statement, so the request is judged by its current status and key.
    */
   async spendAndFindAccount(id: Uint8Array, accountId: string): Promise<{ spent: boolean; account: Account | undefined }> {
-    const result = await this.db.query<AccountRow & { spent: boolean }>(
-      `WITH spent AS (INSERT INTO spent_nonces (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id)
-       SELECT EXISTS (SELECT 1 FROM spent) AS spent, ${accountColumns('a')}
-       FROM (SELECT 1) AS one LEFT JOIN accounts a ON a.id = $2`,
-      [id, accountId],
+    return (await this.spendMany([{ id, accountId }]))[0]!;
+  }
+
+  /**
+   * spend() for several nonces, each with the account it names (if any), in one statement — for the
+   * StatementBatcher that gathers concurrent requests. Answers in the order given. A nonce given twice is
+   * spent by its first occurrence only; ids are inserted in sorted order, so two instances' batches that
+   * share nonces lock them in the same order and cannot deadlock.
+   */
+  async spendMany(items: readonly { id: Uint8Array; accountId?: string }[]): Promise<{ spent: boolean; account: Account | undefined }[]> {
+    if (items.length === 0) return [];
+    const hex = items.map((item) => Buffer.from(item.id).toString('hex'));
+    const result = await this.db.query<AccountRow & { n: number; spent: boolean }>(
+      `WITH input AS (
+         SELECT decode(i.id, 'hex') AS id, i.account_id, i.n::int AS n
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i (id, account_id, n)),
+       spent AS (
+         INSERT INTO spent_nonces (id) SELECT DISTINCT id FROM input ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id)
+       SELECT i.n, EXISTS (SELECT 1 FROM spent s WHERE s.id = i.id) AS spent, ${accountColumns('a')}
+       FROM input i
+       LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = i.account_id OFFSET 0) AS a ON true
+       ORDER BY i.n`,
+      [hex, items.map((item) => item.accountId ?? null)],
     );
-    const row = result.rows[0];
-    return { spent: row?.spent === true, account: row === undefined || row.id === null ? undefined : accountFromRow(row) };
+    const firstIndex = new Map<string, number>();
+    hex.forEach((id, i) => {
+      if (!firstIndex.has(id)) firstIndex.set(id, i);
+    });
+    return result.rows.map((row, i) => ({
+      spent: row.spent === true && firstIndex.get(hex[i]!) === i,
+      account: row.id === null ? undefined : accountFromRow(row),
+    }));
   }
 
   /**

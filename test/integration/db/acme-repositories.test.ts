@@ -298,6 +298,33 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.same(nobody, { spent: true, account: undefined });
   });
 
+  await t.test('ok/one statement spends several nonces, in order, each once', async (t) => {
+    const [a, b] = [spentId(4 * MINUTE), spentId(4 * MINUTE)];
+    t.equal(await nonces.spend(b), true, 'b spent beforehand');
+    const stored = await accounts.findById(alice.id);
+    const results = await nonces.spendMany([{ id: a, accountId: alice.id }, { id: b }, { id: a, accountId: 'no-such-account' }, { id: spentId(4 * MINUTE) }]);
+    t.same(
+      results.map((r) => r.spent),
+      [true, false, false, true],
+      'fresh, already spent, the same nonce again in the batch (refused), fresh',
+    );
+    t.same(results[0]!.account, stored, 'the account named with the first item');
+    t.same(results.slice(1).map((r) => r.account), [undefined, undefined, undefined], 'no account asked for, or none by that id');
+    t.equal(await nonces.spend(a), false, 'the batch recorded its spends');
+    t.same(await nonces.spendMany([]), []);
+  });
+
+  await t.test('ok/concurrent batches sharing nonces: each nonce spent exactly once', async (t) => {
+    const ids = Array.from({ length: 8 }, () => spentId(5 * MINUTE));
+    // Two batches with the same nonces in opposite orders (two instances racing): no deadlock, one winner each.
+    const [forward, backward] = await Promise.all([
+      nonces.spendMany(ids.map((id) => ({ id }))),
+      nonces.spendMany([...ids].reverse().map((id) => ({ id }))),
+    ]);
+    const wins = ids.map((_, i) => Number(forward[i]!.spent) + Number(backward[ids.length - 1 - i]!.spent));
+    t.same(wins, ids.map(() => 1));
+  });
+
   await t.test('fail/a malformed id is refused by the table', async (t) => {
     await t.rejects(nonces.spend(Buffer.alloc(5)));
   });
@@ -309,7 +336,7 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.equal(await nonces.spend(recent), true);
     t.equal(await nonces.purgeSpent(cutoff(0)), 1, 'the one issued before T0');
     t.equal(await nonces.spend(recent), false, 'records at or after the cutoff stay');
-    t.equal(await nonces.purgeSpent(cutoff(HOUR)), 5, 'the five spent at one, two and three minutes');
+    t.equal(await nonces.purgeSpent(cutoff(HOUR)), 16, 'the sixteen spent at one to five minutes');
     t.equal(await nonces.spend(recent), false);
   });
 

@@ -1,0 +1,77 @@
+import t from 'tap';
+import { StatementBatcher } from '../../../src/db/statement-batcher.js';
+
+/** Concurrent submissions share one run; each caller gets its own result or the batch's error. */
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+await t.test('items submitted together go in one run, answered in order', async (t) => {
+  const runs: number[][] = [];
+  const batcher = new StatementBatcher(async (items: number[]) => {
+    runs.push(items);
+    return items.map((n) => n * 10);
+  });
+  t.same(await Promise.all([1, 2, 3].map((n) => batcher.submit(n))), [10, 20, 30]);
+  t.same(runs, [[1, 2, 3]]);
+});
+
+await t.test('while a run is in flight, new items wait and then leave together', async (t) => {
+  const runs: string[][] = [];
+  const gates: ReturnType<typeof deferred<void>>[] = [];
+  const batcher = new StatementBatcher(async (items: string[]) => {
+    runs.push(items);
+    const gate = deferred<void>();
+    gates.push(gate);
+    await gate.promise;
+    return items.map((s) => s.toUpperCase());
+  });
+  const first = batcher.submit('a');
+  await new Promise((r) => setImmediate(r));
+  t.same(runs, [['a']], 'the first item left at once');
+  const later = ['b', 'c', 'd'].map((s) => batcher.submit(s));
+  await new Promise((r) => setImmediate(r));
+  t.equal(runs.length, 1, 'nothing else runs while one run is in flight (maxInFlight 1)');
+  gates[0]!.resolve();
+  t.equal(await first, 'A');
+  await new Promise((r) => setImmediate(r));
+  t.same(runs[1], ['b', 'c', 'd'], 'the waiting items went in one run');
+  gates[1]!.resolve();
+  t.same(await Promise.all(later), ['B', 'C', 'D']);
+});
+
+await t.test('maxBatch splits a long queue; maxInFlight runs batches side by side', async (t) => {
+  const runs: number[][] = [];
+  const batcher = new StatementBatcher(
+    async (items: number[]) => {
+      runs.push(items);
+      return items;
+    },
+    { maxBatch: 2, maxInFlight: 2 },
+  );
+  t.same(await Promise.all([1, 2, 3, 4, 5].map((n) => batcher.submit(n))), [1, 2, 3, 4, 5]);
+  t.same(runs, [[1, 2], [3, 4], [5]]);
+});
+
+await t.test('a failed run rejects each of its items; the next run is unaffected', async (t) => {
+  let fail = true;
+  const batcher = new StatementBatcher(async (items: number[]) => {
+    if (fail) throw new Error('connection lost');
+    return items;
+  });
+  const results = await Promise.allSettled([1, 2].map((n) => batcher.submit(n)));
+  t.same(
+    results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'ok')),
+    ['connection lost', 'connection lost'],
+  );
+  fail = false;
+  t.equal(await batcher.submit(3), 3);
+});
+
+await t.test('a run that answers the wrong number of items rejects them all', async (t) => {
+  const batcher = new StatementBatcher(async (items: number[]) => items.slice(1));
+  await t.rejects(Promise.all([1, 2].map((n) => batcher.submit(n))), /answered 1 of 2 items/);
+});
