@@ -236,15 +236,16 @@ export function acmeExternalUrl(config: Config): string {
 }
 
 export function acmeStoreAccess(db: Database): AcmeStoreAccess {
-  const on = (q: Queryable): AcmeStores => ({
+  const on = (q: Queryable, pooled: boolean): AcmeStores => ({
     accounts: new AccountRepository(q),
     eab: new EabRepository(q),
     orders: new OrderRepository(q),
-    authorizations: new AuthorizationRepository(q),
+    // Reads on the pool gather concurrent requests into one statement; a transaction's run on its connection.
+    authorizations: new AuthorizationRepository(q, { batchReads: pooled }),
     challenges: new ChallengeRepository(q),
     certificates: new CertificateRepository(q),
   });
-  return { stores: on(db), transaction: (fn) => db.transaction((tx) => fn(on(tx))) };
+  return { stores: on(db, true), transaction: (fn) => db.transaction((tx) => fn(on(tx, false))) };
 }
 
 /** EAB keys are sealed under the installation passphrase, the same one software CA keys use. */

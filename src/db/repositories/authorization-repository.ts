@@ -5,6 +5,7 @@ import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
 import { authorizationFromRow, authorizationToRow, challengeFromRow, challengeToRow } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
+import { StatementBatcher } from '../statement-batcher.js';
 import { authorizationById, challengesOf } from './keyed-joins.js';
 import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS, challengeFromJoinedRow, type JoinedAuthorizationRow } from './challenge-repository.js';
 
@@ -42,7 +43,23 @@ function authorizationsFromJoinedRows(rows: readonly JoinedRow[]): Authorization
  * (OrderRepository.insertWithAuthorizations); every read returns them with their challenges in one statement.
  */
 export class AuthorizationRepository {
-  constructor(private readonly db: Queryable) {}
+  private readonly reads?: StatementBatcher<readonly string[], Authorization[]>;
+
+  /**
+   * `batchReads`: concurrent findByIds calls share one statement (StatementBatcher) — for the instance on
+   * the pool, where every ACME poll of an authorization is such a read; never for one on a transaction.
+   */
+  constructor(
+    private readonly db: Queryable,
+    options: { batchReads?: boolean } = {},
+  ) {
+    if (options.batchReads) {
+      this.reads = new StatementBatcher(async (lists) => {
+        const byId = new Map((await this.selectByIds([...new Set(lists.flat())])).map((a) => [a.id, a]));
+        return lists.map((ids) => ids.flatMap((id) => byId.get(id) ?? []));
+      });
+    }
+  }
 
   /**
    * Inserts authorizations and their challenges: two statements whatever the count (rows passed as one
@@ -103,12 +120,14 @@ export class AuthorizationRepository {
    */
   async findByIds(ids: readonly string[]): Promise<Authorization[]> {
     if (ids.length === 0) return [];
-    const result = await this.db.query<JoinedRow>(selectWithChallenges(`unnest($1::text[]) AS ids (id) ${authorizationById('ids.id', COLUMNS)}`), [[...new Set(ids)]]);
-    const byId = new Map(authorizationsFromJoinedRows(result.rows).map((a) => [a.id, a]));
-    return ids.flatMap((id) => {
-      const authorization = byId.get(id);
-      return authorization === undefined ? [] : [authorization];
-    });
+    if (this.reads) return this.reads.submit(ids);
+    const byId = new Map((await this.selectByIds([...new Set(ids)])).map((a) => [a.id, a]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
+  private async selectByIds(ids: readonly string[]): Promise<Authorization[]> {
+    const result = await this.db.query<JoinedRow>(selectWithChallenges(`unnest($1::text[]) AS ids (id) ${authorizationById('ids.id', COLUMNS)}`), [ids]);
+    return authorizationsFromJoinedRows(result.rows);
   }
 
   /**
@@ -134,13 +153,17 @@ export class AuthorizationRepository {
     const keys = JSON.stringify(wanted.map((w) => ({ type: w.identifier.type, value: w.identifier.value, wildcard: w.wildcard })));
     const result = await this.db.query<JoinedRow>(
       selectWithChallenges(
-        // One index lookup (authorizations_reuse) per name, as findReusable did on its own: the LATERAL
-        // keeps the plan from scanning all of a large account's authorizations.
+        // One index lookup (authorizations_reuse) per name: the innermost subquery names only that index's
+        // leading columns, and OFFSET 0 keeps the status/expiry test outside it. With that test inside, plans
+        // made on small tables walked authorizations_expiring through every pending authorization instead
+        // (keyed-joins.ts).
         `(SELECT r.* FROM jsonb_to_recordset($2::text::jsonb) AS w (type text, value text, wildcard boolean)
           CROSS JOIN LATERAL (
-            SELECT ${COLUMNS.split(', ').map((c) => `x.${c}`).join(', ')} FROM authorizations x
-            WHERE x.account_id = $1 AND x.identifier_type = w.type AND x.identifier_value = w.value AND x.wildcard = w.wildcard
-              AND x.status IN ('valid', 'pending') AND x.expires > $3
+            SELECT ${COLUMNS.split(', ').map((c) => `x.${c}`).join(', ')}
+            FROM (SELECT ${COLUMNS} FROM authorizations
+                  WHERE account_id = $1 AND identifier_type = w.type AND identifier_value = w.value AND wildcard = w.wildcard
+                  OFFSET 0) AS x
+            WHERE x.status IN ('valid', 'pending') AND x.expires > $3
             ORDER BY x.status = 'valid' DESC, x.created_at DESC, x.id DESC
             LIMIT 1) AS r) AS a`,
       ),

@@ -542,6 +542,21 @@ async function suite(t: Test, db: Database): Promise<void> {
     );
     t.same(await authorizations.findByIds([]), []);
     t.equal(await authorizations.findById('ghost'), undefined);
+
+    // The pool's instance gathers concurrent reads into one statement; each caller still gets its own answer.
+    const batched = new AuthorizationRepository(db, { batchReads: true });
+    const answers = await Promise.all([
+      batched.findByIds([b.id, 'ghost', a.id]),
+      batched.findById(a.id),
+      batched.findByIds(['ghost']),
+      batched.findByIds([a.id, a.id]),
+    ]);
+    t.same(
+      [answers[0].map((x) => x.id), answers[1]?.id, answers[2], answers[3].map((x) => x.id)],
+      [[b.id, a.id], a.id, [], [a.id, a.id]],
+      'batched reads answer each call in its own order',
+    );
+    t.same(answers[1], await authorizations.findById(a.id), 'the same authorization, challenges included');
   });
 
   await t.test('ok/authorization status compare-and-set and expiry sweep', async (t) => {
