@@ -239,11 +239,11 @@ export function acmeStoreAccess(db: Database): AcmeStoreAccess {
   const on = (q: Queryable, pooled: boolean): AcmeStores => ({
     accounts: new AccountRepository(q),
     eab: new EabRepository(q),
-    orders: new OrderRepository(q),
     // Reads on the pool gather concurrent requests into one statement; a transaction's run on its connection.
+    orders: new OrderRepository(q, { batchReads: pooled }),
     authorizations: new AuthorizationRepository(q, { batchReads: pooled }),
     challenges: new ChallengeRepository(q),
-    certificates: new CertificateRepository(q),
+    certificates: new CertificateRepository(q, { batchReads: pooled }),
   });
   return { stores: on(db, true), transaction: (fn) => db.transaction((tx) => fn(on(tx, false))) };
 }

@@ -3,6 +3,7 @@ import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificateToRow, sqlError } from '../row-mappers.js';
 import type { CertificateRow } from '../row-types.js';
+import { StatementBatcher } from '../statement-batcher.js';
 
 const COLUMNS =
   'serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at, ' +
@@ -13,7 +14,15 @@ const COLUMNS =
  * transaction as the order it finalizes (rule 6).
  */
 export class CertificateRepository {
-  constructor(private readonly db: Queryable) {}
+  private readonly reads?: StatementBatcher<string, IssuedCertificate | undefined>;
+
+  /** `batchReads`: concurrent findBySerial calls share one statement (see AuthorizationRepository). */
+  constructor(
+    private readonly db: Queryable,
+    options: { batchReads?: boolean } = {},
+  ) {
+    if (options.batchReads) this.reads = new StatementBatcher((serials) => this.selectBySerials(serials));
+  }
 
   /**
    * Records a serial before the TBS certificate carrying it is signed (rule 2). The row stays even if
@@ -71,9 +80,18 @@ export class CertificateRepository {
   }
 
   async findBySerial(serial: string): Promise<IssuedCertificate | undefined> {
-    const result = await this.db.query<CertificateRow>(`SELECT ${COLUMNS} FROM certificates WHERE serial = $1`, [serial]);
-    const row = result.rows[0];
-    return row === undefined ? undefined : certificateFromRow(row);
+    if (this.reads) return this.reads.submit(serial);
+    return (await this.selectBySerials([serial]))[0];
+  }
+
+  /** Certificates by serial in one statement; answers in the order given (undefined where there is none). */
+  private async selectBySerials(serials: readonly string[]): Promise<(IssuedCertificate | undefined)[]> {
+    const result = await this.db.query<CertificateRow>(
+      `SELECT c.* FROM unnest($1::text[]) AS s (serial) CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM certificates WHERE serial = s.serial OFFSET 0) AS c`,
+      [serials],
+    );
+    const bySerial = new Map(result.rows.map((row) => [row.serial, certificateFromRow(row)]));
+    return serials.map((serial) => bySerial.get(serial));
   }
 
   /**

@@ -5,6 +5,7 @@ import { CHECK_VIOLATION, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } fr
 import { authorizationToRow, challengeToRow, orderFromRow, orderToRow, problemToText } from '../row-mappers.js';
 import type { ChallengeRow, OrderRow } from '../row-types.js';
 import { AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS } from './challenge-repository.js';
+import { StatementBatcher } from '../statement-batcher.js';
 import { authorizationById } from './keyed-joins.js';
 
 
@@ -37,8 +38,19 @@ export interface OrderPage {
  * Orders (RFC 8555 §7.1.3, §7.4). Takes a Queryable: creation spans several tables and must run inside
  * db.transaction, and finalization updates the order in the issuance transaction (rule 6).
  */
+type ProgressRow = OrderRow & { n: number; total: number; usable: number; failed_id: string | null };
+type WithProgress = { order: Order; progress: OrderProgress };
+
 export class OrderRepository {
-  constructor(private readonly db: Queryable) {}
+  private readonly progressReads?: StatementBatcher<{ id: string; now: Date }, WithProgress | undefined>;
+
+  /** `batchReads`: concurrent findWithProgress calls share one statement (see AuthorizationRepository). */
+  constructor(
+    private readonly db: Queryable,
+    options: { batchReads?: boolean } = {},
+  ) {
+    if (options.batchReads) this.progressReads = new StatementBatcher((items) => this.selectWithProgress(items));
+  }
 
   /**
    * Stores a new order: `newAuthorizations` with their challenges, the order, and one order_authorizations
@@ -123,24 +135,32 @@ export class OrderRepository {
    * authorizations that are valid and unexpired at `now`; `failedId` is the first, in order position, that
    * can no longer become valid (invalid, deactivated, expired, revoked).
    */
-  async findWithProgress(id: string, now: Date): Promise<{ order: Order; progress: OrderProgress } | undefined> {
-    const result = await this.db.query<OrderRow & { total: number; usable: number; failed_id: string | null }>(
-      `SELECT ${COLUMNS}, p.total, p.usable, p.failed_id
-       FROM orders o
+  async findWithProgress(id: string, now: Date): Promise<WithProgress | undefined> {
+    if (this.progressReads) return this.progressReads.submit({ id, now });
+    return (await this.selectWithProgress([{ id, now }]))[0];
+  }
+
+  /** findWithProgress for several (order, time) pairs in one statement; answers in the order given. */
+  private async selectWithProgress(items: readonly { id: string; now: Date }[]): Promise<(WithProgress | undefined)[]> {
+    const result = await this.db.query<ProgressRow>(
+      `SELECT k.n::int AS n, ${COLUMNS}, p.total, p.usable, p.failed_id
+       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (id, now, n)
+       CROSS JOIN LATERAL (SELECT * FROM orders WHERE id = k.id OFFSET 0) AS o
        CROSS JOIN LATERAL (
          SELECT count(*)::int AS total,
-                count(*) FILTER (WHERE a.status = 'valid' AND a.expires > $2)::int AS usable,
+                count(*) FILTER (WHERE a.status = 'valid' AND a.expires > k.now::timestamptz)::int AS usable,
                 (array_agg(a.id ORDER BY oa.position) FILTER (WHERE a.status NOT IN ('valid', 'pending')))[1] AS failed_id
          FROM order_authorizations oa ${authorizationById('oa.authorization_id', 'id, status, expires')}
-         WHERE oa.order_id = o.id) AS p
-       WHERE o.id = $1`,
-      [id, now],
+         WHERE oa.order_id = o.id) AS p`,
+      [items.map((item) => item.id), items.map((item) => item.now.toISOString())],
     );
-    const row = result.rows[0];
-    if (row === undefined) return undefined;
-    const progress: OrderProgress = { total: row.total, usable: row.usable };
-    if (row.failed_id !== null) progress.failedId = row.failed_id;
-    return { order: orderFromRow(row), progress };
+    const answers: (WithProgress | undefined)[] = items.map(() => undefined);
+    for (const row of result.rows) {
+      const progress: OrderProgress = { total: row.total, usable: row.usable };
+      if (row.failed_id !== null) progress.failedId = row.failed_id;
+      answers[row.n - 1] = { order: orderFromRow(row), progress };
+    }
+    return answers;
   }
 
   /**

@@ -719,6 +719,20 @@ async function suite(t: Test, db: Database): Promise<void> {
     await orders.insertWithAuthorizations(none, []);
     t.same((await orders.findWithProgress(none.id, at(MINUTE)))?.progress, { total: 0, usable: 0 });
     t.equal(await orders.findWithProgress('ghost', at(MINUTE)), undefined);
+
+    // Batched on the pool: each call answered with its own order and its own time.
+    const batched = new OrderRepository(db, { batchReads: true });
+    const answers = await Promise.all([
+      batched.findWithProgress(o.id, at(MINUTE)),
+      batched.findWithProgress('ghost', at(MINUTE)),
+      batched.findWithProgress(o.id, at(7 * DAY)),
+      batched.findWithProgress(none.id, at(MINUTE)),
+    ]);
+    t.same(
+      answers.map((a) => (a === undefined ? undefined : [a.order.id, a.progress])),
+      [[o.id, { total: 2, usable: 1, failedId: authz[1]!.id }], undefined, [o.id, { total: 2, usable: 0, failedId: authz[1]!.id }], [none.id, { total: 0, usable: 0 }]],
+    );
+    t.same(answers[0], await orders.findWithProgress(o.id, at(MINUTE)), 'the same answer as an unbatched read');
   });
 
   await t.test('ok/claim for issuance: the order and the serial together, once', async (t) => {
@@ -849,6 +863,12 @@ async function suite(t: Test, db: Database): Promise<void> {
     const cert = await storedCertificate({ accountId: alice.id, orderId: o.id, replacesSerial: old.serial });
     t.same(await certs.findBySerial(cert.serial), cert);
     t.notOk('accountId' in ((await certs.findBySerial(old.serial)) ?? {}), 'no ACME keys on a certificate without them');
+    const batched = new CertificateRepository(db, { batchReads: true });
+    t.same(
+      await Promise.all([batched.findBySerial(old.serial), batched.findBySerial('ffff'), batched.findBySerial(cert.serial)]),
+      [await certs.findBySerial(old.serial), undefined, cert],
+      'batched reads answer each serial',
+    );
   });
 
   await t.test('fail/a certificate of an unknown account', async (t) => {
