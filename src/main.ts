@@ -295,7 +295,7 @@ export async function openAcme(
       profile: profileFrom(config),
       issuerKeyIds,
     },
-    onChallengeReady: () => scheduler.kick(),
+    validation: scheduler,
   });
   const ra = new AcmeRa({
     access,

@@ -72,7 +72,7 @@ export interface ChallengeStore {
    * account's, pending and unexpired at `now`; the challenge and its authorization as they are afterwards,
    * whether it moved (`started`) or not. Undefined for an unknown challenge.
    */
-  respond(id: string, accountId: string, now: Date): Promise<{ challenge: Challenge; authorization: Authorization; started: boolean } | undefined>;
+  respond(id: string, accountId: string, now: Date, due?: Date): Promise<{ challenge: Challenge; authorization: Authorization; started: boolean } | undefined>;
   claimDueForValidation(now: Date, leaseUntil: Date, limit: number): Promise<ClaimedChallenge[]>;
   recordRetry(id: string, attempts: number, nextAttemptAt: Date, error?: Problem): Promise<unknown>;
   /** processing -> valid, and the authorization pending -> valid, in one statement. */

@@ -8,9 +8,10 @@ import { newId } from '../core/ids.js';
 import type { Authorization, Challenge, ChallengeType, Order } from '../core/order.js';
 import type { CertificateProfile } from '../core/profile.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
-import type { AcmeStoreAccess, AcmeStores } from './acme-stores.js';
+import type { AcmeStoreAccess, AcmeStores, ClaimedChallenge } from './acme-stores.js';
 import type { CertificateIssuance } from './certificate-issuance.js';
 import { jwkToSpki } from './jwk.js';
+import type { AttemptResult } from './validation-scheduler.js';
 
 export interface OrderSettings {
   orderLifetimeMs: number;
@@ -28,6 +29,14 @@ const SPKI_CACHE_SIZE = 10_000;
  * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
  * answers the same.
  */
+/** The slice of the ValidationScheduler the order service drives (see its leaseForInline / validateNow). */
+export interface InlineValidation {
+  leaseForInline(now: Date): Date | undefined;
+  validateNow(work: ClaimedChallenge): Promise<AttemptResult | undefined>;
+  /** Claim due work now (a challenge left for the scheduler). */
+  kick(): void;
+}
+
 export class OrderService {
   private readonly spkiByThumbprint = new Map<string, Buffer>();
 
@@ -37,8 +46,8 @@ export class OrderService {
       issuance: CertificateIssuance;
       clock: Clock;
       settings: OrderSettings;
-      /** Called when a challenge becomes processing, so validation starts at once. */
-      onChallengeReady: () => void;
+      /** Runs a challenge's first attempt as soon as the client answers it (ValidationScheduler). */
+      validation: InlineValidation;
     },
   ) {}
 
@@ -136,12 +145,27 @@ export class OrderService {
    */
   async respondToChallenge(account: Account, challengeId: string): Promise<{ challenge: Challenge; authorization: Authorization }> {
     const now = this.deps.clock.now();
-    const result = await this.stores.challenges.respond(challengeId, account.id, now);
+    const lease = this.deps.validation.leaseForInline(now);
+    const result = await this.stores.challenges.respond(challengeId, account.id, now, lease ?? now);
     if (!result) throw new CaError('notFound', `challenge ${challengeId} does not exist`);
     const { challenge, authorization, started } = result;
     if (authorization.accountId !== account.id) throw new CaError('unauthorized', `authorization ${authorization.id} belongs to another account`);
     if (started) {
-      this.deps.onChallengeReady();
+      if (lease === undefined) {
+        this.deps.validation.kick();
+        return { challenge, authorization };
+      }
+      const { challenges: _all, ...bare } = authorization;
+      const attempt = await this.deps.validation.validateNow({ challenge, authorization: bare, accountThumbprint: account.jwkThumbprint });
+      // Decided while the client waited: it sees the outcome now instead of on a later poll.
+      if (attempt?.status === 'valid') {
+        // As ChallengeRepository.markValidWithAuthorization left them, without reading them back.
+        const { nextAttemptAt: _due, error: _error, ...rest } = challenge;
+        const validated: Challenge = { ...rest, status: 'valid', validatedAt: attempt.at };
+        const challenges = authorization.challenges.map((c) => (c.id === challenge.id ? validated : c));
+        return { challenge: validated, authorization: { ...authorization, status: 'valid', challenges } };
+      }
+      if (attempt !== undefined) return this.getChallenge(account, challengeId);
       return { challenge, authorization };
     }
     // Not started: say why, as getChallenge + the checks below would have.

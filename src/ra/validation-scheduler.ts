@@ -9,11 +9,16 @@ export interface SchedulerSettings {
   leaseMs: number;
   /** How often the database is polled for due work (after a restart, or work from other instances). */
   pollMs: number;
-  /** Challenges validated concurrently by one instance. */
+  /** Challenges validated concurrently by one instance (claimed from the database). */
   batch: number;
+  /** How long a client's challenge response waits for the first attempt, run at once by the same instance. */
+  inlineWaitMs: number;
 }
 
-export const DEFAULT_SCHEDULER: SchedulerSettings = { maxAttempts: 5, leaseMs: 60 * SECOND, pollMs: SECOND, batch: 32 };
+export const DEFAULT_SCHEDULER: SchedulerSettings = { maxAttempts: 5, leaseMs: 60 * SECOND, pollMs: SECOND, batch: 32, inlineWaitMs: 2 * SECOND };
+
+/** Where an attempt left the challenge: finished (valid/invalid, at `at`) or processing (a retry is due). */
+export type AttemptResult = { status: 'valid'; at: Date } | { status: 'invalid' | 'processing' };
 
 /**
  * Runs challenge validations asynchronously (RFC 8555 §7.5.1: the server validates after the client's
@@ -22,10 +27,15 @@ export const DEFAULT_SCHEDULER: SchedulerSettings = { maxAttempts: 5, leaseMs: 6
  * a lease (SKIP LOCKED), validates, and records the outcome. Retryable failures back off exponentially
  * until maxAttempts, then the challenge and its authorization become invalid.
  *
- * Up to `batch` validations run at once, each on its own: one slow validation (a host that does not answer
- * until the timeout) does not hold back the others, and a client's response is picked up at once (kick())
- * whenever there is room. Round trips per validation (issue #3): the claim (shared by all claimed together;
- * it brings the authorization and account key along) and one statement recording the outcome.
+ * Up to `batch` claimed validations run at once, each on its own: one slow validation (a host that does not
+ * answer until the timeout) does not hold back the others.
+ *
+ * A client's response is attempted at once by the instance that received it (validateNow): the response
+ * statement records the challenge as processing and leased to this instance (leaseForInline), the attempt
+ * runs, and the response waits up to inlineWaitMs for it, so the client usually finds the authorization
+ * decided on its first poll. Persisted the same way as claimed work, so a crash mid-attempt is retried by
+ * whichever instance finds the lease expired. Round trips per validation (issue #3): the response statement
+ * and one statement recording the outcome; claimed work adds the claim (shared by all claimed together).
  */
 export class ValidationScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -34,8 +44,10 @@ export class ValidationScheduler {
   private stopped = true;
   /** Set when work may be waiting for a free slot. */
   private waiting = false;
-  /** Validations under way, each holding its lease. */
+  /** Claimed validations under way, each holding its lease. */
   private readonly inFlight = new Set<Promise<void>>();
+  /** First attempts started by this instance's own responses (validateNow). */
+  private readonly inline = new Set<Promise<void>>();
   private readonly idle: (() => void)[] = [];
 
   constructor(
@@ -58,7 +70,43 @@ export class ValidationScheduler {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
-    await Promise.all(this.inFlight);
+    await Promise.all([...this.inFlight, ...this.inline]);
+  }
+
+  /**
+   * When a challenge answered now would be attempted by this instance at once: the lease to record with
+   * it (ChallengeStore.respond's `due`). Undefined while stopped: the challenge is then left due for the
+   * next claim, here after a restart or on another instance.
+   */
+  leaseForInline(now: Date): Date | undefined {
+    return this.stopped ? undefined : new Date(now.getTime() + this.deps.settings.leaseMs);
+  }
+
+  /**
+   * The first attempt of a challenge this instance has just leased (see leaseForInline), started now. Resolves
+   * with where the attempt left the challenge, or undefined if it is still running after inlineWaitMs (it
+   * goes on; stop() waits for it). Never rejects: a failure to record the outcome leaves the challenge to be
+   * retried when its lease ends.
+   */
+  validateNow(work: ClaimedChallenge): Promise<AttemptResult | undefined> {
+    // Stopped since the lease was taken: the lease runs out and the challenge is claimed after a restart.
+    if (this.stopped) return Promise.resolve(undefined);
+    const running = this.attempt(work).catch((error: unknown) => this.recordingFailed(work, error));
+    // Tracked apart from claimed work: inline attempts are bounded by the requests that start them, and
+    // must not take the claim's slots.
+    const tracked = running.then(() => undefined);
+    this.inline.add(tracked);
+    void tracked.finally(() => this.inline.delete(tracked));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.deps.settings.inlineWaitMs);
+    });
+    return Promise.race([running, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private recordingFailed(work: ClaimedChallenge, error: unknown): undefined {
+    this.deps.logger?.warn({ err: error, challenge: work.challenge.id }, 'recording a validation failed; it is retried when its lease ends');
+    return undefined;
   }
 
   /** New work exists (a client answered a challenge): claim now rather than at the next poll. */
@@ -105,7 +153,10 @@ export class ValidationScheduler {
         const launchedFull = more;
         for (const work of claimed) {
           const running: Promise<void> = this.attempt(work)
-            .catch((error: unknown) => this.deps.logger?.warn({ err: error, challenge: work.challenge.id }, 'recording a validation failed; it is retried when its lease ends'))
+            .then(
+              () => undefined,
+              (error: unknown) => this.recordingFailed(work, error),
+            )
             .finally(() => {
               this.inFlight.delete(running);
               if (launchedFull || this.waiting) {
@@ -125,11 +176,11 @@ export class ValidationScheduler {
     }
   }
 
-  private async attempt({ challenge, authorization, accountThumbprint }: ClaimedChallenge): Promise<void> {
+  private async attempt({ challenge, authorization, accountThumbprint }: ClaimedChallenge): Promise<AttemptResult> {
     const { stores, validator, clock, settings } = this.deps;
     if (authorization.status !== 'pending') {
       await stores.challenges.markInvalidWithAuthorization(challenge.id, { kind: 'malformed', detail: 'authorization is no longer pending' });
-      return;
+      return { status: 'invalid' };
     }
     let outcome: ValidationOutcome;
     try {
@@ -147,14 +198,16 @@ export class ValidationScheduler {
     }
     const attempts = challenge.attempts + 1;
     if (outcome.valid) {
-      await stores.challenges.markValidWithAuthorization(challenge.id, clock.now());
-      return;
+      const at = clock.now();
+      await stores.challenges.markValidWithAuthorization(challenge.id, at);
+      return { status: 'valid', at };
     }
     if (outcome.retryable && attempts < settings.maxAttempts) {
       const backoffMs = Math.min(2 ** (attempts - 1) * SECOND, 60 * SECOND);
       await stores.challenges.recordRetry(challenge.id, attempts, new Date(clock.now().getTime() + backoffMs), outcome.problem);
-      return;
+      return { status: 'processing' };
     }
     await stores.challenges.markInvalidWithAuthorization(challenge.id, outcome.problem);
+    return { status: 'invalid' };
   }
 }

@@ -70,12 +70,12 @@ export class ChallengeRepository {
     if (!Number.isInteger(limit) || limit < 1) throw new CaError('serverInternal', `claim limit must be a positive integer, not ${limit}`);
     const result = await this.db.query<ChallengeRow>(
       `UPDATE challenges SET next_attempt_at = $2
-       WHERE status = 'processing' AND id IN (
+       WHERE status = 'processing' AND id = ANY (ARRAY(
          SELECT id FROM challenges
          WHERE status = 'processing' AND next_attempt_at <= $1
          ORDER BY next_attempt_at, id
          LIMIT $3
-         FOR UPDATE SKIP LOCKED)
+         FOR UPDATE SKIP LOCKED))
        RETURNING ${COLUMNS}`,
       [now, leaseUntil, limit],
     );
@@ -91,12 +91,15 @@ export class ChallengeRepository {
     const result = await this.db.query<ClaimedRow>(
       `WITH claimed AS (
          UPDATE challenges SET next_attempt_at = $2
-         WHERE status = 'processing' AND id IN (
+         -- Plans may walk challenges_due rather than look each id up: that index holds only processing
+         -- challenges (work in flight, not history), so the walk stays small. Without the status test here
+         -- a plan made on a small table scanned the whole table instead.
+         WHERE status = 'processing' AND id = ANY (ARRAY(
            SELECT id FROM challenges
            WHERE status = 'processing' AND next_attempt_at <= $1
            ORDER BY next_attempt_at, id
            LIMIT $3
-           FOR UPDATE SKIP LOCKED)
+           FOR UPDATE SKIP LOCKED))
          RETURNING ${COLUMNS})
        SELECT ${COLUMNS.split(', ').map((c) => `claimed.${c}`).join(', ')},
               a.account_id AS a_account_id, a.identifier_type AS a_identifier_type, a.identifier_value AS a_identifier_value,
@@ -127,15 +130,17 @@ export class ChallengeRepository {
   }
 
   /**
-   * §7.5.1 a client's response, in one statement: pending -> processing (first attempt due at `now`) only if
-   * the challenge belongs to an authorization of `accountId` that is pending and unexpired at `now`; returns
-   * the challenge with its authorization (and all of its challenges) whether or not it moved, so the caller
-   * can say why not. Undefined when the challenge does not exist.
+   * §7.5.1 a client's response, in one statement: pending -> processing only if the challenge belongs to an
+   * authorization of `accountId` that is pending and unexpired at `now`; returns the challenge with its
+   * authorization (and all of its challenges) whether or not it moved, so the caller can say why not.
+   * Undefined when the challenge does not exist. The first attempt is due at `due`: `now` for the
+   * scheduler's next claim, or a lease's end when the responding instance attempts it at once (a crash
+   * leaves it to whichever instance finds it due then).
    */
-  async respond(id: string, accountId: string, now: Date): Promise<ChallengeResponse | undefined> {
+  async respond(id: string, accountId: string, now: Date, due: Date = now): Promise<ChallengeResponse | undefined> {
     const result = await this.db.query<JoinedAuthorizationRow & { started: number }>(
       `WITH started AS (
-         UPDATE challenges c SET status = 'processing', next_attempt_at = $3
+         UPDATE challenges c SET status = 'processing', next_attempt_at = $4
          WHERE c.id = $1 AND c.status = 'pending'
            -- A scalar subquery is always a keyed lookup (keyed-joins.ts): as a join it was planned as a scan
            -- of the authorizations_expiring index filtering every pending authorization.
@@ -147,7 +152,7 @@ export class ChallengeRepository {
        ${challengesOf('a', COLUMNS, 'c', false)}
        WHERE t.id = $1
        ORDER BY c.type, c.id`,
-      [id, accountId, now],
+      [id, accountId, now, due],
     );
     const first = result.rows[0];
     if (first === undefined) return undefined;
@@ -155,7 +160,7 @@ export class ChallengeRepository {
     // The statement's SELECT sees the rows as they were before its UPDATE: apply what the UPDATE did.
     const challenges = result.rows.map((row) => {
       const challenge = challengeFromRow(challengeFromJoinedRow(row));
-      return started && challenge.id === id ? { ...challenge, status: 'processing' as const, nextAttemptAt: now } : challenge;
+      return started && challenge.id === id ? { ...challenge, status: 'processing' as const, nextAttemptAt: due } : challenge;
     });
     const authorization = authorizationFromRow(first, challenges);
     const challenge = challenges.find((c) => c.id === id);
