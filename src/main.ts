@@ -414,7 +414,7 @@ export async function openOcsp(runtime: Runtime, hierarchy: CaHierarchy, options
   const { config, clock, db, logger } = runtime;
   const settings = options.settings ?? config.ocsp;
   const issuers = await servedIssuers(runtime, hierarchy);
-  const responses = new OcspResponseRepository(db);
+  const responses = new OcspResponseRepository(db, { batchWrites: true });
   const responders = new OcspResponderKeys({
     keys: runtime.keys,
     store: new OcspResponderRepository(db),

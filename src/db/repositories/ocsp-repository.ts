@@ -1,6 +1,7 @@
 import type { OcspResponderRecord, RevocationReason } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
+import { StatementBatcher } from '../statement-batcher.js';
 import type {
   OcspCertificateFacts,
   OcspCertificateRow,
@@ -73,8 +74,21 @@ function checkLimit(limit: number): void {
  * Pre-signed OCSP responses (RFC 5019 §2.2: responses produced ahead of requests). Takes a Queryable so
  * the revocation's transaction can re-sign the response together with the status change (rule 6).
  */
+type PutRecord = Omit<OcspResponseRecord, 'updatedAt'> & { updatedAt: Date };
+
 export class OcspResponseRepository {
-  constructor(private readonly db: Queryable) {}
+  private readonly puts?: StatementBatcher<PutRecord, boolean>;
+
+  /**
+   * `batchWrites`: concurrent put() calls share one statement (StatementBatcher) — for the instance on the
+   * pool, where every issuance stores its pre-signed response; never for one on a transaction.
+   */
+  constructor(
+    private readonly db: Queryable,
+    options: { batchWrites?: boolean } = {},
+  ) {
+    if (options.batchWrites) this.puts = new StatementBatcher((records) => this.putMany(records));
+  }
 
   async find(serial: string): Promise<OcspResponseRecord | undefined> {
     const result = await this.db.query<OcspResponseRow>(`SELECT ${RESPONSE_COLUMNS} FROM ocsp_responses WHERE serial = $1`, [serial]);
@@ -96,15 +110,37 @@ export class OcspResponseRepository {
    * Returns whether the row was written. A certificate that does not exist writes nothing (no `unknown`
    * is ever stored).
    */
-  async put(record: Omit<OcspResponseRecord, 'updatedAt'> & { updatedAt: Date }): Promise<boolean> {
+  async put(record: PutRecord): Promise<boolean> {
+    if (this.puts) return this.puts.submit(record);
+    return (await this.putMany([record]))[0]!;
+  }
+
+  /**
+   * put() for several records in one statement (for the StatementBatcher of the pool's instance); answers
+   * in the order given. Rows go in serial order, so two instances' batches cannot deadlock; a serial given
+   * twice (one statement cannot write a row twice) is written by the records in turn, as put() would.
+   */
+  async putMany(records: readonly PutRecord[]): Promise<boolean[]> {
+    const seen = new Set<string>();
+    if (records.some((record) => seen.size === seen.add(record.serial).size)) {
+      const answers: boolean[] = [];
+      for (const record of records) answers.push((await this.putMany([record]))[0]!);
+      return answers;
+    }
+    if (records.length === 0) return [];
+    const iso = (date: Date): string => date.toISOString();
     const result = await this.db.query<{ serial: string }>(
       `INSERT INTO ocsp_responses (${RESPONSE_COLUMNS})
-       SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz, $6::timestamptz, $7::timestamptz, $8::integer, $9::timestamptz
+       SELECT r.serial, r.issuer_id, r.status, decode(r.der, 'hex'), r.this_update::timestamptz, r.next_update::timestamptz,
+              r.refresh_after::timestamptz, r.responder_generation, r.updated_at::timestamptz
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[])
+         AS r (serial, issuer_id, status, der, this_update, next_update, refresh_after, responder_generation, updated_at)
        WHERE EXISTS (
          -- By primary key only (see keyed-joins.ts): with issuer_id in the same WHERE, a stale plan walked
          -- certificates_issuer_not_after through every certificate of the issuer.
-         SELECT 1 FROM (SELECT issuer_id, status FROM certificates WHERE serial = $1::text OFFSET 0) c
-         WHERE c.issuer_id = $2::text AND c.status = (CASE WHEN $3::text = 'good' THEN 'valid' ELSE 'revoked' END))
+         SELECT 1 FROM (SELECT issuer_id, status FROM certificates WHERE serial = r.serial OFFSET 0) c
+         WHERE c.issuer_id = r.issuer_id AND c.status = (CASE WHEN r.status = 'good' THEN 'valid' ELSE 'revoked' END))
+       ORDER BY r.serial
        ON CONFLICT (serial) DO UPDATE SET
          issuer_id = EXCLUDED.issuer_id, status = EXCLUDED.status, der = EXCLUDED.der,
          this_update = EXCLUDED.this_update, next_update = EXCLUDED.next_update,
@@ -116,18 +152,19 @@ export class OcspResponseRepository {
               OR EXCLUDED.this_update >= ocsp_responses.this_update)
        RETURNING serial`,
       [
-        record.serial,
-        record.issuerId,
-        record.status,
-        record.der ?? null,
-        record.thisUpdate,
-        record.nextUpdate,
-        record.refreshAfter,
-        record.responderGeneration ?? null,
-        record.updatedAt,
+        records.map((r) => r.serial),
+        records.map((r) => r.issuerId),
+        records.map((r) => r.status),
+        records.map((r) => (r.der === undefined || r.der === null ? null : bytes(r.der).toString('hex'))),
+        records.map((r) => iso(r.thisUpdate)),
+        records.map((r) => iso(r.nextUpdate)),
+        records.map((r) => iso(r.refreshAfter)),
+        records.map((r) => r.responderGeneration ?? null),
+        records.map((r) => iso(r.updatedAt)),
       ],
     );
-    return result.rows.length > 0;
+    const written = new Set(result.rows.map((row) => row.serial));
+    return records.map((record) => written.has(record.serial));
   }
 
   /** The certificate facts a response is signed from; undefined for a serial Chancery never stored. */

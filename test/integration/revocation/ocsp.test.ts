@@ -668,6 +668,27 @@ await t.test('repositories and notifications on PGlite and PostgreSQL', async (t
       t.same(await repository.findCertificate('a2'), { serial: 'a2', issuerId: 'iss1', status: 'revoked', revokedAt: at, revocationReason: 0, notAfter: new Date(at.getTime() + 30 * DAY) });
     });
 
+    await t.test('ok/putMany: the rules of put, each record judged on its own, in one statement', async (t) => {
+      await insertCertificate('e1');
+      await insertCertificate('e2');
+      const later = new Date(at.getTime() + 1000);
+      t.same(
+        await repository.putMany([record('e2', 'good', at), record('eeee', 'good', at), record('e1', 'good', at)]),
+        [true, false, true],
+        'stored for the two certificates, not for an unknown serial',
+      );
+      t.same(
+        await repository.putMany([record('e1', 'good', later), record('e1', 'good', at), record('e2', 'good', new Date(at.getTime() - 1))]),
+        [true, false, false],
+        'a serial twice: written in turn (newer, then an older one refused); an older response refused',
+      );
+      t.same((await repository.find('e1'))?.thisUpdate, later);
+      const batched = new OcspResponseRepository(db, { batchWrites: true });
+      const results = await Promise.all([batched.put(record('e1', 'good', new Date(later.getTime() + 1))), batched.put(record('e2', 'good', later))]);
+      t.same(results, [true, true], 'concurrent puts through the batcher');
+      t.same(await repository.putMany([]), []);
+    });
+
     await t.test('ok/claimDue leases due rows once; findMissing; purgeExpired', async (t) => {
       await insertCertificate('b1');
       await insertCertificate('b2');
