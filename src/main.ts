@@ -240,10 +240,10 @@ export function acmeStoreAccess(db: Database): AcmeStoreAccess {
     accounts: new AccountRepository(q),
     eab: new EabRepository(q),
     // Reads on the pool gather concurrent requests into one statement; a transaction's run on its connection.
-    orders: new OrderRepository(q, { batchReads: pooled }),
-    authorizations: new AuthorizationRepository(q, { batchReads: pooled }),
+    orders: new OrderRepository(q, { batch: pooled }),
+    authorizations: new AuthorizationRepository(q, { batch: pooled }),
     challenges: new ChallengeRepository(q),
-    certificates: new CertificateRepository(q, { batchReads: pooled }),
+    certificates: new CertificateRepository(q, { batch: pooled }),
   });
   return { stores: on(db, true), transaction: (fn) => db.transaction((tx) => fn(on(tx, false))) };
 }
@@ -414,7 +414,7 @@ export async function openOcsp(runtime: Runtime, hierarchy: CaHierarchy, options
   const { config, clock, db, logger } = runtime;
   const settings = options.settings ?? config.ocsp;
   const issuers = await servedIssuers(runtime, hierarchy);
-  const responses = new OcspResponseRepository(db, { batchWrites: true });
+  const responses = new OcspResponseRepository(db, { batch: true });
   const responders = new OcspResponderKeys({
     keys: runtime.keys,
     store: new OcspResponderRepository(db),

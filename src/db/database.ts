@@ -7,8 +7,17 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Plan the statement for each call, with its values, instead of keeping a prepared statement's generic
+   * plan (PostgreSQL). For statements that carry a batch of rows (StatementBatcher), whose right plan
+   * depends on how many rows they carry and how large the tables have grown. PGlite ignores it.
+   */
+  planPerCall?: boolean;
+}
+
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
 }
 
 /** Callbacks of a LISTEN (see Database.listen). */

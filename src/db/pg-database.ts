@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 
 import { CaError } from '../core/errors.js';
-import type { Database, ListenHandlers, Queryable, QueryResult, Subscription } from './database.js';
+import type { Database, ListenHandlers, Queryable, QueryOptions, QueryResult, Subscription } from './database.js';
 
 export interface PgDatabaseOptions {
   /** Connections per instance. Many instances may share one server (rule 7), so keep this modest. */
@@ -74,9 +74,11 @@ async function run<R>(
   client: pg.Pool | pg.PoolClient,
   sql: string,
   params: readonly unknown[] | undefined,
+  options?: QueryOptions,
 ): Promise<QueryResult<R>> {
   if (params === undefined || params.length === 0) return toResult<R>(await client.query(sql));
-  const name = statementName(sql);
+  // An unnamed statement is planned at each call with the values bound (a custom plan).
+  const name = options?.planPerCall ? undefined : statementName(sql);
   const result = await client.query(name ? { name, text: sql, values: [...params] } : { text: sql, values: [...params] });
   return toResult<R>(result);
 }
@@ -132,9 +134,9 @@ class PgDatabase implements Database {
     return subscription;
   }
 
-  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
     this.assertOpen();
-    return run<R>(this.pool, sql, params);
+    return run<R>(this.pool, sql, params, options);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -142,10 +144,10 @@ class PgDatabase implements Database {
     const client = await this.pool.connect();
     let active = true;
     const tx: Queryable = {
-      query: async <R>(sql: string, params?: readonly unknown[]) => {
+      query: async <R>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
         // The client goes back to the pool afterwards; a late query on it would run in someone else's session.
         if (!active) throw new CaError('serverInternal', 'query on a transaction that has already ended');
-        return run<R>(client, sql, params);
+        return run<R>(client, sql, params, options);
       },
     };
     let broken: Error | undefined;

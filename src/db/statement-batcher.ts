@@ -7,7 +7,9 @@
  * Items submitted in the same turn of the event loop go together; while `maxInFlight` batches are
  * running, new items wait and leave together when one returns. An idle batcher adds no delay beyond the
  * end of the current I/O phase. `run` answers item i with result i; if it throws, every item of that
- * batch gets the error.
+ * batch gets the error — or, with `retryAlone`, each item of a failed batch runs again on its own and gets
+ * its own answer or error (for writes, where one item's constraint violation must not fail the others; a
+ * batch statement is atomic, so the failed one wrote nothing).
  */
 export class StatementBatcher<I, O> {
   private queue: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
@@ -16,8 +18,12 @@ export class StatementBatcher<I, O> {
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
-    private readonly options: { maxBatch: number; maxInFlight: number } = { maxBatch: 100, maxInFlight: 1 },
-  ) {}
+    options: { maxBatch?: number; maxInFlight?: number; retryAlone?: boolean } = {},
+  ) {
+    this.options = { maxBatch: options.maxBatch ?? 100, maxInFlight: options.maxInFlight ?? 1, retryAlone: options.retryAlone ?? false };
+  }
+
+  private readonly options: { maxBatch: number; maxInFlight: number; retryAlone: boolean };
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -49,6 +55,10 @@ export class StatementBatcher<I, O> {
       if (results.length !== batch.length) throw new Error(`batched statement answered ${results.length} of ${batch.length} items`);
       batch.forEach((entry, i) => entry.resolve(results[i]!));
     } catch (error) {
+      if (this.options.retryAlone && batch.length > 1) {
+        await Promise.all(batch.map((entry) => this.runBatch([entry])));
+        return;
+      }
       for (const entry of batch) entry.reject(error);
     }
   }

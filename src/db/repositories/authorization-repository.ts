@@ -46,14 +46,14 @@ export class AuthorizationRepository {
   private readonly reads?: StatementBatcher<readonly string[], Authorization[]>;
 
   /**
-   * `batchReads`: concurrent findByIds calls share one statement (StatementBatcher) — for the instance on
+   * `batch`: concurrent findByIds calls share one statement (StatementBatcher) — for the instance on
    * the pool, where every ACME poll of an authorization is such a read; never for one on a transaction.
    */
   constructor(
     private readonly db: Queryable,
-    options: { batchReads?: boolean } = {},
+    options: { batch?: boolean } = {},
   ) {
-    if (options.batchReads) {
+    if (options.batch) {
       this.reads = new StatementBatcher(async (lists) => {
         const byId = new Map((await this.selectByIds([...new Set(lists.flat())])).map((a) => [a.id, a]));
         return lists.map((ids) => ids.flatMap((id) => byId.get(id) ?? []));

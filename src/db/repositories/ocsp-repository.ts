@@ -80,14 +80,14 @@ export class OcspResponseRepository {
   private readonly puts?: StatementBatcher<PutRecord, boolean>;
 
   /**
-   * `batchWrites`: concurrent put() calls share one statement (StatementBatcher) — for the instance on the
+   * `batch`: concurrent put() calls share one statement (StatementBatcher) — for the instance on the
    * pool, where every issuance stores its pre-signed response; never for one on a transaction.
    */
   constructor(
     private readonly db: Queryable,
-    options: { batchWrites?: boolean } = {},
+    options: { batch?: boolean } = {},
   ) {
-    if (options.batchWrites) this.puts = new StatementBatcher((records) => this.putMany(records));
+    if (options.batch) this.puts = new StatementBatcher((records) => this.putMany(records));
   }
 
   async find(serial: string): Promise<OcspResponseRecord | undefined> {

@@ -40,16 +40,24 @@ export interface OrderPage {
  */
 type ProgressRow = OrderRow & { n: number; total: number; usable: number; failed_id: string | null };
 type WithProgress = { order: Order; progress: OrderProgress };
+type Claim = { id: string; from: readonly OrderStatus[]; now: Date; serial: string; issuerId: string };
 
 export class OrderRepository {
   private readonly progressReads?: StatementBatcher<{ id: string; now: Date }, WithProgress | undefined>;
+  private readonly claims?: StatementBatcher<Claim, boolean>;
 
-  /** `batchReads`: concurrent findWithProgress calls share one statement (see AuthorizationRepository). */
+  /**
+   * `batch`: concurrent findWithProgress and claimForIssuance calls share a statement each
+   * (StatementBatcher) — for the instance on the pool, never for one on a transaction.
+   */
   constructor(
     private readonly db: Queryable,
-    options: { batchReads?: boolean } = {},
+    options: { batch?: boolean } = {},
   ) {
-    if (options.batchReads) this.progressReads = new StatementBatcher((items) => this.selectWithProgress(items));
+    if (options.batch) {
+      this.progressReads = new StatementBatcher((items) => this.selectWithProgress(items));
+      this.claims = new StatementBatcher((claims) => this.claimMany(claims), { retryAlone: true });
+    }
   }
 
   /**
@@ -172,26 +180,50 @@ export class OrderRepository {
    * CaError('conflict') for a serial already used (draw another) and 'notFound' for an unknown issuer.
    */
   async claimForIssuance(id: string, from: readonly OrderStatus[], now: Date, serial: string, issuerId: string): Promise<boolean> {
+    const claim = { id, from, now, serial, issuerId };
+    if (this.claims) return this.claims.submit(claim);
+    return (await this.claimMany([claim]))[0]!;
+  }
+
+  /**
+   * claimForIssuance for several orders in one statement (planned per call: it carries a batch); answers in
+   * the order given. An order named twice is claimed by one of them. A batch that fails (a used serial)
+   * wrote nothing; its claims are then retried one by one (StatementBatcher retryAlone), each with its error.
+   */
+  private async claimMany(claims: readonly Claim[]): Promise<boolean[]> {
     try {
-      const result = await this.db.query<{ reserved: number }>(
-        `WITH claimed AS (
+      const result = await this.db.query<{ serial: string }>(
+        `WITH k AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k (id, from_statuses, at, serial, issuer_id)
+         ), claimed AS (
            UPDATE orders o SET status = 'processing'
-           WHERE o.id = $1 AND o.status = ANY($2::text[]) AND o.expires > $3
+           FROM k
+           WHERE o.id = k.id AND o.status = ANY (string_to_array(k.from_statuses, ',')) AND o.expires > k.at::timestamptz
              AND NOT EXISTS (
                SELECT 1 FROM order_authorizations oa ${authorizationById('oa.authorization_id', 'status, expires')}
-               WHERE oa.order_id = o.id AND (a.status <> 'valid' OR a.expires <= $3))
-           RETURNING o.id
+               WHERE oa.order_id = o.id AND (a.status <> 'valid' OR a.expires <= k.at::timestamptz))
+           RETURNING k.serial, k.issuer_id, k.at
          ), reserved AS (
-           INSERT INTO serials (serial, issuer_id, created_at) SELECT $4, $5, $3 FROM claimed RETURNING serial
+           INSERT INTO serials (serial, issuer_id, created_at) SELECT serial, issuer_id, at::timestamptz FROM claimed RETURNING serial
          )
-         SELECT count(*)::int AS reserved FROM reserved`,
-        [id, [...from], now, serial, issuerId],
+         SELECT serial FROM reserved`,
+        [
+          claims.map((c) => c.id),
+          claims.map((c) => c.from.join(',')),
+          claims.map((c) => c.now.toISOString()),
+          claims.map((c) => c.serial),
+          claims.map((c) => c.issuerId),
+        ],
+        { planPerCall: true },
       );
-      return result.rows[0]?.reserved === 1;
+      const reserved = new Set(result.rows.map((row) => row.serial));
+      return claims.map((c) => reserved.has(c.serial));
     } catch (error) {
+      const [only] = claims;
+      if (claims.length !== 1 || only === undefined) throw error;
       const { code } = sqlError(error);
-      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `serial ${serial} has already been used`);
-      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `issuer ${issuerId} does not exist`);
+      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `serial ${only.serial} has already been used`);
+      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `issuer ${only.issuerId} does not exist`);
       throw error;
     }
   }

@@ -11,6 +11,7 @@ import type { IssuedCertificate } from '../../../src/core/certificate.js';
 import { DAY, HOUR, MINUTE } from '../../../src/core/clock.js';
 import type { Identifier } from '../../../src/core/identifier.js';
 import type { Authorization, Challenge, ChallengeType, Order } from '../../../src/core/order.js';
+import type { CaError } from '../../../src/core/errors.js';
 import type { Database } from '../../../src/db/database.js';
 import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
 import { AuthorizationRepository } from '../../../src/db/repositories/authorization-repository.js';
@@ -544,7 +545,7 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.equal(await authorizations.findById('ghost'), undefined);
 
     // The pool's instance gathers concurrent reads into one statement; each caller still gets its own answer.
-    const batched = new AuthorizationRepository(db, { batchReads: true });
+    const batched = new AuthorizationRepository(db, { batch: true });
     const answers = await Promise.all([
       batched.findByIds([b.id, 'ghost', a.id]),
       batched.findById(a.id),
@@ -721,7 +722,7 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.equal(await orders.findWithProgress('ghost', at(MINUTE)), undefined);
 
     // Batched on the pool: each call answered with its own order and its own time.
-    const batched = new OrderRepository(db, { batchReads: true });
+    const batched = new OrderRepository(db, { batch: true });
     const answers = await Promise.all([
       batched.findWithProgress(o.id, at(MINUTE)),
       batched.findWithProgress('ghost', at(MINUTE)),
@@ -785,6 +786,67 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.ok(await certs.findBySerial(s3), 'but a signed certificate is always stored');
     t.equal((await orders.findById(other.id))?.certificateSerial, s2);
     await expectCaError(t, certs.insertForOrder({ ...cert, serial: serial() }, other.id), 'serverInternal', /not reserved/);
+  });
+
+  await t.test('ok/batched claims and certificate stores: each its own answer, one failure fails only itself', async (t) => {
+    const batchedOrders = new OrderRepository(db, { batch: true });
+    const batchedCerts = new CertificateRepository(db, { batch: true });
+    const made = await Promise.all(['b1', 'b2', 'b3'].map((n) => umaOrder([n])));
+    for (const { authz } of made) await authorizations.updateStatus(authz[0]!.id, ['pending'], 'valid');
+    const [a, b, c] = made.map((m) => m.o) as [Order, Order, Order];
+    const used = serial();
+    await certs.reserveSerial(used, 'root', at(1));
+    const serials = [serial(), serial(), serial(), serial()];
+    const claims = await Promise.allSettled([
+      batchedOrders.claimForIssuance(a.id, ['ready', 'pending'], at(MINUTE), serials[0]!, 'root'),
+      batchedOrders.claimForIssuance(b.id, ['ready', 'pending'], at(MINUTE), used, 'root'),
+      batchedOrders.claimForIssuance(c.id, ['ready', 'pending'], at(MINUTE), serials[1]!, 'root'),
+      batchedOrders.claimForIssuance(c.id, ['ready', 'pending'], at(MINUTE), serials[2]!, 'root'),
+    ]);
+    t.same(
+      claims.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as CaError).kind)),
+      [true, 'conflict', true, false],
+      'claimed; a used serial fails alone; the same order twice: claimed once',
+    );
+    t.equal((await orders.findById(b.id))?.status, 'pending', 'the order of the failed claim is untouched');
+    t.same(
+      await Promise.all(serials.map((s) => certs.isSerialReserved(s))),
+      [true, true, false, false],
+      'serials reserved exactly for the claims that won',
+    );
+
+    const certFor = (order: Order, s: string): IssuedCertificate => ({
+      serial: s,
+      issuerId: 'root',
+      crlShard: 1,
+      der: new Uint8Array(randomBytes(180)),
+      identifiers: order.identifiers,
+      spkiSha256: randomBytes(32).toString('hex'),
+      notBefore: at(0),
+      notAfter: at(DAY),
+      status: 'valid',
+      createdAt: at(MINUTE),
+      accountId: uma.id,
+      orderId: order.id,
+    });
+    const certA = certFor(a, serials[0]!);
+    const stores = await Promise.allSettled([
+      batchedCerts.insertForOrder(certA, a.id),
+      batchedCerts.insertForOrder(certFor(b, serials[3]!), b.id),
+      batchedCerts.insertForOrder(certFor(c, serials[1]!), c.id),
+    ]);
+    t.same(
+      stores.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as CaError).kind)),
+      [true, 'serverInternal', true],
+      'stored with their orders; an unreserved serial fails alone',
+    );
+    t.same(await certs.findBySerial(serials[0]!), certA, 'stored as given (DER, dates, ACME fields)');
+    t.same(
+      [(await orders.findById(a.id))?.certificateSerial, (await orders.findById(c.id))?.certificateSerial],
+      [serials[0], serials[1]],
+      'each order names its own certificate',
+    );
+    t.equal(await certs.findBySerial(serials[3]!), undefined, 'nothing stored for the failed one');
   });
 
   await t.test('ok/respond to a challenge: checked and started in one statement', async (t) => {
@@ -863,7 +925,7 @@ async function suite(t: Test, db: Database): Promise<void> {
     const cert = await storedCertificate({ accountId: alice.id, orderId: o.id, replacesSerial: old.serial });
     t.same(await certs.findBySerial(cert.serial), cert);
     t.notOk('accountId' in ((await certs.findBySerial(old.serial)) ?? {}), 'no ACME keys on a certificate without them');
-    const batched = new CertificateRepository(db, { batchReads: true });
+    const batched = new CertificateRepository(db, { batch: true });
     t.same(
       await Promise.all([batched.findBySerial(old.serial), batched.findBySerial('ffff'), batched.findBySerial(cert.serial)]),
       [await certs.findBySerial(old.serial), undefined, cert],

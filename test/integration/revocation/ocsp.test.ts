@@ -683,7 +683,7 @@ await t.test('repositories and notifications on PGlite and PostgreSQL', async (t
         'a serial twice: written in turn (newer, then an older one refused); an older response refused',
       );
       t.same((await repository.find('e1'))?.thisUpdate, later);
-      const batched = new OcspResponseRepository(db, { batchWrites: true });
+      const batched = new OcspResponseRepository(db, { batch: true });
       const results = await Promise.all([batched.put(record('e1', 'good', new Date(later.getTime() + 1))), batched.put(record('e2', 'good', later))]);
       t.same(results, [true, true], 'concurrent puts through the batcher');
       t.same(await repository.putMany([]), []);
