@@ -242,7 +242,7 @@ export function acmeStoreAccess(db: Database): AcmeStoreAccess {
     // Reads on the pool gather concurrent requests into one statement; a transaction's run on its connection.
     orders: new OrderRepository(q, { batch: pooled }),
     authorizations: new AuthorizationRepository(q, { batch: pooled }),
-    challenges: new ChallengeRepository(q),
+    challenges: new ChallengeRepository(q, { batch: pooled }),
     certificates: new CertificateRepository(q, { batch: pooled }),
   });
   return { stores: on(db, true), transaction: (fn) => db.transaction((tx) => fn(on(tx, false))) };

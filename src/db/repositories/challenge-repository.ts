@@ -3,6 +3,7 @@ import type { Authorization, AuthorizationStatus, Challenge } from '../../core/o
 import type { Queryable } from '../database.js';
 import { authorizationFromRow, challengeFromRow, problemToText } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
+import { StatementBatcher } from '../statement-batcher.js';
 import { authorizationById, challengesOf } from './keyed-joins.js';
 
 export const CHALLENGE_COLUMNS = 'id, authorization_id, type, token, status, validated_at, error, attempts, next_attempt_at';
@@ -18,6 +19,9 @@ export interface ClaimedChallenge {
 }
 
 /** The outcome of a client's response to a challenge (ChallengeRepository.respond). */
+/** A client's answer to a challenge (respond's arguments). */
+type Response = { id: string; accountId: string; now: Date; due: Date };
+
 export interface ChallengeResponse {
   /** The challenge and its authorization as they are after the statement. */
   challenge: Challenge;
@@ -45,7 +49,22 @@ type ClaimedRow = ChallengeRow & {
  * Challenges are inserted with their authorization (AuthorizationRepository.insertMany).
  */
 export class ChallengeRepository {
-  constructor(private readonly db: Queryable) {}
+  private readonly validations?: StatementBatcher<{ id: string; at: Date }, boolean>;
+  private readonly responses?: StatementBatcher<Response, ChallengeResponse | undefined>;
+
+  /**
+   * `batch`: concurrent respond and markValidWithAuthorization calls share a statement each (StatementBatcher) — for the
+   * instance on the pool, never for one on a transaction.
+   */
+  constructor(
+    private readonly db: Queryable,
+    options: { batch?: boolean } = {},
+  ) {
+    if (options.batch) {
+      this.validations = new StatementBatcher((items) => this.markValidMany(items));
+      this.responses = new StatementBatcher((responses) => this.respondMany(responses));
+    }
+  }
 
   async findById(id: string): Promise<Challenge | undefined> {
     const result = await this.db.query<ChallengeRow>(`SELECT ${COLUMNS} FROM challenges WHERE id = $1`, [id]);
@@ -138,34 +157,60 @@ export class ChallengeRepository {
    * leaves it to whichever instance finds it due then).
    */
   async respond(id: string, accountId: string, now: Date, due: Date = now): Promise<ChallengeResponse | undefined> {
-    const result = await this.db.query<JoinedAuthorizationRow & { started: number }>(
-      `WITH started AS (
-         UPDATE challenges c SET status = 'processing', next_attempt_at = $4
-         WHERE c.id = $1 AND c.status = 'pending'
+    const response = { id, accountId, now, due };
+    if (this.responses) return this.responses.submit(response);
+    return (await this.respondMany([response]))[0];
+  }
+
+  /**
+   * respond() for several challenges in one statement (planned per call: it carries a batch); answers in
+   * the order given. The same challenge answered twice in one batch starts once: the other answer sees it
+   * processing, as a second statement would.
+   */
+  private async respondMany(responses: readonly Response[]): Promise<(ChallengeResponse | undefined)[]> {
+    const result = await this.db.query<JoinedAuthorizationRow & { n: number; started: boolean }>(
+      `WITH k AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS k (id, account_id, now, due, n)
+       ), started AS (
+         UPDATE challenges c SET status = 'processing', next_attempt_at = k.due::timestamptz
+         FROM k
+         WHERE c.id = k.id AND c.status = 'pending'
            -- A scalar subquery is always a keyed lookup (keyed-joins.ts): as a join it was planned as a scan
            -- of the authorizations_expiring index filtering every pending authorization.
-           AND (SELECT a.account_id = $2 AND a.status = 'pending' AND a.expires > $3 FROM authorizations a WHERE a.id = c.authorization_id)
-         RETURNING c.id)
-       SELECT (SELECT count(*) FROM started)::int AS started, ${AUTHORIZATION_AND_CHALLENGE_COLUMNS}
-       FROM challenges t
+           AND (SELECT a.account_id = k.account_id AND a.status = 'pending' AND a.expires > k.now::timestamptz
+                FROM authorizations a WHERE a.id = c.authorization_id)
+         RETURNING k.n)
+       SELECT k.n::int AS n, k.n IN (SELECT n FROM started) AS started, ${AUTHORIZATION_AND_CHALLENGE_COLUMNS}
+       FROM k
+       CROSS JOIN LATERAL (SELECT authorization_id FROM challenges WHERE id = k.id OFFSET 0) AS t
        ${authorizationById('t.authorization_id', AUTHORIZATION_COLUMNS)}
        ${challengesOf('a', COLUMNS, 'c', false)}
-       WHERE t.id = $1
-       ORDER BY c.type, c.id`,
-      [id, accountId, now, due],
+       ORDER BY k.n, c.type, c.id`,
+      [
+        responses.map((r) => r.id),
+        responses.map((r) => r.accountId),
+        responses.map((r) => r.now.toISOString()),
+        responses.map((r) => r.due.toISOString()),
+      ],
+      { planPerCall: true },
     );
-    const first = result.rows[0];
-    if (first === undefined) return undefined;
-    const started = first.started === 1;
-    // The statement's SELECT sees the rows as they were before its UPDATE: apply what the UPDATE did.
-    const challenges = result.rows.map((row) => {
-      const challenge = challengeFromRow(challengeFromJoinedRow(row));
-      return started && challenge.id === id ? { ...challenge, status: 'processing' as const, nextAttemptAt: due } : challenge;
+    const rowsOf = new Map<number, typeof result.rows>();
+    for (const row of result.rows) rowsOf.set(row.n, [...(rowsOf.get(row.n) ?? []), row]);
+    return responses.map(({ id, due }, i) => {
+      const rows = rowsOf.get(i + 1);
+      const first = rows?.[0];
+      if (rows === undefined || first === undefined) return undefined;
+      const started = first.started;
+      // The statement's SELECT sees the rows as they were before its UPDATE: apply what the UPDATE did.
+      const challenges = rows.map((row) => {
+        const challenge = challengeFromRow(challengeFromJoinedRow(row));
+        return started && challenge.id === id ? { ...challenge, status: 'processing' as const, nextAttemptAt: due } : challenge;
+      });
+      const authorization = authorizationFromRow(first, challenges);
+      const challenge = challenges.find((c) => c.id === id);
+      if (challenge === undefined) throw new CaError('serverInternal', `challenge ${id} is missing from its authorization`);
+      return { challenge, authorization, started };
     });
-    const authorization = authorizationFromRow(first, challenges);
-    const challenge = challenges.find((c) => c.id === id);
-    if (challenge === undefined) throw new CaError('serverInternal', `challenge ${id} is missing from its authorization`);
-    return { challenge, authorization, started };
   }
 
   /**
@@ -178,21 +223,42 @@ export class ChallengeRepository {
    * turns ready when next read (OrderService.refresh).
    */
   async markValidWithAuthorization(id: string, at: Date): Promise<void> {
-    await this.finishWithAuthorization(
-      id,
-      `status = 'valid', validated_at = $2, next_attempt_at = NULL, error = NULL`,
-      [at],
-      'valid',
-      `, readied AS (
+    const finished = this.validations ? await this.validations.submit({ id, at }) : (await this.markValidMany([{ id, at }]))[0];
+    if (finished !== true) await this.explainUnfinished(id);
+  }
+
+  /**
+   * markValidWithAuthorization for several challenges in one statement (planned per call: it carries a
+   * batch); true for each that was processing and is now valid. Authorizations of one order validated in
+   * the same batch each miss the other, as concurrent statements do (see above).
+   */
+  private async markValidMany(items: readonly { id: string; at: Date }[]): Promise<boolean[]> {
+    const result = await this.db.query<{ n: number }>(
+      `WITH k AS (
+         SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (id, at, n)
+       ), finished AS (
+         UPDATE challenges c SET status = 'valid', validated_at = k.at::timestamptz, next_attempt_at = NULL, error = NULL
+         FROM k WHERE c.id = k.id AND c.status = 'processing'
+         RETURNING k.n, c.authorization_id, k.at::timestamptz AS at
+       ), authorized AS (
+         UPDATE authorizations z SET status = 'valid'
+         FROM finished f WHERE z.id = f.authorization_id AND z.status = 'pending'
+         RETURNING z.id, z.expires, f.at
+       ), readied AS (
          UPDATE orders o SET status = 'ready'
          FROM authorized, order_authorizations oa
          WHERE oa.authorization_id = authorized.id AND o.id = oa.order_id AND o.status = 'pending'
-           AND o.expires > $2 AND authorized.expires > $2
+           AND o.expires > authorized.at AND authorized.expires > authorized.at
            AND NOT EXISTS (
              SELECT 1 FROM order_authorizations other ${authorizationById('other.authorization_id', 'id, status, expires')}
-             WHERE other.order_id = o.id AND a.id <> authorized.id AND (a.status <> 'valid' OR a.expires <= $2))
-         RETURNING o.id)`,
+             WHERE other.order_id = o.id AND a.id <> authorized.id AND (a.status <> 'valid' OR a.expires <= authorized.at))
+         RETURNING o.id)
+       SELECT n::int AS n FROM finished`,
+      [items.map((item) => item.id), items.map((item) => item.at.toISOString())],
+      { planPerCall: true },
     );
+    const done = new Set(result.rows.map((row) => row.n));
+    return items.map((_, i) => done.has(i + 1));
   }
 
   /** processing -> invalid (as markInvalid) and its authorization pending -> invalid, in one statement. */
@@ -200,17 +266,21 @@ export class ChallengeRepository {
     await this.finishWithAuthorization(id, `status = 'invalid', next_attempt_at = NULL, error = $2::text::jsonb`, [problemToText(error)], 'invalid');
   }
 
-  private async finishWithAuthorization(id: string, set: string, params: readonly unknown[], to: AuthorizationStatus, more = ''): Promise<void> {
+  private async finishWithAuthorization(id: string, set: string, params: readonly unknown[], to: AuthorizationStatus): Promise<void> {
     const result = await this.db.query<{ finished: number }>(
       `WITH finished AS (
          UPDATE challenges SET ${set} WHERE id = $1 AND status = 'processing' RETURNING authorization_id),
        authorized AS (
          UPDATE authorizations SET status = $${params.length + 2}
-         WHERE id = (SELECT authorization_id FROM finished) AND status = 'pending' RETURNING id, expires)${more}
+         WHERE id = (SELECT authorization_id FROM finished) AND status = 'pending' RETURNING id, expires)
        SELECT (SELECT count(*) FROM finished)::int AS finished`,
       [id, ...params, to],
     );
-    if (result.rows[0]?.finished === 1) return;
+    if (result.rows[0]?.finished !== 1) await this.explainUnfinished(id);
+  }
+
+  /** Throws why challenge `id` could not be finished: it does not exist, or it is not processing. */
+  private async explainUnfinished(id: string): Promise<never> {
     const current = await this.findById(id);
     if (current === undefined) throw new CaError('notFound', `challenge ${id} does not exist`);
     throw new CaError('conflict', `challenge ${id} is ${current.status}, not processing`);
