@@ -42,12 +42,16 @@ function authorizationsFromJoinedRows(rows: readonly JoinedRow[]): Authorization
  * transaction. A new order's authorizations are inserted with the order, in one statement
  * (OrderRepository.insertWithAuthorizations); every read returns them with their challenges in one statement.
  */
+type ReuseLookup = { accountId: string; wanted: readonly { identifier: Identifier; wildcard: boolean }[]; validAfter: Date };
+
 export class AuthorizationRepository {
   private readonly reads?: StatementBatcher<readonly string[], Authorization[]>;
+  private readonly reuseLookups?: StatementBatcher<ReuseLookup, Authorization[]>;
 
   /**
-   * `batch`: concurrent findByIds calls share one statement (StatementBatcher) — for the instance on
-   * the pool, where every ACME poll of an authorization is such a read; never for one on a transaction.
+   * `batch`: concurrent findByIds calls share one statement (StatementBatcher), and so do concurrent
+   * findReusableMany calls — for the instance on the pool, where every ACME poll of an authorization and
+   * every new order is such a read; never for one on a transaction.
    */
   constructor(
     private readonly db: Queryable,
@@ -58,6 +62,7 @@ export class AuthorizationRepository {
         const byId = new Map((await this.selectByIds([...new Set(lists.flat())])).map((a) => [a.id, a]));
         return lists.map((ids) => ids.flatMap((id) => byId.get(id) ?? []));
       });
+      this.reuseLookups = new StatementBatcher((lookups) => this.selectReusable(lookups));
     }
   }
 
@@ -150,26 +155,38 @@ export class AuthorizationRepository {
     validAfter: Date,
   ): Promise<Authorization[]> {
     if (wanted.length === 0) return [];
-    const keys = JSON.stringify(wanted.map((w) => ({ type: w.identifier.type, value: w.identifier.value, wildcard: w.wildcard })));
-    const result = await this.db.query<JoinedRow>(
-      selectWithChallenges(
-        // One index lookup (authorizations_reuse) per name: the innermost subquery names only that index's
-        // leading columns, and OFFSET 0 keeps the status/expiry test outside it. With that test inside, plans
-        // made on small tables walked authorizations_expiring through every pending authorization instead
-        // (keyed-joins.ts).
-        `(SELECT r.* FROM jsonb_to_recordset($2::text::jsonb) AS w (type text, value text, wildcard boolean)
-          CROSS JOIN LATERAL (
-            SELECT ${COLUMNS.split(', ').map((c) => `x.${c}`).join(', ')}
-            FROM (SELECT ${COLUMNS} FROM authorizations
-                  WHERE account_id = $1 AND identifier_type = w.type AND identifier_value = w.value AND wildcard = w.wildcard
-                  OFFSET 0) AS x
-            WHERE x.status IN ('valid', 'pending') AND x.expires > $3
-            ORDER BY x.status = 'valid' DESC, x.created_at DESC, x.id DESC
-            LIMIT 1) AS r) AS a`,
-      ),
-      [accountId, keys, validAfter],
+    const lookup = { accountId, wanted, validAfter };
+    if (this.reuseLookups) return this.reuseLookups.submit(lookup);
+    return (await this.selectReusable([lookup]))[0]!;
+  }
+
+  /** findReusableMany for several calls in one statement; answers in the order given. */
+  private async selectReusable(lookups: readonly ReuseLookup[]): Promise<Authorization[][]> {
+    const rows = lookups.flatMap(({ accountId, wanted, validAfter }, n) =>
+      wanted.map((w) => ({ n: n + 1, accountId, type: w.identifier.type, value: w.identifier.value, wildcard: w.wildcard, validAfter: validAfter.toISOString() })),
     );
-    return authorizationsFromJoinedRows(result.rows);
+    const result = await this.db.query<JoinedRow & { batch_n: number }>(
+      // One index lookup (authorizations_reuse) per name: the innermost subquery names only that index's
+      // leading columns, and OFFSET 0 keeps the status/expiry test outside it. With that test inside, plans
+      // made on small tables walked authorizations_expiring through every pending authorization instead
+      // (keyed-joins.ts).
+      `SELECT a.n::int AS batch_n, ${AUTHORIZATION_AND_CHALLENGE_COLUMNS}
+       FROM (SELECT w.n, r.*
+             FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[])
+               AS w (n, account_id, type, value, wildcard, valid_after)
+             CROSS JOIN LATERAL (
+               SELECT ${COLUMNS.split(', ').map((c) => `x.${c}`).join(', ')}
+               FROM (SELECT ${COLUMNS} FROM authorizations
+                     WHERE account_id = w.account_id AND identifier_type = w.type AND identifier_value = w.value AND wildcard = w.wildcard
+                     OFFSET 0) AS x
+               WHERE x.status IN ('valid', 'pending') AND x.expires > w.valid_after::timestamptz
+               ORDER BY x.status = 'valid' DESC, x.created_at DESC, x.id DESC
+               LIMIT 1) AS r) AS a
+       ${challengesOf('a', CHALLENGE_COLUMNS)}
+       ORDER BY a.n, a.id, c.type, c.id`,
+      [rows.map((r) => r.n), rows.map((r) => r.accountId), rows.map((r) => r.type), rows.map((r) => r.value), rows.map((r) => r.wildcard), rows.map((r) => r.validAfter)],
+    );
+    return lookups.map((_, i) => authorizationsFromJoinedRows(result.rows.filter((row) => row.batch_n === i + 1)));
   }
 
   /** Compare-and-set: moves the authorization to `to` only if its status is one of `from`; else undefined. */

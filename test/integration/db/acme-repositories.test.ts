@@ -699,6 +699,18 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.equal(byKey.get('b.uma.example.internal/false')?.id, pendingB.id, 'one expiring before validAfter is not reused');
     t.same(await authorizations.findReusableMany(uma.id, [], at(DAY)), []);
     t.same(await authorizations.findReusable(uma.id, umaName('a'), false, at(DAY)), validA, 'findReusable agrees');
+    const batched = new AuthorizationRepository(db, { batch: true });
+    const lookups = await Promise.all([
+      batched.findReusableMany(uma.id, [{ identifier: umaName('a'), wildcard: false }, { identifier: umaName('b'), wildcard: false }], at(DAY)),
+      batched.findReusableMany(alice.id, [{ identifier: umaName('c'), wildcard: false }, { identifier: umaName('a'), wildcard: false }], at(DAY)),
+      batched.findReusableMany(uma.id, [{ identifier: umaName('b'), wildcard: false }], at(2 * DAY)),
+    ]);
+    t.same(
+      lookups.map((found) => found.map((a) => a.id).sort()),
+      [[validA.id, pendingB.id].sort(), [othersC.id], [pendingB.id]],
+      'batched: each call its own account, names and time',
+    );
+    t.same(lookups[0]!.find((a) => a.id === validA.id), validA, 'challenges included');
   });
 
   async function umaOrder(names: string[], overrides: Partial<Order> = {}): Promise<{ o: Order; authz: Authorization[] }> {
