@@ -41,13 +41,15 @@ export interface OrderPage {
 type ProgressRow = OrderRow & { n: number; total: number; usable: number; failed_id: string | null };
 type WithProgress = { order: Order; progress: OrderProgress };
 type Claim = { id: string; from: readonly OrderStatus[]; now: Date; serial: string; issuerId: string };
+type NewOrder = { order: Order; newAuthorizations: readonly Authorization[] };
 
 export class OrderRepository {
   private readonly progressReads?: StatementBatcher<{ id: string; now: Date }, WithProgress | undefined>;
   private readonly claims?: StatementBatcher<Claim, boolean>;
+  private readonly inserts?: StatementBatcher<NewOrder, void>;
 
   /**
-   * `batch`: concurrent findWithProgress and claimForIssuance calls share a statement each
+   * `batch`: concurrent insertWithAuthorizations, findWithProgress and claimForIssuance calls share a statement each
    * (StatementBatcher) — for the instance on the pool, never for one on a transaction.
    */
   constructor(
@@ -57,6 +59,7 @@ export class OrderRepository {
     if (options.batch) {
       this.progressReads = new StatementBatcher((items) => this.selectWithProgress(items));
       this.claims = new StatementBatcher((claims) => this.claimMany(claims), { retryAlone: true });
+      this.inserts = new StatementBatcher((items) => this.insertMany(items), { retryAlone: true });
     }
   }
 
@@ -74,7 +77,6 @@ export class OrderRepository {
    * 'notFound' for an unknown account or replaced certificate.
    */
   async insertWithAuthorizations(order: Order, newAuthorizations: readonly Authorization[]): Promise<void> {
-    const challenges: ChallengeRow[] = [];
     for (const authorization of newAuthorizations) {
       // Authorizations are per account (RFC 8555 §7.5): an order must never lean on another account's.
       if (authorization.accountId !== order.accountId) {
@@ -84,10 +86,27 @@ export class OrderRepository {
         if (challenge.authorizationId !== authorization.id) {
           throw new CaError('serverInternal', `challenge ${challenge.id} names authorization ${challenge.authorizationId} but is nested in ${authorization.id}`);
         }
-        challenges.push(challengeToRow(challenge));
       }
     }
-    const row = orderToRow(order);
+    const item = { order, newAuthorizations };
+    if (this.inserts) await this.inserts.submit(item);
+    else await this.insertMany([item]);
+  }
+
+  /**
+   * insertWithAuthorizations for several orders in one statement. A batch that fails (one order replacing a
+   * certificate already being replaced) wrote nothing; its orders are then stored one by one
+   * (StatementBatcher retryAlone), each with its own error.
+   */
+  private async insertMany(items: readonly NewOrder[]): Promise<void[]> {
+    const orders = items.map(({ order }) => orderToRow(order));
+    const authorizations = items.flatMap(({ newAuthorizations }) => newAuthorizations.map(authorizationToRow));
+    const challenges: ChallengeRow[] = items.flatMap(({ newAuthorizations }) =>
+      newAuthorizations.flatMap((authorization) => authorization.challenges.map(challengeToRow)),
+    );
+    const links = items.flatMap(({ order }) =>
+      order.authorizationIds.map((authorizationId, position) => ({ order_id: order.id, account_id: order.accountId, authorization_id: authorizationId, position })),
+    );
     try {
       await this.db.query(
         `WITH new_authorizations AS (
@@ -102,38 +121,31 @@ export class OrderRepository {
            FROM jsonb_to_recordset($2::text::jsonb) AS r (id text, authorization_id text, type text, token text,
              status text, validated_at timestamptz, error text, attempts integer, next_attempt_at timestamptz)
            RETURNING id
-         ), new_order AS (
+         ), new_orders AS (
            INSERT INTO orders (${INSERT_COLUMNS})
-           VALUES ($3, $4, $5, $6::text::jsonb, $7, $8, $9, $10::text::jsonb, $11, $12, $13)
+           SELECT id, account_id, status, identifiers::jsonb, not_before, not_after, expires, error::jsonb, certificate_serial,
+             replaces_serial, created_at
+           FROM jsonb_to_recordset($3::text::jsonb) AS r (id text, account_id text, status text, identifiers text,
+             not_before timestamptz, not_after timestamptz, expires timestamptz, error text, certificate_serial text,
+             replaces_serial text, created_at timestamptz)
            RETURNING id
          )
          INSERT INTO order_authorizations (order_id, authorization_id, position)
-         SELECT $3, ids.id,
-           -- An id that is neither one of the new authorizations nor an existing one of this account gets
-           -- position -1, which CHECK (position >= 0) refuses: the statement fails and stores nothing.
-           CASE WHEN ids.id IN (SELECT id FROM new_authorizations)
-                  OR EXISTS (SELECT 1 FROM authorizations a WHERE a.id = ids.id AND a.account_id = $4)
-                THEN (ids.ord - 1)::int ELSE -1 END
-         FROM jsonb_array_elements_text($14::text::jsonb) WITH ORDINALITY AS ids (id, ord)`,
-        [
-          JSON.stringify(newAuthorizations.map(authorizationToRow)),
-          JSON.stringify(challenges),
-          row.id,
-          row.account_id,
-          row.status,
-          row.identifiers,
-          row.not_before,
-          row.not_after,
-          row.expires,
-          row.error,
-          row.certificate_serial,
-          row.replaces_serial,
-          row.created_at,
-          JSON.stringify(order.authorizationIds),
-        ],
+         SELECT l.order_id, l.authorization_id,
+           -- An id that is neither one of the new authorizations nor an existing one of the order's account
+           -- gets position -1, which CHECK (position >= 0) refuses: the statement fails and stores nothing.
+           -- The scalar subquery is a lookup by key per link; as EXISTS it was planned as a hash of every
+           -- authorization (keyed-joins.ts).
+           CASE WHEN l.authorization_id IN (SELECT id FROM new_authorizations)
+                  OR (SELECT a.account_id FROM authorizations a WHERE a.id = l.authorization_id) = l.account_id
+                THEN l.position ELSE -1 END
+         FROM jsonb_to_recordset($4::text::jsonb) AS l (order_id text, account_id text, authorization_id text, position integer)`,
+        [JSON.stringify(authorizations), JSON.stringify(challenges), JSON.stringify(orders), JSON.stringify(links)],
       );
+      return items.map(() => undefined);
     } catch (error) {
-      throw orderError(error, order);
+      const [only] = items;
+      throw items.length === 1 && only !== undefined ? orderError(error, only.order) : error;
     }
   }
 

@@ -500,6 +500,24 @@ async function suite(t: Test, db: Database): Promise<void> {
     }
   });
 
+  await t.test('ok/batched new orders: stored together; a replacement conflict fails only its own order', async (t) => {
+    const batched = new OrderRepository(db, { batch: true });
+    const old = await storedCertificate();
+    const made = Array.from({ length: 4 }, (_, i) => {
+      const fresh = authorization(alice.id, { type: 'dns', value: `batch${i}.example.internal` });
+      return { o: order(alice.id, [fresh.id], { identifiers: [fresh.identifier], replacesSerial: i >= 2 ? old.serial : undefined }), fresh };
+    });
+    const results = await Promise.allSettled(made.map(({ o, fresh }) => batched.insertWithAuthorizations(o, [fresh])));
+    const outcomes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as CaError).kind));
+    t.same(outcomes.slice(0, 2), ['ok', 'ok'], 'orders without a replacement are stored');
+    t.same([...outcomes.slice(2)].sort(), ['alreadyReplaced', 'ok'], 'of two replacing one certificate, one is stored');
+    for (const [i, { o, fresh }] of made.entries()) {
+      const stored = outcomes[i] === 'ok';
+      t.same((await orders.findById(o.id))?.authorizationIds, stored ? [fresh.id] : undefined, `order ${i} ${stored ? 'stored with its authorization' : 'not stored'}`);
+      t.equal((await authorizations.findById(fresh.id))?.challenges.length, stored ? 3 : undefined);
+    }
+  });
+
   await t.test('fail/replacing an unknown certificate', async (t) => {
     await expectCaError(t, insertOrder(order(alice.id, [], { replacesSerial: 'abc123' }), []), 'notFound', /certificate abc123 does not exist/);
   });
