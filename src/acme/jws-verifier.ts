@@ -20,7 +20,7 @@ import { decodeBase64url, parseFlattenedJws, parseKeyChange, type FlattenedJwsOb
  *      (§7.3); alg matches the key type                                                     badPublicKey /
  *                                                                                           accountDoesNotExist /
  *                                                                                           badSignatureAlgorithm
- *   4. signature (jose flattenedVerify, algorithms pinned to the header's alg)          -> malformed
+ *   4. signature (node:crypto, algorithm pinned to the header's alg)                    -> malformed
  *   5. nonce consumed (§6.5): after the signature, so a forger cannot burn nonces        -> badNonce
  *   6. url equals the URL the request arrived on (§6.4)                                 -> unauthorized
  *   7. the account is valid (§7.3.6: deactivated accounts may do nothing)               -> unauthorized
