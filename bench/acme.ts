@@ -17,7 +17,7 @@
  *   BENCH_CA_BUNDLE        PEM file to trust for the servers' HTTPS (set by the bench in both start modes)
  *   BENCH_SERVER_PROCESSES how many server processes serve the directory: printed; with BENCH_START=chancery
  *                          the bench starts that many (default 2), each on its own port, all on one PostgreSQL
- *   BENCH_CLIENTS 64   BENCH_SECONDS 20   BENCH_MAX 5000   BENCH_POLL_MS 50
+ *   BENCH_CLIENTS 64   BENCH_SECONDS 20   BENCH_MAX 50000   BENCH_POLL_MS 50
  *   BENCH_STALL_SECONDS 10  no issuance completing for this long ends the run (reported as STALLED, exit 2)
  *   BENCH_HTTP01_PORT      the responder's port (default: a free port in start modes, 5002 otherwise)
  *   In the start modes the server resolves names through the bench's own DNS server (test/helpers/dns-server.ts),
@@ -69,7 +69,7 @@ import { startDnsServer, type DnsServer } from '../test/helpers/dns-server.js';
 const START = process.env.BENCH_START ?? '';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
-const MAX = Number(process.env.BENCH_MAX ?? 5000);
+const MAX = Number(process.env.BENCH_MAX ?? 50000);
 const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 50);
 const ISSUANCE_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
