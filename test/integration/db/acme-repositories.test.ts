@@ -18,10 +18,9 @@ import { AuthorizationRepository } from '../../../src/db/repositories/authorizat
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { ChallengeRepository } from '../../../src/db/repositories/challenge-repository.js';
 import { EabRepository } from '../../../src/db/repositories/eab-repository.js';
-import { IssuerRepository } from '../../../src/db/repositories/issuer-repository.js';
 import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
 import { OrderRepository } from '../../../src/db/repositories/order-repository.js';
-import { withEachDatabase } from '../../helpers/databases.js';
+import { insertRootIssuer, withEachDatabase } from '../../helpers/databases.js';
 import { expectCaError } from '../../helpers/expect-error.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -100,16 +99,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   const certs = new CertificateRepository(db);
 
   // Certificates to replace and to finalize orders with.
-  await new IssuerRepository(db).insert({
-    id: 'root',
-    role: 'root',
-    keyName: 'root-key',
-    der: new Uint8Array(randomBytes(100)),
-    subject: 'CN=Root',
-    notBefore: T0,
-    notAfter: at(3650 * DAY),
-    createdAt: T0,
-  });
+  await insertRootIssuer(db, T0);
   async function storedCertificate(overrides: Partial<IssuedCertificate> = {}): Promise<IssuedCertificate> {
     const cert: IssuedCertificate = {
       serial: serial(),
@@ -766,6 +756,22 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.same(answers[0], await orders.findWithProgress(o.id, at(MINUTE)), 'the same answer as an unbatched read');
   });
 
+  /** A signed certificate for one of uma's orders, with the serial its claim reserved. */
+  const certificateFor = (order: Order, s: string): IssuedCertificate => ({
+    serial: s,
+    issuerId: 'root',
+    crlShard: 0,
+    der: new Uint8Array(randomBytes(200)),
+    identifiers: order.identifiers,
+    spkiSha256: randomBytes(32).toString('hex'),
+    notBefore: at(0),
+    notAfter: at(DAY),
+    status: 'valid',
+    createdAt: at(MINUTE),
+    accountId: uma.id,
+    orderId: order.id,
+  });
+
   await t.test('ok/claim for issuance: the order and the serial together, once', async (t) => {
     const { o, authz } = await umaOrder(['c1']);
     const s1 = serial();
@@ -790,20 +796,7 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.equal(await orders.claimForIssuance(other.id, ['pending'], at(MINUTE), s2, 'root'), true);
     t.equal(await certs.isSerialReserved(s2), true, 'the serial is reserved with the claim (rule 2)');
 
-    const cert: IssuedCertificate = {
-      serial: s2,
-      issuerId: 'root',
-      crlShard: 0,
-      der: new Uint8Array(randomBytes(200)),
-      identifiers: [umaName('c2')],
-      spkiSha256: randomBytes(32).toString('hex'),
-      notBefore: at(0),
-      notAfter: at(DAY),
-      status: 'valid',
-      createdAt: at(MINUTE),
-      accountId: uma.id,
-      orderId: other.id,
-    };
+    const cert = certificateFor(other, s2);
     t.equal(await certs.insertForOrder(cert, other.id), true);
     t.same(await certs.findBySerial(s2), cert, 'the certificate is stored');
     const done = await orders.findById(other.id);
@@ -845,25 +838,11 @@ async function suite(t: Test, db: Database): Promise<void> {
       'serials reserved exactly for the claims that won',
     );
 
-    const certFor = (order: Order, s: string): IssuedCertificate => ({
-      serial: s,
-      issuerId: 'root',
-      crlShard: 1,
-      der: new Uint8Array(randomBytes(180)),
-      identifiers: order.identifiers,
-      spkiSha256: randomBytes(32).toString('hex'),
-      notBefore: at(0),
-      notAfter: at(DAY),
-      status: 'valid',
-      createdAt: at(MINUTE),
-      accountId: uma.id,
-      orderId: order.id,
-    });
-    const certA = certFor(a, serials[0]!);
+    const certA = certificateFor(a, serials[0]!);
     const stores = await Promise.allSettled([
       batchedCerts.insertForOrder(certA, a.id),
-      batchedCerts.insertForOrder(certFor(b, serials[3]!), b.id),
-      batchedCerts.insertForOrder(certFor(c, cSerial), c.id),
+      batchedCerts.insertForOrder(certificateFor(b, serials[3]!), b.id),
+      batchedCerts.insertForOrder(certificateFor(c, cSerial), c.id),
     ]);
     t.same(
       stores.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as CaError).kind)),

@@ -29,11 +29,10 @@ import { AccountRepository } from '../../../src/db/repositories/account-reposito
 import { AuthorizationRepository } from '../../../src/db/repositories/authorization-repository.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, ChallengeRepository } from '../../../src/db/repositories/challenge-repository.js';
-import { IssuerRepository } from '../../../src/db/repositories/issuer-repository.js';
 import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
 import { OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
 import { OrderRepository } from '../../../src/db/repositories/order-repository.js';
-import { freshPgDatabase } from '../../helpers/databases.js';
+import { freshPgDatabase, insertRootIssuer } from '../../helpers/databases.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
@@ -494,16 +493,7 @@ if (database !== undefined) {
   const db = await openPgDatabase(database.url, { poolSize: 2 });
   t.teardown(() => db.close());
   await migrate(db, new FakeClock(T0));
-  await new IssuerRepository(db).insert({
-    id: 'root',
-    role: 'root',
-    keyName: 'root-key',
-    der: new Uint8Array(randomBytes(100)),
-    subject: 'CN=Root',
-    notBefore: T0,
-    notAfter: at(3650 * DAY),
-    createdAt: T0,
-  });
+  await insertRootIssuer(db, T0);
 
   // One connection (a pool of one), so SET, PREPARE and EXPLAIN EXECUTE share a session.
   const planner = await openPgDatabase(database.url, { poolSize: 1 });
