@@ -239,7 +239,8 @@ export function acmeStoreAccess(db: Database): AcmeStoreAccess {
   const on = (q: Queryable, pooled: boolean): AcmeStores => ({
     accounts: new AccountRepository(q),
     eab: new EabRepository(q),
-    // Reads on the pool gather concurrent requests into one statement; a transaction's run on its connection.
+    // On the pool, concurrent requests' statements are gathered into one (StatementBatcher); in a
+    // transaction they run on its connection as they come.
     orders: new OrderRepository(q, { batch: pooled }),
     authorizations: new AuthorizationRepository(q, { batch: pooled }),
     challenges: new ChallengeRepository(q, { batch: pooled }),

@@ -24,11 +24,6 @@ export interface OrderSettings {
 
 const SPKI_CACHE_SIZE = 10_000;
 
-/**
- * Orders, authorizations and challenges (RFC 8555 §7.1.3-7.1.6, §7.4, §7.5). Order status is derived from
- * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
- * answers the same.
- */
 /** The slice of the ValidationScheduler the order service drives (see its leaseForInline / validateNow). */
 export interface InlineValidation {
   leaseForInline(now: Date): Date | undefined;
@@ -37,6 +32,11 @@ export interface InlineValidation {
   kick(): void;
 }
 
+/**
+ * Orders, authorizations and challenges (RFC 8555 §7.1.3-7.1.6, §7.4, §7.5). Order status is derived from
+ * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
+ * answers the same.
+ */
 export class OrderService {
   private readonly spkiByThumbprint = new Map<string, Buffer>();
 
