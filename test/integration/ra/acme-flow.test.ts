@@ -213,6 +213,7 @@ await t.test('ok/a validation pending when the process stops is resumed by the n
   // "Restart": the first scheduler never runs; a new composition over the same database picks the work up.
   const next = await openAcme(runtime, hierarchy, { validator, startScheduler: false });
   t.teardown(() => next.close());
-  t.equal(await next.scheduler.runOnce(), 1, 'the persisted validation is claimed');
-  t.equal((await next.ra.getOrder(alice, order.id)).status, 'ready');
+  // At least this one: the retry test's challenge may have come due too (its backoff is wall-clock time).
+  t.ok((await next.scheduler.runOnce()) >= 1, 'the persisted validation is claimed');
+  t.equal((await next.ra.getOrder(alice, order.id)).status, 'ready', 'and validated by the new composition');
 });
