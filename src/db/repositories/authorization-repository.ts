@@ -37,13 +37,13 @@ function authorizationsFromJoinedRows(rows: readonly JoinedRow[]): Authorization
   return [...byId.values()].map(({ row, challenges }) => authorizationFromRow(row, challenges));
 }
 
+type ReuseLookup = { accountId: string; wanted: readonly { identifier: Identifier; wildcard: boolean }[]; validAfter: Date };
+
 /**
  * Authorizations (RFC 8555 §7.1.4) with their challenges. Takes a Queryable so it can run inside a caller's
  * transaction. A new order's authorizations are inserted with the order, in one statement
  * (OrderRepository.insertWithAuthorizations); every read returns them with their challenges in one statement.
  */
-type ReuseLookup = { accountId: string; wanted: readonly { identifier: Identifier; wildcard: boolean }[]; validAfter: Date };
-
 export class AuthorizationRepository {
   private readonly reads?: StatementBatcher<readonly string[], Authorization[]>;
   private readonly reuseLookups?: StatementBatcher<ReuseLookup, Authorization[]>;

@@ -18,10 +18,10 @@ export interface ClaimedChallenge {
   accountThumbprint: string;
 }
 
-/** The outcome of a client's response to a challenge (ChallengeRepository.respond). */
 /** A client's answer to a challenge (respond's arguments). */
 type Response = { id: string; accountId: string; now: Date; due: Date };
 
+/** The outcome of a client's response to a challenge (ChallengeRepository.respond). */
 export interface ChallengeResponse {
   /** The challenge and its authorization as they are after the statement. */
   challenge: Challenge;
@@ -53,8 +53,8 @@ export class ChallengeRepository {
   private readonly responses?: StatementBatcher<Response, ChallengeResponse | undefined>;
 
   /**
-   * `batch`: concurrent respond and markValidWithAuthorization calls share a statement each (StatementBatcher) — for the
-   * instance on the pool, never for one on a transaction.
+   * `batch`: concurrent respond and markValidWithAuthorization calls share a statement each
+   * (StatementBatcher) — for the instance on the pool, never for one on a transaction.
    */
   constructor(
     private readonly db: Queryable,

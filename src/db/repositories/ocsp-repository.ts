@@ -70,12 +70,12 @@ function checkLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 1) throw new CaError('serverInternal', `limit must be a positive integer, not ${limit}`);
 }
 
+type PutRecord = Omit<OcspResponseRecord, 'updatedAt'> & { updatedAt: Date };
+
 /**
  * Pre-signed OCSP responses (RFC 5019 §2.2: responses produced ahead of requests). Takes a Queryable so
  * the revocation's transaction can re-sign the response together with the status change (rule 6).
  */
-type PutRecord = Omit<OcspResponseRecord, 'updatedAt'> & { updatedAt: Date };
-
 export class OcspResponseRepository {
   private readonly puts?: StatementBatcher<PutRecord, boolean>;
 

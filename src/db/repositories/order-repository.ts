@@ -8,7 +8,6 @@ import { AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS } from './challenge-repository
 import { StatementBatcher } from '../statement-batcher.js';
 import { authorizationById } from './keyed-joins.js';
 
-
 const INSERT_COLUMNS =
   'id, account_id, status, identifiers, not_before, not_after, expires, error, certificate_serial, replaces_serial, created_at';
 
@@ -34,23 +33,23 @@ export interface OrderPage {
   nextCursor?: string;
 }
 
-/**
- * Orders (RFC 8555 §7.1.3, §7.4). Takes a Queryable: creation spans several tables and must run inside
- * db.transaction, and finalization updates the order in the issuance transaction (rule 6).
- */
 type ProgressRow = OrderRow & { n: number; total: number; usable: number; failed_id: string | null };
 type WithProgress = { order: Order; progress: OrderProgress };
 type Claim = { id: string; from: readonly OrderStatus[]; now: Date; serial: string; issuerId: string };
 type NewOrder = { order: Order; newAuthorizations: readonly Authorization[] };
 
+/**
+ * Orders (RFC 8555 §7.1.3, §7.4). Takes a Queryable: creation spans several tables and must run inside
+ * db.transaction, and finalization updates the order in the issuance transaction (rule 6).
+ */
 export class OrderRepository {
   private readonly progressReads?: StatementBatcher<{ id: string; now: Date }, WithProgress | undefined>;
   private readonly claims?: StatementBatcher<Claim, boolean>;
   private readonly inserts?: StatementBatcher<NewOrder, void>;
 
   /**
-   * `batch`: concurrent insertWithAuthorizations, findWithProgress and claimForIssuance calls share a statement each
-   * (StatementBatcher) — for the instance on the pool, never for one on a transaction.
+   * `batch`: concurrent insertWithAuthorizations, findWithProgress and claimForIssuance calls share a
+   * statement each (StatementBatcher) — for the instance on the pool, never for one on a transaction.
    */
   constructor(
     private readonly db: Queryable,
