@@ -5,7 +5,8 @@ import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js'
 import { accountFromRow, accountToRow, contactsToJson, jwkToJson } from '../row-mappers.js';
 import type { AccountRow } from '../row-types.js';
 
-const COLUMNS = 'id, status, contacts, public_jwk, jwk_thumbprint, eab_kid, group_name, tos_agreed, created_at';
+export const ACCOUNT_COLUMNS = 'id, status, contacts, public_jwk, jwk_thumbprint, eab_kid, group_name, tos_agreed, created_at';
+const COLUMNS = ACCOUNT_COLUMNS;
 
 /** The account columns qualified with a table alias, for statements that read an account with something else. */
 export function accountColumns(alias: string): string {

@@ -136,7 +136,8 @@ export class CertificateRepository {
   /** Certificates by serial in one statement; answers in the order given (undefined where there is none). */
   private async selectBySerials(serials: readonly string[]): Promise<(IssuedCertificate | undefined)[]> {
     const result = await this.db.query<CertificateRow>(
-      `SELECT c.* FROM unnest($1::text[]) AS s (serial) CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM certificates WHERE serial = s.serial OFFSET 0) AS c`,
+      `SELECT ${COLUMNS.split(', ').map((column) => `c.${column}`).join(', ')}
+       FROM unnest($1::text[]) AS s (serial) CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM certificates WHERE serial = s.serial OFFSET 0) AS c`,
       [serials],
     );
     const bySerial = new Map(result.rows.map((row) => [row.serial, certificateFromRow(row)]));

@@ -2,7 +2,7 @@ import type { Account } from '../../core/account.js';
 import type { Queryable } from '../database.js';
 import { accountFromRow } from '../row-mappers.js';
 import type { AccountRow } from '../row-types.js';
-import { accountColumns } from './account-repository.js';
+import { ACCOUNT_COLUMNS, accountColumns } from './account-repository.js';
 
 /**
  * Spent anti-replay nonces (RFC 8555 §6.5; migrations/0005). Nonces are issued without the database (they
@@ -47,7 +47,7 @@ export class NonceRepository {
          INSERT INTO spent_nonces (id) SELECT DISTINCT id FROM input ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id)
        SELECT i.n, EXISTS (SELECT 1 FROM spent s WHERE s.id = i.id) AS spent, ${accountColumns('a')}
        FROM input i
-       LEFT JOIN LATERAL (SELECT * FROM accounts WHERE id = i.account_id OFFSET 0) AS a ON true
+       LEFT JOIN LATERAL (SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = i.account_id OFFSET 0) AS a ON true
        ORDER BY i.n`,
       [hex, items.map((item) => item.accountId ?? null)],
     );

@@ -8,7 +8,8 @@ import { AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS } from './challenge-repository
 import { StatementBatcher } from '../statement-batcher.js';
 import { authorizationById } from './keyed-joins.js';
 
-const INSERT_COLUMNS =
+/** The orders table's columns. */
+const ORDER_COLUMNS =
   'id, account_id, status, identifiers, not_before, not_after, expires, error, certificate_serial, replaces_serial, created_at';
 
 /** The order's columns (table alias o) plus its authorization ids in position order, read in the same statement. */
@@ -121,7 +122,7 @@ export class OrderRepository {
              status text, validated_at timestamptz, error text, attempts integer, next_attempt_at timestamptz)
            RETURNING id
          ), new_orders AS (
-           INSERT INTO orders (${INSERT_COLUMNS})
+           INSERT INTO orders (${ORDER_COLUMNS})
            SELECT id, account_id, status, identifiers::jsonb, not_before, not_after, expires, error::jsonb, certificate_serial,
              replaces_serial, created_at
            FROM jsonb_to_recordset($3::text::jsonb) AS r (id text, account_id text, status text, identifiers text,
@@ -164,7 +165,7 @@ export class OrderRepository {
     const result = await this.db.query<ProgressRow>(
       `SELECT k.n::int AS n, ${COLUMNS}, p.total, p.usable, p.failed_id
        FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (id, now, n)
-       CROSS JOIN LATERAL (SELECT * FROM orders WHERE id = k.id OFFSET 0) AS o
+       CROSS JOIN LATERAL (SELECT ${ORDER_COLUMNS} FROM orders WHERE id = k.id OFFSET 0) AS o
        CROSS JOIN LATERAL (
          SELECT count(*)::int AS total,
                 count(*) FILTER (WHERE a.status = 'valid' AND a.expires > k.now::timestamptz)::int AS usable,
