@@ -75,6 +75,13 @@ await t.test('bad requests are badCSR with the reason', async (t) => {
   await expectCaError(t, parseCsr(email), 'badCSR', /unsupported name type \[1\]/);
   const ca = (await makeCsr({ keyType: 'ec-p256', sans: ['DNS:a.example.internal'], extra: ['-addext', 'basicConstraints=critical,CA:TRUE'] })).der;
   await expectCaError(t, parseCsr(ca), 'badCSR', /basicConstraints cA=TRUE/);
+  // A P-256 point moved off the curve is refused when the key is imported, before any signature check.
+  const p256 = await makeCsr({ keyType: 'ec-p256', sans: ['DNS:a.example.internal'] });
+  const point = createPublicKey(p256.keyPem).export({ format: 'der', type: 'spki' }).subarray(-65);
+  const offCurve = Buffer.from(p256.der);
+  const at = offCurve.indexOf(point);
+  offCurve[at + 64] = offCurve[at + 64]! ^ 0x01;
+  await expectCaError(t, parseCsr(offCurve), 'badCSR', /could not be checked/);
   const notCa = (await makeCsr({ keyType: 'ec-p256', sans: ['DNS:a.example.internal'], extra: ['-addext', 'basicConstraints=critical,CA:FALSE'] })).der;
   t.same((await parseCsr(notCa)).identifiers, [{ type: 'dns', value: 'a.example.internal' }], 'CA:FALSE is fine');
 });
