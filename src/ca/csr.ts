@@ -1,4 +1,4 @@
-import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, verify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import { CaError } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
 import { TAG } from './der/der-writer.js';
@@ -114,7 +114,7 @@ function importKey(bytes: Buffer, spki: Tlv & { offset: number }): KeyObject {
   }
 }
 
-// Named curves by the content octets of their OID, with their coordinate size (RFC 5480 §2.1.1.1).
+// Named curves by their OID, with their coordinate size (RFC 5480 §2.1.1.1).
 const EC_CURVES: Record<string, { crv: 'P-256' | 'P-384'; size: number }> = {
   [OID.secp256r1]: { crv: 'P-256', size: 32 },
   [OID.secp384r1]: { crv: 'P-384', size: 48 },
@@ -164,28 +164,39 @@ function unsupported(what: string): CaError {
 }
 
 function checkSignature(bytes: Buffer, shape: CsrShape, key: KeyObject): boolean {
-  const [oidNode, params] = children(bytes, shape.algorithm);
-  const oid = oidText(slice(bytes, expectOr(oidNode, TAG.OID, 'signatureAlgorithm.algorithm')));
-  const signed = slice(bytes, shape.info, true);
+  let method: { hash: string | null; options: Omit<VerifyKeyObjectInput, 'key'> };
+  try {
+    method = signatureMethod(bytes, shape.algorithm, key);
+  } catch (cause) {
+    // A CaError says what is unsupported; anything else is the DER reader refusing the AlgorithmIdentifier.
+    if (cause instanceof CaError) throw cause;
+    throw new CaError('badCSR', 'CSR signatureAlgorithm is malformed', { cause });
+  }
   const bitString = slice(bytes, shape.signature);
   if (bitString.length < 1 || bitString[0] !== 0) throw new CaError('badCSR', 'CSR signature BIT STRING has unused bits');
-  const signature = bitString.subarray(1);
+  try {
+    return verify(method.hash, slice(bytes, shape.info, true), { key, ...method.options }, bitString.subarray(1));
+  } catch {
+    return false; // e.g. an ECDSA signature that is not a DER Ecdsa-Sig-Value
+  }
+}
+
+/** How to verify the request's signature: the hash and node:crypto options its AlgorithmIdentifier asks for, with this key. */
+function signatureMethod(bytes: Buffer, algorithmId: Tlv, key: KeyObject): { hash: string | null; options: Omit<VerifyKeyObjectInput, 'key'> } {
+  const [oidNode, params] = children(bytes, algorithmId);
+  const oid = oidText(slice(bytes, expectOr(oidNode, TAG.OID, 'signatureAlgorithm.algorithm')));
   if (oid === OID.rsassaPss) {
     if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'rsa-pss') throw unsupported(`RSASSA-PSS with a ${String(key.asymmetricKeyType)} key`);
     const pss = pssParameters(bytes, params);
-    return verify(pss.hash, signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: pss.saltLength }, signature);
+    return { hash: pss.hash, options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: pss.saltLength } };
   }
   const algorithm = SIGNATURES[oid];
   if (algorithm === undefined) throw unsupported(oid);
   const keyFamily = key.asymmetricKeyType === 'rsa-pss' ? 'rsa' : key.asymmetricKeyType;
   if (keyFamily !== algorithm.family) throw unsupported(`${oid} with a ${String(key.asymmetricKeyType)} key`);
-  try {
-    if (algorithm.family === 'ec') return verify(algorithm.hash, signed, { key, dsaEncoding: 'der' }, signature);
-    if (algorithm.family === 'rsa') return verify(algorithm.hash, signed, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
-    return verify(null, signed, key, signature);
-  } catch {
-    return false; // e.g. an ECDSA signature that is not a DER Ecdsa-Sig-Value
-  }
+  if (algorithm.family === 'ec') return { hash: algorithm.hash, options: { dsaEncoding: 'der' } };
+  if (algorithm.family === 'rsa') return { hash: algorithm.hash, options: { padding: constants.RSA_PKCS1_PADDING } };
+  return { hash: null, options: {} };
 }
 
 function expectOr(node: Tlv | undefined, tag: number, what: string): Tlv {

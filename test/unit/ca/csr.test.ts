@@ -75,6 +75,11 @@ await t.test('bad requests are badCSR with the reason', async (t) => {
   await expectCaError(t, parseCsr(email), 'badCSR', /unsupported name type \[1\]/);
   const ca = (await makeCsr({ keyType: 'ec-p256', sans: ['DNS:a.example.internal'], extra: ['-addext', 'basicConstraints=critical,CA:TRUE'] })).der;
   await expectCaError(t, parseCsr(ca), 'badCSR', /basicConstraints cA=TRUE/);
+  // An AlgorithmIdentifier the DER reader cannot read (a 5-octet length) is the client's error, not ours.
+  const algorithmId = Buffer.from('300a06082a8648ce3d040302', 'hex'); // ecdsa-with-SHA256
+  const badAlgorithm = Buffer.from(ec);
+  badAlgorithm[badAlgorithm.lastIndexOf(algorithmId) + 3] = 0x85;
+  await expectCaError(t, parseCsr(badAlgorithm), 'badCSR', /signatureAlgorithm is malformed/);
   // A P-256 point moved off the curve is refused when the key is imported, before any signature check.
   const p256 = await makeCsr({ keyType: 'ec-p256', sans: ['DNS:a.example.internal'] });
   const point = createPublicKey(p256.keyPem).export({ format: 'der', type: 'spki' }).subarray(-65);
