@@ -4,15 +4,14 @@ import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
 import { accountFromRow, accountToRow, contactsToJson, jwkToJson } from '../row-mappers.js';
 import type { AccountRow } from '../row-types.js';
+import { qualified } from './columns.js';
 
 export const ACCOUNT_COLUMNS = 'id, status, contacts, public_jwk, jwk_thumbprint, eab_kid, group_name, tos_agreed, created_at';
 const COLUMNS = ACCOUNT_COLUMNS;
 
 /** The account columns qualified with a table alias, for statements that read an account with something else. */
 export function accountColumns(alias: string): string {
-  return COLUMNS.split(', ')
-    .map((column) => `${alias}.${column}`)
-    .join(', ');
+  return qualified(COLUMNS, alias);
 }
 
 const KEY_IN_USE = 'an account with this key already exists';

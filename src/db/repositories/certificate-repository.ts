@@ -4,6 +4,7 @@ import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificateToRow, sqlError } from '../row-mappers.js';
 import type { CertificateRow } from '../row-types.js';
 import { StatementBatcher } from '../statement-batcher.js';
+import { qualified } from './columns.js';
 
 const COLUMNS =
   'serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at, ' +
@@ -66,66 +67,64 @@ export class CertificateRepository {
    * is stored all the same: it has been signed, and a signed certificate must be on record. Throws like insert().
    */
   async insertForOrder(cert: IssuedCertificate, orderId: string): Promise<boolean> {
-    if (this.orderInserts) return this.orderInserts.submit({ cert, orderId });
-    return (await this.insertManyForOrders([{ cert, orderId }]))[0]!;
+    try {
+      return this.orderInserts ? await this.orderInserts.submit({ cert, orderId }) : (await this.insertManyForOrders([{ cert, orderId }]))[0]!;
+    } catch (error) {
+      throw insertError(error, cert);
+    }
   }
 
   /**
    * insertForOrder for several certificates in one statement (planned per call: it carries a batch);
    * answers in the order given. A batch that fails wrote nothing; its certificates are then stored one by
-   * one (StatementBatcher retryAlone), each with its own error.
+   * one (StatementBatcher retryAlone), so the error a caller sees is its own certificate's.
    */
   private async insertManyForOrders(items: readonly { cert: IssuedCertificate; orderId: string }[]): Promise<boolean[]> {
     const rows = items.map(({ cert }) => certificateToRow(cert));
     const column = <K extends keyof CertificateRow>(key: K): CertificateRow[K][] => rows.map((row) => row[key]);
     const time = (dates: (Date | null)[]): (string | null)[] => dates.map((date) => date?.toISOString() ?? null);
-    try {
-      // Arrays rather than a JSON recordset: PostgreSQL then knows how many rows the batch holds and plans
-      // the order update as lookups, not a scan.
-      const result = await this.db.query<{ serial: string }>(
-        `WITH k AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-             $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
-             AS k (serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at,
-               revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, for_order)
-         ), stored AS (
-           INSERT INTO certificates (${COLUMNS})
-           SELECT serial, issuer_id, crl_shard, decode(der, 'hex'), identifiers::jsonb, spki_sha256, not_before::timestamptz,
-             not_after::timestamptz, status, revoked_at::timestamptz, revocation_reason, invalidity_date::timestamptz,
-             created_at::timestamptz, account_id, order_id, replaces_serial
-           FROM k
-           RETURNING serial)
-         UPDATE orders o SET status = 'valid', certificate_serial = k.serial
+    // Arrays rather than a JSON recordset: PostgreSQL then knows how many rows the batch holds and plans
+    // the order update as lookups, not a scan.
+    const result = await this.db.query<{ serial: string }>(
+      `WITH k AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+           $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+           AS k (serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at,
+             revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, for_order)
+       ), stored AS (
+         INSERT INTO certificates (${COLUMNS})
+         SELECT serial, issuer_id, crl_shard, decode(der, 'hex'), identifiers::jsonb, spki_sha256, not_before::timestamptz,
+           not_after::timestamptz, status, revoked_at::timestamptz, revocation_reason, invalidity_date::timestamptz,
+           created_at::timestamptz, account_id, order_id, replaces_serial
          FROM k
-         WHERE o.id = k.for_order AND o.status = 'processing' AND k.serial IN (SELECT serial FROM stored)
-         RETURNING k.serial`,
-        [
-          column('serial'),
-          column('issuer_id'),
-          column('crl_shard'),
-          rows.map((row) => Buffer.from(row.der).toString('hex')),
-          column('identifiers'),
-          column('spki_sha256'),
-          time(column('not_before')),
-          time(column('not_after')),
-          column('status'),
-          time(column('revoked_at')),
-          column('revocation_reason'),
-          time(column('invalidity_date')),
-          time(column('created_at')),
-          column('account_id'),
-          column('order_id'),
-          column('replaces_serial'),
-          items.map((item) => item.orderId),
-        ],
-        { planPerCall: true },
-      );
-      const moved = new Set(result.rows.map((row) => row.serial));
-      return items.map(({ cert }) => moved.has(cert.serial));
-    } catch (error) {
-      const [only] = items;
-      throw items.length === 1 && only !== undefined ? insertError(error, only.cert) : error;
-    }
+         RETURNING serial)
+       UPDATE orders o SET status = 'valid', certificate_serial = k.serial
+       FROM k
+       WHERE o.id = k.for_order AND o.status = 'processing' AND k.serial IN (SELECT serial FROM stored)
+       RETURNING k.serial`,
+      [
+        column('serial'),
+        column('issuer_id'),
+        column('crl_shard'),
+        rows.map((row) => Buffer.from(row.der).toString('hex')),
+        column('identifiers'),
+        column('spki_sha256'),
+        time(column('not_before')),
+        time(column('not_after')),
+        column('status'),
+        time(column('revoked_at')),
+        column('revocation_reason'),
+        time(column('invalidity_date')),
+        time(column('created_at')),
+        column('account_id'),
+        column('order_id'),
+        column('replaces_serial'),
+        items.map((item) => item.orderId),
+      ],
+      { planPerCall: true },
+    );
+    const moved = new Set(result.rows.map((row) => row.serial));
+    return items.map(({ cert }) => moved.has(cert.serial));
   }
 
   async findBySerial(serial: string): Promise<IssuedCertificate | undefined> {
@@ -136,7 +135,7 @@ export class CertificateRepository {
   /** Certificates by serial in one statement; answers in the order given (undefined where there is none). */
   private async selectBySerials(serials: readonly string[]): Promise<(IssuedCertificate | undefined)[]> {
     const result = await this.db.query<CertificateRow>(
-      `SELECT ${COLUMNS.split(', ').map((column) => `c.${column}`).join(', ')}
+      `SELECT ${qualified(COLUMNS, 'c')}
        FROM unnest($1::text[]) AS s (serial) CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM certificates WHERE serial = s.serial OFFSET 0) AS c`,
       [serials],
     );

@@ -4,6 +4,7 @@ import type { Queryable } from '../database.js';
 import { authorizationFromRow, challengeFromRow, problemToText } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
 import { StatementBatcher } from '../statement-batcher.js';
+import { qualified } from './columns.js';
 import { authorizationById, challengesOf } from './keyed-joins.js';
 
 export const CHALLENGE_COLUMNS = 'id, authorization_id, type, token, status, validated_at, error, attempts, next_attempt_at';
@@ -120,7 +121,7 @@ export class ChallengeRepository {
            LIMIT $3
            FOR UPDATE SKIP LOCKED))
          RETURNING ${COLUMNS})
-       SELECT ${COLUMNS.split(', ').map((c) => `claimed.${c}`).join(', ')},
+       SELECT ${qualified(COLUMNS, 'claimed')},
               a.account_id AS a_account_id, a.identifier_type AS a_identifier_type, a.identifier_value AS a_identifier_value,
               a.wildcard AS a_wildcard, a.status AS a_status, a.expires AS a_expires, a.created_at AS a_created_at,
               acc.jwk_thumbprint
@@ -335,7 +336,7 @@ export class ChallengeRepository {
 export const AUTHORIZATION_COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
 
 export const AUTHORIZATION_AND_CHALLENGE_COLUMNS =
-  AUTHORIZATION_COLUMNS.split(', ').map((column) => `a.${column}`).join(', ') + ', ' +
+  qualified(AUTHORIZATION_COLUMNS, 'a') + ', ' +
   CHALLENGE_COLUMNS.split(', ').map((column) => `c.${column} AS c_${column}`).join(', ');
 
 export type JoinedAuthorizationRow = AuthorizationRow & { [K in keyof ChallengeRow as `c_${K}`]: ChallengeRow[K] };

@@ -121,8 +121,7 @@ export class OcspResponseRepository {
    * twice (one statement cannot write a row twice) is written by the records in turn, as put() would.
    */
   async putMany(records: readonly PutRecord[]): Promise<boolean[]> {
-    const seen = new Set<string>();
-    if (records.some((record) => seen.size === seen.add(record.serial).size)) {
+    if (new Set(records.map((record) => record.serial)).size !== records.length) {
       const answers: boolean[] = [];
       for (const record of records) answers.push((await this.putMany([record]))[0]!);
       return answers;

@@ -89,14 +89,18 @@ export class OrderRepository {
       }
     }
     const item = { order, newAuthorizations };
-    if (this.inserts) await this.inserts.submit(item);
-    else await this.insertMany([item]);
+    try {
+      if (this.inserts) await this.inserts.submit(item);
+      else await this.insertMany([item]);
+    } catch (error) {
+      throw orderError(error, order);
+    }
   }
 
   /**
    * insertWithAuthorizations for several orders in one statement. A batch that fails (one order replacing a
    * certificate already being replaced) wrote nothing; its orders are then stored one by one
-   * (StatementBatcher retryAlone), each with its own error.
+   * (StatementBatcher retryAlone), so the error a caller sees is its own order's.
    */
   private async insertMany(items: readonly NewOrder[]): Promise<void[]> {
     const orders = items.map(({ order }) => orderToRow(order));
@@ -107,46 +111,41 @@ export class OrderRepository {
     const links = items.flatMap(({ order }) =>
       order.authorizationIds.map((authorizationId, position) => ({ order_id: order.id, account_id: order.accountId, authorization_id: authorizationId, position })),
     );
-    try {
-      await this.db.query(
-        `WITH new_authorizations AS (
-           INSERT INTO authorizations (${AUTHORIZATION_COLUMNS})
-           SELECT ${AUTHORIZATION_COLUMNS}
-           FROM jsonb_to_recordset($1::text::jsonb) AS r (id text, account_id text, identifier_type text,
-             identifier_value text, wildcard boolean, status text, expires timestamptz, created_at timestamptz)
-           RETURNING id
-         ), new_challenges AS (
-           INSERT INTO challenges (${CHALLENGE_COLUMNS})
-           SELECT id, authorization_id, type, token, status, validated_at, error::jsonb, attempts, next_attempt_at
-           FROM jsonb_to_recordset($2::text::jsonb) AS r (id text, authorization_id text, type text, token text,
-             status text, validated_at timestamptz, error text, attempts integer, next_attempt_at timestamptz)
-           RETURNING id
-         ), new_orders AS (
-           INSERT INTO orders (${ORDER_COLUMNS})
-           SELECT id, account_id, status, identifiers::jsonb, not_before, not_after, expires, error::jsonb, certificate_serial,
-             replaces_serial, created_at
-           FROM jsonb_to_recordset($3::text::jsonb) AS r (id text, account_id text, status text, identifiers text,
-             not_before timestamptz, not_after timestamptz, expires timestamptz, error text, certificate_serial text,
-             replaces_serial text, created_at timestamptz)
-           RETURNING id
-         )
-         INSERT INTO order_authorizations (order_id, authorization_id, position)
-         SELECT l.order_id, l.authorization_id,
-           -- An id that is neither one of the new authorizations nor an existing one of the order's account
-           -- gets position -1, which CHECK (position >= 0) refuses: the statement fails and stores nothing.
-           -- The scalar subquery is a lookup by key per link; as EXISTS it was planned as a hash of every
-           -- authorization (keyed-joins.ts).
-           CASE WHEN l.authorization_id IN (SELECT id FROM new_authorizations)
-                  OR (SELECT a.account_id FROM authorizations a WHERE a.id = l.authorization_id) = l.account_id
-                THEN l.position ELSE -1 END
-         FROM jsonb_to_recordset($4::text::jsonb) AS l (order_id text, account_id text, authorization_id text, position integer)`,
-        [JSON.stringify(authorizations), JSON.stringify(challenges), JSON.stringify(orders), JSON.stringify(links)],
-      );
-      return items.map(() => undefined);
-    } catch (error) {
-      const [only] = items;
-      throw items.length === 1 && only !== undefined ? orderError(error, only.order) : error;
-    }
+    await this.db.query(
+      `WITH new_authorizations AS (
+         INSERT INTO authorizations (${AUTHORIZATION_COLUMNS})
+         SELECT ${AUTHORIZATION_COLUMNS}
+         FROM jsonb_to_recordset($1::text::jsonb) AS r (id text, account_id text, identifier_type text,
+           identifier_value text, wildcard boolean, status text, expires timestamptz, created_at timestamptz)
+         RETURNING id
+       ), new_challenges AS (
+         INSERT INTO challenges (${CHALLENGE_COLUMNS})
+         SELECT id, authorization_id, type, token, status, validated_at, error::jsonb, attempts, next_attempt_at
+         FROM jsonb_to_recordset($2::text::jsonb) AS r (id text, authorization_id text, type text, token text,
+           status text, validated_at timestamptz, error text, attempts integer, next_attempt_at timestamptz)
+         RETURNING id
+       ), new_orders AS (
+         INSERT INTO orders (${ORDER_COLUMNS})
+         SELECT id, account_id, status, identifiers::jsonb, not_before, not_after, expires, error::jsonb, certificate_serial,
+           replaces_serial, created_at
+         FROM jsonb_to_recordset($3::text::jsonb) AS r (id text, account_id text, status text, identifiers text,
+           not_before timestamptz, not_after timestamptz, expires timestamptz, error text, certificate_serial text,
+           replaces_serial text, created_at timestamptz)
+         RETURNING id
+       )
+       INSERT INTO order_authorizations (order_id, authorization_id, position)
+       SELECT l.order_id, l.authorization_id,
+         -- An id that is neither one of the new authorizations nor an existing one of the order's account
+         -- gets position -1, which CHECK (position >= 0) refuses: the statement fails and stores nothing.
+         -- The scalar subquery is a lookup by key per link; as EXISTS it was planned as a hash of every
+         -- authorization (keyed-joins.ts).
+         CASE WHEN l.authorization_id IN (SELECT id FROM new_authorizations)
+                OR (SELECT a.account_id FROM authorizations a WHERE a.id = l.authorization_id) = l.account_id
+              THEN l.position ELSE -1 END
+       FROM jsonb_to_recordset($4::text::jsonb) AS l (order_id text, account_id text, authorization_id text, position integer)`,
+      [JSON.stringify(authorizations), JSON.stringify(challenges), JSON.stringify(orders), JSON.stringify(links)],
+    );
+    return items.map(() => undefined);
   }
 
   /**
@@ -193,51 +192,49 @@ export class OrderRepository {
    */
   async claimForIssuance(id: string, from: readonly OrderStatus[], now: Date, serial: string, issuerId: string): Promise<boolean> {
     const claim = { id, from, now, serial, issuerId };
-    if (this.claims) return this.claims.submit(claim);
-    return (await this.claimMany([claim]))[0]!;
+    try {
+      return this.claims ? await this.claims.submit(claim) : (await this.claimMany([claim]))[0]!;
+    } catch (error) {
+      const { code } = sqlError(error);
+      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `serial ${serial} has already been used`);
+      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `issuer ${issuerId} does not exist`);
+      throw error;
+    }
   }
 
   /**
    * claimForIssuance for several orders in one statement (planned per call: it carries a batch); answers in
    * the order given. An order named twice is claimed by one of them. A batch that fails (a used serial)
-   * wrote nothing; its claims are then retried one by one (StatementBatcher retryAlone), each with its error.
+   * wrote nothing; its claims are then retried one by one (StatementBatcher retryAlone), so the error a
+   * caller sees is its own claim's.
    */
   private async claimMany(claims: readonly Claim[]): Promise<boolean[]> {
-    try {
-      const result = await this.db.query<{ serial: string }>(
-        `WITH k AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k (id, from_statuses, at, serial, issuer_id)
-         ), claimed AS (
-           UPDATE orders o SET status = 'processing'
-           FROM k
-           WHERE o.id = k.id AND o.status = ANY (string_to_array(k.from_statuses, ',')) AND o.expires > k.at::timestamptz
-             AND NOT EXISTS (
-               SELECT 1 FROM order_authorizations oa ${authorizationById('oa.authorization_id', 'status, expires')}
-               WHERE oa.order_id = o.id AND (a.status <> 'valid' OR a.expires <= k.at::timestamptz))
-           RETURNING k.serial, k.issuer_id, k.at
-         ), reserved AS (
-           INSERT INTO serials (serial, issuer_id, created_at) SELECT serial, issuer_id, at::timestamptz FROM claimed RETURNING serial
-         )
-         SELECT serial FROM reserved`,
-        [
-          claims.map((c) => c.id),
-          claims.map((c) => c.from.join(',')),
-          claims.map((c) => c.now.toISOString()),
-          claims.map((c) => c.serial),
-          claims.map((c) => c.issuerId),
-        ],
-        { planPerCall: true },
-      );
-      const reserved = new Set(result.rows.map((row) => row.serial));
-      return claims.map((c) => reserved.has(c.serial));
-    } catch (error) {
-      const [only] = claims;
-      if (claims.length !== 1 || only === undefined) throw error;
-      const { code } = sqlError(error);
-      if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `serial ${only.serial} has already been used`);
-      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `issuer ${only.issuerId} does not exist`);
-      throw error;
-    }
+    const result = await this.db.query<{ serial: string }>(
+      `WITH k AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k (id, from_statuses, at, serial, issuer_id)
+       ), claimed AS (
+         UPDATE orders o SET status = 'processing'
+         FROM k
+         WHERE o.id = k.id AND o.status = ANY (string_to_array(k.from_statuses, ',')) AND o.expires > k.at::timestamptz
+           AND NOT EXISTS (
+             SELECT 1 FROM order_authorizations oa ${authorizationById('oa.authorization_id', 'status, expires')}
+             WHERE oa.order_id = o.id AND (a.status <> 'valid' OR a.expires <= k.at::timestamptz))
+         RETURNING k.serial, k.issuer_id, k.at
+       ), reserved AS (
+         INSERT INTO serials (serial, issuer_id, created_at) SELECT serial, issuer_id, at::timestamptz FROM claimed RETURNING serial
+       )
+       SELECT serial FROM reserved`,
+      [
+        claims.map((c) => c.id),
+        claims.map((c) => c.from.join(',')),
+        claims.map((c) => c.now.toISOString()),
+        claims.map((c) => c.serial),
+        claims.map((c) => c.issuerId),
+      ],
+      { planPerCall: true },
+    );
+    const reserved = new Set(result.rows.map((row) => row.serial));
+    return claims.map((c) => reserved.has(c.serial));
   }
 
   async findById(id: string): Promise<Order | undefined> {
