@@ -69,8 +69,8 @@ function slice(bytes: Buffer, node: Tlv & { offset?: number }, whole = false): B
   return bytes.subarray(whole ? node.offset! : node.start, node.end);
 }
 
-function withOffset(bytes: Buffer, offset: number): Tlv & { offset: number } {
-  return { ...readTlv(bytes, offset), offset };
+function withOffset(bytes: Buffer, offset: number, limit?: number): Tlv & { offset: number } {
+  return { ...readTlv(bytes, offset, limit), offset };
 }
 
 /** CertificationRequest ::= SEQUENCE { CertificationRequestInfo, AlgorithmIdentifier, BIT STRING }. */
@@ -79,7 +79,7 @@ function readShape(bytes: Buffer): CsrShape {
     if (bytes.length === 0) throw new Malformed('empty');
     const outer = expect(readTlv(bytes, 0), TAG.SEQUENCE, 'CertificationRequest');
     if (outer.end !== bytes.length) throw new Malformed('trailing bytes after CertificationRequest');
-    const info = withOffset(bytes, outer.start);
+    const info = withOffset(bytes, outer.start, outer.end);
     expect(info, TAG.SEQUENCE, 'certificationRequestInfo');
     const [algorithm, signature, extra] = children(bytes, { tag: outer.tag, start: info.end, end: outer.end });
     expect(algorithm, TAG.SEQUENCE, 'signatureAlgorithm');
@@ -87,14 +87,14 @@ function readShape(bytes: Buffer): CsrShape {
     if (extra !== undefined) throw new Malformed('unexpected element after the signature');
 
     // CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) }, subject Name, subjectPKInfo, attributes [0] }
-    const version = expect(readTlv(bytes, info.start), TAG.INTEGER, 'version');
+    const version = expect(readTlv(bytes, info.start, info.end), TAG.INTEGER, 'version');
     if (version.end - version.start !== 1 || bytes[version.start] !== 0) throw new Malformed('version is not v1 (0)');
-    const subject = expect(readTlv(bytes, version.end), TAG.SEQUENCE, 'subject');
-    const spki = withOffset(bytes, subject.end);
+    const subject = expect(readTlv(bytes, version.end, info.end), TAG.SEQUENCE, 'subject');
+    const spki = withOffset(bytes, subject.end, info.end);
     expect(spki, TAG.SEQUENCE, 'subjectPKInfo');
     let attributes: Tlv | undefined;
     if (spki.end < info.end) {
-      attributes = expect(readTlv(bytes, spki.end), 0xa0, 'attributes');
+      attributes = expect(readTlv(bytes, spki.end, info.end), 0xa0, 'attributes');
       if (attributes.end !== info.end) throw new Malformed('unexpected element after attributes');
     }
     return { info, subject, spki, attributes, algorithm: algorithm!, signature: signature! };
@@ -272,6 +272,7 @@ function requestedExtensions(bytes: Buffer, attributes: Tlv | undefined): { id: 
 function isCa(value: Buffer): boolean {
   try {
     const sequence = expect(readTlv(value, 0), TAG.SEQUENCE, 'BasicConstraints');
+    if (sequence.end !== value.length) throw new Malformed('trailing bytes after BasicConstraints');
     const [first] = children(value, sequence);
     return first?.tag === TAG.BOOLEAN && first.end - first.start === 1 && value[first.start] !== 0;
   } catch (cause) {

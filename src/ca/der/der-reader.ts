@@ -11,28 +11,37 @@ export interface Tlv {
   end: number;
 }
 
-export function readTlv(der: Uint8Array, offset: number): Tlv {
-  if (offset + 2 > der.length) throw new Error('DER truncated');
+/**
+ * The TLV at `offset`, which must end by `limit` (its parent's end; the input's end by default). DER only
+ * (X.690 §10.1): a definite length in its shortest form, and low tag numbers (every structure read here
+ * uses tags below 31). Anything else throws, so BER or a crafted length cannot make two parsers see two
+ * different structures in the same bytes.
+ */
+export function readTlv(der: Uint8Array, offset: number, limit: number = der.length): Tlv {
+  if (offset + 2 > limit) throw new Error('DER truncated');
   const tag = der[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw new Error('DER high tag numbers unsupported');
   let length = der[offset + 1]!;
   let start = offset + 2;
   if (length & 0x80) {
     const count = length & 0x7f;
-    if (count === 0 || count > 4 || start + count > der.length) throw new Error('DER length unsupported');
+    if (count === 0 || count > 4 || start + count > limit) throw new Error('DER length unsupported');
+    if (der[start] === 0) throw new Error('DER length not minimal');
     length = 0;
     for (let i = 0; i < count; i += 1) length = length * 256 + der[start + i]!;
+    if (length < 0x80) throw new Error('DER length not minimal');
     start += count;
   }
   const end = start + length;
-  if (end > der.length) throw new Error('DER truncated');
+  if (end > limit) throw new Error('DER truncated');
   return { tag, start, end };
 }
 
-/** The children of a constructed TLV. */
+/** The children of a constructed TLV; a child running past its parent's end throws. */
 export function children(der: Uint8Array, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
   for (let offset = parent.start; offset < parent.end; ) {
-    const child = readTlv(der, offset);
+    const child = readTlv(der, offset, parent.end);
     out.push(child);
     offset = child.end;
   }
