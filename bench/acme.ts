@@ -7,7 +7,10 @@
  * authorization, unless the challenge's response already says valid (lego does the same) -> finalize with an
  * ECDSA P-256 CSR (keys pre-generated) -> poll the order unless finalize answered valid -> download the
  * certificate. It prints issuances/s, failures (and the first few messages), p50/p99 latency of one whole
- * issuance, and how many server processes served them. The client is written here (flattened JWS ES256 signed
+ * issuance, and how many server processes served them; for the servers it started, also the CPU each
+ * issuance cost in the server (and its event-loop thread), PostgreSQL and the bench client, read from /proc
+ * (bench/cpu-accounting.ts), and the machine's single-core P-256 signing rate as a reference: throughput
+ * moves with the host a VM shares, CPU per issuance shows what a change moved. The client is written here (flattened JWS ES256 signed
  * with node:crypto, nonces from Replay-Nonce, kid after new-account, keep-alive HTTPS with undici): acme-client is too serial for load.
  * Bounded by time and count: the loop stops at BENCH_SECONDS or BENCH_MAX started issuances, each
  * issuance gives up after 60 s, and every process the bench started is stopped by PID at the end.
@@ -66,6 +69,8 @@ import { Pool } from 'undici';
 import { startChancery, type RunningChancery } from '../test/helpers/chancery-process.js';
 import { createPgTestDatabase, type PgTestDatabase } from '../test/helpers/databases.js';
 import { startDnsServer, type DnsServer } from '../test/helpers/dns-server.js';
+import { pidsNamed, startCpuAccounting, type CpuGroups } from './cpu-accounting.js';
+import { p256SignsPerSecond } from './machine-speed.js';
 
 const START = process.env.BENCH_START ?? '';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64);
@@ -384,7 +389,7 @@ async function issue(server: Server, account: Account, name: string, index: numb
 // ---------------------------------------------------------------------------------------------------
 // Servers the bench can start
 
-async function startChanceryServers(count: number, http01Port: number, resolver: string): Promise<{ directories: string[]; caBundle: string; database: string }> {
+async function startChanceryServers(count: number, http01Port: number, resolver: string): Promise<{ directories: string[]; caBundle: string; database: string; pids: number[] }> {
   let database: PgTestDatabase;
   try {
     database = await createPgTestDatabase();
@@ -424,10 +429,11 @@ async function startChanceryServers(count: number, http01Port: number, resolver:
     directories.push(announced ?? fromBanner ?? `https://127.0.0.1:${port}/acme/directory`);
     console.log(`  chancery process ${i + 1}/${count}: pid ${String(server.child.pid)}, ${directories.at(-1)!}`);
   }
-  return { directories, caBundle: join(base, 'data-0', 'ca', 'root.pem'), database: database.name };
+  const pids = running.map((server) => server.child.pid).filter((pid): pid is number => pid !== undefined);
+  return { directories, caBundle: join(base, 'data-0', 'ca', 'root.pem'), database: database.name, pids };
 }
 
-async function startPebble(http01Port: number, resolver: string): Promise<{ directory: string; caBundle: string }> {
+async function startPebble(http01Port: number, resolver: string): Promise<{ directory: string; caBundle: string; pid: number | undefined }> {
   const dir = await mkdtemp(join(tmpdir(), 'chancery-bench-pebble-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const cert = join(dir, 'cert.pem');
@@ -486,7 +492,7 @@ async function startPebble(http01Port: number, resolver: string): Promise<{ dire
   }
   probe.destroy();
   console.log(`  pebble: pid ${String(child.pid)}, ${directory}`);
-  return { directory, caBundle: cert };
+  return { directory, caBundle: cert, pid: child.pid };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -508,6 +514,9 @@ async function main(): Promise<void> {
   let processes = process.env.BENCH_SERVER_PROCESSES;
   let label: string;
   console.log(`bench:acme — node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'})`);
+  console.log(`  machine speed: ${p256SignsPerSecond()} P-256 signatures/s on one core (node:crypto)`);
+  // CPU per issuance by process, for the servers the bench started: what a change moved, whatever the host's speed.
+  let cpuGroups: CpuGroups | undefined;
   if (START === 'chancery') {
     const count = Number(processes ?? 2);
     const started = await startChanceryServers(count, http01Port, dns.resolver);
@@ -515,12 +524,18 @@ async function main(): Promise<void> {
     caBundlePath = started.caBundle;
     processes = String(count);
     label = `chancery x${count} on PostgreSQL (database ${started.database})`;
+    cpuGroups = {
+      processes: { server: () => started.pids, PostgreSQL: () => pidsNamed('postgres'), 'bench client': () => [process.pid] },
+      threads: { 'server event loop': started.pids },
+    };
   } else if (START === 'pebble') {
     const started = await startPebble(http01Port, dns.resolver);
     directories = [started.directory];
     caBundlePath = started.caBundle;
     processes = '1';
     label = 'pebble (in-memory, PEBBLE_VA_NOSLEEP=1)';
+    const pid = started.pid;
+    cpuGroups = { processes: { server: () => (pid === undefined ? [] : [pid]), 'bench client': () => [process.pid] } };
   } else {
     if (!process.env.BENCH_DIRECTORY) throw new Error('set BENCH_DIRECTORY (or BENCH_START=chancery|pebble)');
     directories = process.env.BENCH_DIRECTORY.split(',').map((d) => d.trim()).filter(Boolean);
@@ -548,6 +563,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const stopAt = t0 + SECONDS * 1000;
   const requestsBefore = requestsSent.count;
+  const stopCpuAccounting = cpuGroups ? startCpuAccounting(cpuGroups) : undefined;
 
   // A server that stops answering (pebble 2.4 can deadlock under load) ends the run instead of every client
   // waiting out its timeouts: no completed issuance for STALL_MS -> abort in-flight requests, report up to then.
@@ -582,6 +598,7 @@ async function main(): Promise<void> {
     }),
   );
   clearInterval(watchdog);
+  const cpu = stopCpuAccounting?.();
   const elapsed = ((stalled ? lastProgress : performance.now()) - t0) / 1000;
   latencies.sort((a, b) => a - b);
   const requests = requestsSent.count - requestsBefore;
@@ -596,6 +613,11 @@ async function main(): Promise<void> {
   console.log(`  ACME requests:     ${requests} = ${(requests / elapsed).toFixed(0)} requests/s (${latencies.length ? (requests / (latencies.length + failureCount)).toFixed(1) : '-'} per issuance)`);
   console.log(`  latency/issuance:  p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${(latencies.at(-1) ?? Number.NaN).toFixed(0)} ms`);
   console.log(`  failures:          ${failureCount}${stalled ? ` (plus the issuances in flight at the stall, aborted)` : ''}`);
+  if (cpu && latencies.length > 0 && !stalled) {
+    const perIssuance = Object.entries(cpu.ms).map(([name, ms]) => `${name} ${(ms / latencies.length).toFixed(2)}`);
+    const busy = cpu.machineBusy === undefined ? '' : `; machine ${(100 * cpu.machineBusy).toFixed(0)}% busy`;
+    console.log(`  CPU ms/issuance:   ${perIssuance.join(', ')}${busy} (from /proc, over the timed run)`);
+  }
   for (const failure of failures) console.log(`    - ${failure}`);
   for (const server of servers) server.destroy();
   if (stalled) process.exitCode = 2;
