@@ -12,7 +12,9 @@
  * (bench/cpu-accounting.ts), and the machine's single-core P-256 signing rate as a reference: throughput
  * moves with the host a VM shares, CPU per issuance shows what a change moved. The client is written here (flattened JWS ES256 signed
  * with node:crypto, nonces from Replay-Nonce, kid after new-account, keep-alive HTTPS with undici): acme-client is too serial for load.
- * Bounded by time and count: the loop stops at BENCH_SECONDS or BENCH_MAX started issuances, each
+ * The first BENCH_WARMUP_SECONDS run the same load uncounted (a fresh Node process is still compiling its hot
+ * code; a CA runs for months), then BENCH_SECONDS are measured.
+ * Bounded by time and count: the loop stops at the end of BENCH_SECONDS or BENCH_MAX started issuances, each
  * issuance gives up after 60 s, and every process the bench started is stopped by PID at the end.
  *
  * Settings (environment):
@@ -21,7 +23,7 @@
  *   BENCH_CA_BUNDLE        PEM file to trust for the servers' HTTPS (set by the bench in both start modes)
  *   BENCH_SERVER_PROCESSES how many server processes serve the directory: printed; with BENCH_START=chancery
  *                          the bench starts that many (default 2), each on its own port, all on one PostgreSQL
- *   BENCH_CLIENTS 64   BENCH_SECONDS 20   BENCH_MAX 50000   BENCH_POLL_MS 50
+ *   BENCH_CLIENTS 64   BENCH_SECONDS 20   BENCH_WARMUP_SECONDS 5   BENCH_MAX 50000   BENCH_POLL_MS 50
  *   BENCH_STALL_SECONDS 10  no issuance completing for this long ends the run (reported as STALLED, exit 2)
  *   BENCH_HTTP01_PORT      the responder's port (default: a free port in start modes, 5002 otherwise)
  *   In the start modes the server resolves names through the bench's own DNS server (test/helpers/dns-server.ts),
@@ -69,12 +71,13 @@ import { Pool } from 'undici';
 import { startChancery, type RunningChancery } from '../test/helpers/chancery-process.js';
 import { createPgTestDatabase, type PgTestDatabase } from '../test/helpers/databases.js';
 import { startDnsServer, type DnsServer } from '../test/helpers/dns-server.js';
-import { pidsNamed, startCpuAccounting, type CpuGroups } from './cpu-accounting.js';
+import { pidsNamed, startCpuAccounting, type CpuGroups, type CpuUsage } from './cpu-accounting.js';
 import { p256SignsPerSecond } from './machine-speed.js';
 
 const START = process.env.BENCH_START ?? '';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const MAX = Number(process.env.BENCH_MAX ?? 50000);
 const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 50);
 const ISSUANCE_TIMEOUT_MS = 60_000;
@@ -544,7 +547,7 @@ async function main(): Promise<void> {
   const ca = caBundlePath ? await readFile(caBundlePath, 'utf8') : undefined;
   console.log(`  server: ${label}`);
   console.log(`  server processes: ${processes ?? '(BENCH_SERVER_PROCESSES not stated)'}`);
-  console.log(`  clients: ${CLIENTS}, limit ${SECONDS} s or ${MAX} issuances, poll every ${POLL_MS} ms`);
+  console.log(`  clients: ${CLIENTS}, ${WARMUP_SECONDS} s warm-up then ${SECONDS} s measured (or ${MAX} issuances), poll every ${POLL_MS} ms`);
   console.log(`  http-01 responder: 127.0.0.1:${http01Port}; DNS for the names: ${dns.resolver}`);
 
   const servers = directories.map((d) => new Server(d, ca, Math.ceil(CLIENTS / directories.length) + 4));
@@ -555,19 +558,33 @@ async function main(): Promise<void> {
   const accounts = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => newAccount(servers[i % servers.length]!)));
   console.log(`  ${CLIENTS} accounts created in ${(performance.now() - t0Accounts).toFixed(0)} ms`);
 
-  const latencies: number[] = [];
+  // Every completed issuance: when it ended, how long it took, and whether the measured window had begun.
+  const completions: { latency: number; measured: boolean }[] = [];
   const failures: string[] = [];
   let failureCount = 0;
+  let warmupFailureCount = 0;
   let next = 0;
   const runId = randomBytes(3).toString('hex');
-  const t0 = performance.now();
+  const loadStart = performance.now();
+  const requestsAtLoadStart = requestsSent.count;
+  // The measured window starts after the warm-up, when CPU accounting and the request count start too.
+  let t0 = loadStart + WARMUP_SECONDS * 1000;
   const stopAt = t0 + SECONDS * 1000;
-  const requestsBefore = requestsSent.count;
-  const stopCpuAccounting = cpuGroups ? startCpuAccounting(cpuGroups) : undefined;
+  let measuring = false;
+  let requestsBefore = requestsAtLoadStart;
+  let stopCpuAccounting: (() => CpuUsage | undefined) | undefined;
+  const beginMeasuring = (): void => {
+    measuring = true;
+    t0 = performance.now();
+    requestsBefore = requestsSent.count;
+    stopCpuAccounting = cpuGroups ? startCpuAccounting(cpuGroups) : undefined;
+  };
+  const warmup = WARMUP_SECONDS > 0 ? setTimeout(beginMeasuring, WARMUP_SECONDS * 1000) : undefined;
+  if (warmup === undefined) beginMeasuring();
 
   // A server that stops answering (pebble 2.4 can deadlock under load) ends the run instead of every client
   // waiting out its timeouts: no completed issuance for STALL_MS -> abort in-flight requests, report up to then.
-  let lastProgress = t0;
+  let lastProgress = loadStart;
   let stalled = false;
   const watchdog = setInterval(() => {
     if (performance.now() - lastProgress > STALL_MS) {
@@ -587,10 +604,11 @@ async function main(): Promise<void> {
         try {
           await issue(server, account, name, n);
           lastProgress = performance.now();
-          latencies.push(lastProgress - started);
+          completions.push({ latency: lastProgress - started, measured: measuring });
         } catch (error) {
           if (stalled) break;
-          failureCount += 1;
+          if (measuring) failureCount += 1;
+          else warmupFailureCount += 1;
           if (failures.length < 5) failures.push(`${name} via ${new URL(server.directoryUrl).host}: ${(error as Error).message}`);
           await sleep(50); // a failing server must not turn this into a hot loop
         }
@@ -598,8 +616,18 @@ async function main(): Promise<void> {
     }),
   );
   clearInterval(watchdog);
+  clearTimeout(warmup);
   const cpu = stopCpuAccounting?.();
+  // A run that stalled during the warm-up is reported over the warm-up: all there is.
+  const stalledInWarmup = !measuring;
+  if (stalledInWarmup) {
+    t0 = loadStart;
+    requestsBefore = requestsAtLoadStart;
+    failureCount += warmupFailureCount;
+    warmupFailureCount = 0;
+  }
   const elapsed = ((stalled ? lastProgress : performance.now()) - t0) / 1000;
+  const latencies = completions.filter((c) => c.measured || stalledInWarmup).map((c) => c.latency);
   latencies.sort((a, b) => a - b);
   const requests = requestsSent.count - requestsBefore;
 
@@ -607,12 +635,15 @@ async function main(): Promise<void> {
   console.log(`result: ${label}`);
   console.log(`  server processes:  ${processes ?? '(not stated)'}`);
   if (stalled) {
-    console.log(`  STALLED:           no issuance completed for ${STALL_MS / 1000} s after ${elapsed.toFixed(1)} s; figures cover the time before the stall`);
+    console.log(
+      `  STALLED:           no issuance completed for ${STALL_MS / 1000} s after ${elapsed.toFixed(1)} s${stalledInWarmup ? ' of the warm-up' : ' measured'}; figures cover the time before the stall`,
+    );
   }
   console.log(`  issuances:         ${latencies.length} in ${elapsed.toFixed(1)} s = ${(latencies.length / elapsed).toFixed(1)} issuances/s`);
   console.log(`  ACME requests:     ${requests} = ${(requests / elapsed).toFixed(0)} requests/s (${latencies.length ? (requests / (latencies.length + failureCount)).toFixed(1) : '-'} per issuance)`);
   console.log(`  latency/issuance:  p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${(latencies.at(-1) ?? Number.NaN).toFixed(0)} ms`);
-  console.log(`  failures:          ${failureCount}${stalled ? ` (plus the issuances in flight at the stall, aborted)` : ''}`);
+  const warmupNote = warmupFailureCount > 0 ? ` (and ${warmupFailureCount} during the warm-up)` : '';
+  console.log(`  failures:          ${failureCount}${warmupNote}${stalled ? ` (plus the issuances in flight at the stall, aborted)` : ''}`);
   if (cpu && latencies.length > 0 && !stalled) {
     const perIssuance = Object.entries(cpu.ms).map(([name, ms]) => `${name} ${(ms / latencies.length).toFixed(2)}`);
     const busy = cpu.machineBusy === undefined ? '' : `; machine ${(100 * cpu.machineBusy).toFixed(0)}% busy`;
