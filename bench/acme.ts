@@ -618,8 +618,9 @@ async function main(): Promise<void> {
   clearInterval(watchdog);
   clearTimeout(warmup);
   const cpu = stopCpuAccounting?.();
-  // A run that stalled during the warm-up is reported over the warm-up: all there is.
-  const stalledInWarmup = !measuring;
+  // A run that stalled during the warm-up (its last issuance completed before the measured window began) is
+  // reported over the warm-up: all there is.
+  const stalledInWarmup = !measuring || (stalled && lastProgress < t0);
   if (stalledInWarmup) {
     t0 = loadStart;
     requestsBefore = requestsAtLoadStart;
@@ -627,7 +628,7 @@ async function main(): Promise<void> {
     warmupFailureCount = 0;
   }
   const elapsed = ((stalled ? lastProgress : performance.now()) - t0) / 1000;
-  const latencies = completions.filter((c) => c.measured || stalledInWarmup).map((c) => c.latency);
+  const latencies = completions.filter((c) => c.measured !== stalledInWarmup).map((c) => c.latency);
   latencies.sort((a, b) => a - b);
   const requests = requestsSent.count - requestsBefore;
 
