@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import type { OcspReply } from '../revocation/ocsp-source.js';
 
@@ -18,6 +18,8 @@ export interface OcspRoutesDeps {
 export const DEFAULT_OCSP_BODY_LIMIT = 64 * 1024;
 
 const MEDIA_TYPE = 'application/ocsp-response';
+/** OCSPResponse { responseStatus malformedRequest } (RFC 6960 §4.2.1), no responseBytes. */
+const MALFORMED = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]);
 /** Standard base64 as RFC 6960 Appendix A.1 asks, after URL-decoding; base64url is accepted as well. */
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
@@ -31,7 +33,7 @@ const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
  */
 export function registerOcspRoutes(app: FastifyInstance, deps: OcspRoutesDeps): void {
   const bodyLimit = deps.bodyLimit ?? DEFAULT_OCSP_BODY_LIMIT;
-  const malformed = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]); // OCSPResponse { malformedRequest }
+  const malformed = MALFORMED;
   const internalError = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x02]);
 
   // RFC 7231 Date from the Clock (rule 4), formatted at most once per second.
@@ -140,4 +142,18 @@ function decodeRequestPath(raw: string): Buffer | undefined {
 export function requestFromPath(url: string): Buffer | undefined {
   const raw = rawRequestPath(url);
   return raw === undefined ? undefined : decodeRequestPath(raw);
+}
+
+/**
+ * Fastify's `frameworkErrors` for an app that serves these routes. A URL the router cannot decode (bad
+ * percent-encoding) never reaches a route, so without this a GET under /ocsp/ with one got Fastify's JSON
+ * 400, which OCSP clients cannot read; it gets the malformedRequest answer every other bad request there
+ * gets. Elsewhere on the app the answer is Fastify's own.
+ */
+export function ocspFrameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (request.url.startsWith('/ocsp/')) {
+    return reply.code(200).headers({ 'content-type': MEDIA_TYPE, 'cache-control': 'no-store' }).send(MALFORMED);
+  }
+  const statusCode = error.statusCode ?? 400;
+  return reply.code(statusCode).send({ error: 'Bad Request', code: error.code, message: error.message, statusCode });
 }

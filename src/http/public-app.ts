@@ -1,5 +1,5 @@
 import { registerCrlRoutes, type CrlRouteDeps } from './crl-routes.js';
-import { registerOcspRoutes, type OcspRoutesDeps } from './ocsp-routes.js';
+import { ocspFrameworkErrors, registerOcspRoutes, type OcspRoutesDeps } from './ocsp-routes.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 
 /** What the public listener needs to know; main.ts wires it to the stores. */
@@ -22,7 +22,11 @@ export interface PublicAppDeps {
  * without listening so tests drive it with app.inject().
  */
 export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(deps.ocsp ? { frameworkErrors: ocspFrameworkErrors } : {}),
+  });
 
   app.get('/livez', async (_request, reply) => reply.type('text/plain').send('ok\n'));
 

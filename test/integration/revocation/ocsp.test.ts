@@ -2,7 +2,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import * as pkijs from 'pkijs';
 import t, { type Test } from 'tap';
 import { explicit, nullValue, octetString, oid, sequence, tlv, TAG } from '../../../src/ca/der/der-writer.js';
@@ -18,7 +19,8 @@ import { listen, notify } from '../../../src/db/notifications.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { IssuerRepository } from '../../../src/db/repositories/issuer-repository.js';
 import { OcspResponderRepository, OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
-import { registerOcspRoutes, requestFromPath } from '../../../src/http/ocsp-routes.js';
+import { requestFromPath } from '../../../src/http/ocsp-routes.js';
+import { buildPublicApp } from '../../../src/http/public-app.js';
 import { loadHierarchy, openIssuance, openOcsp, openRuntime, type CaHierarchy, type OcspRuntime, type Runtime } from '../../../src/main.js';
 import { RevocationService } from '../../../src/ra/revocation-service.js';
 import { CACHE_TTL_MS, OcspSource } from '../../../src/revocation/ocsp-source.js';
@@ -58,8 +60,14 @@ function revocationService(runtime: Runtime): RevocationService<Queryable> {
 }
 
 async function serve(source: { respond(der: Uint8Array): Promise<import('../../../src/revocation/ocsp-source.js').OcspReply> }, clock: Clock): Promise<{ app: FastifyInstance; url: string }> {
-  const app = Fastify();
-  registerOcspRoutes(app, { ocsp: source, clock });
+  // The public listener as served, with only the OCSP routes backed by something.
+  const app = buildPublicApp({
+    logger: pino({ level: 'silent' }),
+    issuerCertificate: async () => undefined,
+    rootPem: async () => '',
+    ready: async () => true,
+    ocsp: { ocsp: source, clock },
+  });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url: `${address}/ocsp` };
 }
@@ -276,8 +284,12 @@ await t.test('PGlite runtime judged by openssl', async (t) => {
     await expectAnswer('fail/garbage', await post(h.url, Buffer.from('GET / HTTP/1.1\r\n\r\n')), malformed);
     await expectAnswer('fail/wrong content type still parsed as DER', await post(h.url, good.subarray(0, 10), 'text/plain'), malformed);
     await expectAnswer('fail/GET not base64', await get(h, 'not*base64!'), malformed);
-    // A path that is not even valid percent-encoding is refused by Fastify's router (HTTP 400) before OCSP sees it.
-    t.equal((await get(h, '%E0%A4%A')).status, 400, 'fail/GET bad escape: HTTP 400');
+    // A path that is not even valid percent-encoding never reaches the route (Fastify's router cannot
+    // decode it): it is still an OCSP answer, not Fastify's JSON 400.
+    await expectAnswer('fail/GET bad escape', await get(h, '%E0%A4%A'), malformed);
+    const elsewhere = await fetch(`${h.url.replace(/\/ocsp$/, '')}/ca/%E0%A4%A`);
+    t.equal(elsewhere.status, 400, 'a bad escape outside /ocsp/ keeps Fastify\'s 400');
+    t.match(await elsewhere.json(), { code: 'FST_ERR_BAD_URL' });
     await expectAnswer('fail/GET empty', await get(h, ''), malformed);
     const second = await h.issue();
     const two = await openssl(['ocsp', '-issuer', h.chainPem, '-cert', pem, '-cert', second.pem, '-reqout', join(h.dir, 'two.der')]);
