@@ -16,7 +16,7 @@ Commands:
   serve     serve an existing CA
   start     init if no CA exists, then serve (what \`npm start\` runs)
   migrate   apply database migrations
-  revoke --serial HEX --reason NAME
+  revoke --serial HEX --reason NAME [--invalidity-date ISO-8601]
             revoke a certificate (OCSP and CRL updated before it returns)
   crl generate [--issuer ID --shard N]
             generate and publish CRLs now

@@ -87,7 +87,8 @@ export interface CertificateStoreSlice {
   /** Stores the certificate and moves its order processing -> valid in one statement; false if the order did not move. */
   insertForOrder(certificate: IssuedCertificate, orderId: string): Promise<boolean>;
   findBySerial(serial: string): Promise<IssuedCertificate | undefined>;
-  revoke(serial: string, at: Date, reason: RevocationReason): Promise<IssuedCertificate | undefined>;
+  /** valid -> revoked at `at`; `invalidityDate` (RFC 5280 §5.3.2) is stored when given. Undefined if it was not valid. */
+  revoke(serial: string, at: Date, reason: RevocationReason, invalidityDate?: Date): Promise<IssuedCertificate | undefined>;
 }
 
 export interface AcmeStores {

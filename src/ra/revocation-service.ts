@@ -67,15 +67,25 @@ export class RevocationService<Tx = unknown> {
     this.hooks.push({ run: hook });
   }
 
-  /** Revokes by serial; 'notFound' for an unknown serial, 'alreadyRevoked' when it already is. */
-  async revoke(serial: string, reason: RevocationReason): Promise<IssuedCertificate> {
+  /**
+   * Revokes by serial; 'notFound' for an unknown serial, 'alreadyRevoked' when it already is.
+   * `invalidityDate`: when the key is known or suspected to have been compromised, or the certificate
+   * otherwise became invalid (RFC 5280 §5.3.2); carried in the CRL entry. It may precede issuance (a reused
+   * key) but not the revocation itself.
+   */
+  async revoke(serial: string, reason: RevocationReason, options: { invalidityDate?: Date } = {}): Promise<IssuedCertificate> {
     const at = this.deps.clock.now();
+    const { invalidityDate } = options;
+    if (invalidityDate !== undefined && !(invalidityDate.getTime() <= at.getTime())) {
+      const shown = Number.isNaN(invalidityDate.getTime()) ? 'not a date' : invalidityDate.toISOString();
+      throw new CaError('malformed', `invalidity date ${shown} is after the revocation time ${at.toISOString()}`);
+    }
     const transaction = this.deps.transaction;
     const revoked =
       transaction === undefined
-        ? await this.deps.certificates.revoke(serial, at, reason)
+        ? await this.deps.certificates.revoke(serial, at, reason, invalidityDate)
         : await transaction(async ({ tx, certificates }) => {
-            const certificate = await certificates.revoke(serial, at, reason);
+            const certificate = await certificates.revoke(serial, at, reason, invalidityDate);
             if (certificate) for (const hook of this.hooks) await hook.run(tx, certificate);
             return certificate;
           });

@@ -149,12 +149,12 @@ export class CertificateRepository {
    * is no such certificate or it was already revoked: findBySerial tells which (RFC 8555 §7.6
    * alreadyRevoked). Runs inside the caller's transaction when the CRL/OCSP bookkeeping must commit with it.
    */
-  async revoke(serial: string, at: Date, reason: RevocationReason): Promise<IssuedCertificate | undefined> {
+  async revoke(serial: string, at: Date, reason: RevocationReason, invalidityDate?: Date): Promise<IssuedCertificate | undefined> {
     const result = await this.db.query<CertificateRow>(
-      `UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3
+      `UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3, invalidity_date = $4
        WHERE serial = $1 AND status = 'valid'
        RETURNING ${COLUMNS}`,
-      [serial, at, reason],
+      [serial, at, reason, invalidityDate ?? null],
     );
     const row = result.rows[0];
     return row === undefined ? undefined : certificateFromRow(row);
