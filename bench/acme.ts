@@ -10,8 +10,9 @@
  * issuance, and how many server processes served them; for the servers it started, also the CPU each
  * issuance cost in the server (and its event-loop thread), PostgreSQL and the bench client, read from /proc
  * (bench/cpu-accounting.ts), and the machine's single-core P-256 signing rate as a reference: throughput
- * moves with the host a VM shares, CPU per issuance shows what a change moved. The client is written here (flattened JWS ES256 signed
- * with node:crypto, nonces from Replay-Nonce, kid after new-account, keep-alive HTTPS with undici): acme-client is too serial for load.
+ * moves with the host a VM shares, CPU per issuance shows what a change moved.
+ * The client is written here (flattened JWS ES256 signed with node:crypto, nonces from Replay-Nonce, kid
+ * after new-account, keep-alive HTTPS with undici): acme-client is too serial for load.
  * The first BENCH_WARMUP_SECONDS run the same load uncounted (a fresh Node process is still compiling its hot
  * code; a CA runs for months), then BENCH_SECONDS are measured.
  * Bounded by time and count: the loop stops at the end of BENCH_SECONDS or BENCH_MAX started issuances, each
@@ -558,7 +559,7 @@ async function main(): Promise<void> {
   const accounts = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => newAccount(servers[i % servers.length]!)));
   console.log(`  ${CLIENTS} accounts created in ${(performance.now() - t0Accounts).toFixed(0)} ms`);
 
-  // Every completed issuance: when it ended, how long it took, and whether the measured window had begun.
+  // Every completed issuance: how long it took, and whether it ended inside the measured window.
   const completions: { latency: number; measured: boolean }[] = [];
   const failures: string[] = [];
   let failureCount = 0;

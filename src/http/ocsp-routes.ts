@@ -33,7 +33,6 @@ const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
  */
 export function registerOcspRoutes(app: FastifyInstance, deps: OcspRoutesDeps): void {
   const bodyLimit = deps.bodyLimit ?? DEFAULT_OCSP_BODY_LIMIT;
-  const malformed = MALFORMED;
   const internalError = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x02]);
 
   // RFC 7231 Date from the Clock (rule 4), formatted at most once per second.
@@ -70,7 +69,7 @@ export function registerOcspRoutes(app: FastifyInstance, deps: OcspRoutesDeps): 
   };
 
   const answer = async (request: FastifyRequest, reply: FastifyReply, der: Buffer | undefined, requestKey?: string): Promise<FastifyReply> => {
-    if (der === undefined || der.length === 0) return reply.headers({ 'content-type': MEDIA_TYPE, 'cache-control': 'no-store' }).send(malformed);
+    if (der === undefined || der.length === 0) return reply.headers({ 'content-type': MEDIA_TYPE, 'cache-control': 'no-store' }).send(MALFORMED);
     return send(request, reply, await deps.ocsp.respond(der, requestKey));
   };
 
@@ -83,7 +82,7 @@ export function registerOcspRoutes(app: FastifyInstance, deps: OcspRoutesDeps): 
     scope.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
       // Body over the limit, bad Content-Length, aborted upload: a malformed request in OCSP's terms.
       if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-        return reply.code(200).headers({ 'content-type': MEDIA_TYPE, 'cache-control': 'no-store', connection: 'close' }).send(malformed);
+        return reply.code(200).headers({ 'content-type': MEDIA_TYPE, 'cache-control': 'no-store', connection: 'close' }).send(MALFORMED);
       }
       deps.logger?.error({ err: error, url: request.url.slice(0, 200) }, 'OCSP request failed');
       return reply.code(200).headers({ 'content-type': MEDIA_TYPE, 'cache-control': 'no-store' }).send(internalError);

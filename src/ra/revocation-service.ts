@@ -76,9 +76,9 @@ export class RevocationService<Tx = unknown> {
   async revoke(serial: string, reason: RevocationReason, options: { invalidityDate?: Date } = {}): Promise<IssuedCertificate> {
     const at = this.deps.clock.now();
     const { invalidityDate } = options;
-    if (invalidityDate !== undefined && !(invalidityDate.getTime() <= at.getTime())) {
-      const shown = Number.isNaN(invalidityDate.getTime()) ? 'not a date' : invalidityDate.toISOString();
-      throw new CaError('malformed', `invalidity date ${shown} is after the revocation time ${at.toISOString()}`);
+    if (invalidityDate !== undefined && Number.isNaN(invalidityDate.getTime())) throw new CaError('malformed', 'invalidity date is not a date');
+    if (invalidityDate !== undefined && invalidityDate.getTime() > at.getTime()) {
+      throw new CaError('malformed', `invalidity date ${invalidityDate.toISOString()} is after the revocation time ${at.toISOString()}`);
     }
     const transaction = this.deps.transaction;
     const revoked =

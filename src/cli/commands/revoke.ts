@@ -66,7 +66,8 @@ function parseInvalidityDate(text: string): Date {
   const date = new Date(text.length === 10 ? `${text}T00:00:00Z` : text);
   // Date rolls 2026-02-30 over to March 2nd: the calendar date must be one that exists.
   const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
-  const calendar = new Date(Date.UTC(year, month - 1, day));
+  const calendar = new Date(0);
+  calendar.setUTCFullYear(year, month - 1, day); // not Date.UTC, which reads years 0-99 as 1900-1999
   const exists = calendar.getUTCMonth() === month - 1 && calendar.getUTCDate() === day;
   if (!iso.test(text) || !exists || Number.isNaN(date.getTime())) {
     throw new CaError('malformed', `--invalidity-date "${text.slice(0, 40)}" is not an ISO 8601 date or date-time with a time zone (e.g. 2026-12-01 or 2026-12-01T09:30:00Z)`);
