@@ -33,7 +33,7 @@ import { StatementBatcher } from './db/statement-batcher.js';
 import { OrderRepository } from './db/repositories/order-repository.js';
 import { AccountService } from './ra/account-service.js';
 import { AcmeRa } from './ra/acme-registration-authority.js';
-import type { AcmeStoreAccess, AcmeStores } from './ra/acme-stores.js';
+import type { AcmeStoreAccess, AcmeStores, FirstOcspResponse } from './ra/acme-stores.js';
 import { EabService } from './ra/eab-service.js';
 import { OrderService } from './ra/order-service.js';
 import { RenewalInfoService } from './ra/renewal-info.js';
@@ -387,8 +387,15 @@ export interface OcspRuntime {
   source: OcspSource;
   responders: OcspResponderKeys;
   refresher: OcspRefresher;
-  /** Call after a certificate is stored: pre-signs its `good` response. Never throws. */
+  /** Call after a certificate is stored: pre-signs its `good` response and stores it. Never throws. */
   onIssued(certificate: IssuedCertificate): Promise<void>;
+  /**
+   * Signs the `good` response of a certificate about to be stored, to be stored in the same statement
+   * (CertificateIssuance.presignOcspWith); undefined when it could not. Never throws.
+   */
+  presign(certificate: IssuedCertificate): Promise<FirstOcspResponse | undefined>;
+  /** Call after a certificate was stored together with its presigned response. */
+  issuedWithResponse(certificate: IssuedCertificate): void;
   /**
    * Hooks OCSP into a RevocationService built with a transaction runner on the database: the revoked
    * response is signed and stored, and NOTIFY sent, in the revocation's transaction; this instance's
@@ -459,6 +466,13 @@ export async function openOcsp(runtime: Runtime, hierarchy: CaHierarchy, options
     responders,
     refresher,
     onIssued: (certificate) => source.onIssued(certificate),
+    async presign(certificate) {
+      const record = await source.presign(certificate);
+      if (record?.der === undefined) return undefined;
+      const { der, thisUpdate, nextUpdate, refreshAfter, responderGeneration, updatedAt } = record;
+      return { der, thisUpdate, nextUpdate, refreshAfter, updatedAt, ...(responderGeneration === undefined ? {} : { responderGeneration }) };
+    },
+    issuedWithResponse: (certificate) => source.issuedWithResponse(certificate.serial),
     attach(revocation) {
       revocation.beforeCommit((tx, certificate) =>
         source.beforeRevocationCommit(

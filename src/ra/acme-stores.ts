@@ -81,11 +81,29 @@ export interface ChallengeStore {
   markInvalidWithAuthorization(id: string, error: Problem): Promise<void>;
 }
 
+/**
+ * A certificate's first OCSP response (`good`, RFC 6960), pre-signed before the certificate is stored so
+ * both are stored in one statement (issue #4's pre-signing at issuance, without a statement of its own).
+ */
+export interface FirstOcspResponse {
+  der: Uint8Array;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  /** When the refresher re-signs it. */
+  refreshAfter: Date;
+  /** Which responder certificate of the issuer signed it. */
+  responderGeneration?: number;
+  updatedAt: Date;
+}
+
 export interface CertificateStoreSlice {
   reserveSerial(serial: string, issuerId: string, at: Date): Promise<void>;
   insert(certificate: IssuedCertificate): Promise<void>;
-  /** Stores the certificate and moves its order processing -> valid in one statement; false if the order did not move. */
-  insertForOrder(certificate: IssuedCertificate, orderId: string): Promise<boolean>;
+  /**
+   * Stores the certificate and moves its order processing -> valid in one statement; false if the order did
+   * not move. `ocsp`, when given, is the certificate's first OCSP response, stored in the same statement.
+   */
+  insertForOrder(certificate: IssuedCertificate, orderId: string, ocsp?: FirstOcspResponse): Promise<boolean>;
   findBySerial(serial: string): Promise<IssuedCertificate | undefined>;
   /** valid -> revoked at `at`; `invalidityDate` (RFC 5280 §5.3.2) is stored when given. Undefined if it was not valid. */
   revoke(serial: string, at: Date, reason: RevocationReason, invalidityDate?: Date): Promise<IssuedCertificate | undefined>;

@@ -6,6 +6,7 @@ import type { Identifier } from '../core/identifier.js';
 import type { CertificateProfile } from '../core/profile.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
 import { checkPublicKey, type KeyPolicy } from '../policy/key-policy.js';
+import type { FirstOcspResponse } from './acme-stores.js';
 
 /** The slice of ca/ issuance needs: build + check a TBS, then sign + verify exactly that TBS. */
 export interface LeafSigner {
@@ -48,6 +49,13 @@ export interface IssuanceDeps {
   keyPolicy?: KeyPolicy;
 }
 
+/**
+ * What became of a certificate's first OCSP response during its issuance: stored with the certificate;
+ * attempted but not signed (left to the responder's live signing and the refresher's backfill, like any
+ * response that failed); or not attempted (the issuance stored through the plain path).
+ */
+export type FirstOcspOutcome = 'stored' | 'unsigned' | 'not-attempted';
+
 export interface IssueOptions {
   /** When set (an ACME order), the CSR must name exactly these identifiers (RFC 8555 §7.4). */
   expectedIdentifiers?: readonly Identifier[];
@@ -65,9 +73,10 @@ export interface IssueOptions {
   reserveSerial?: (serial: string, issuerId: string, at: Date) => Promise<void>;
   /**
    * Stores the signed certificate instead of store.insertCertificate — e.g. together with the order's
-   * transition to valid in one transaction (DESIGN.md rule 6).
+   * transition to valid in one transaction (DESIGN.md rule 6) — and, when a pre-signer is registered
+   * (presignOcspWith) and it signed one, the certificate's first OCSP response with it.
    */
-  persist?: (certificate: IssuedCertificate) => Promise<void>;
+  persist?: (certificate: IssuedCertificate, ocsp?: FirstOcspResponse) => Promise<void>;
 }
 
 /**
@@ -77,16 +86,27 @@ export interface IssueOptions {
  * signing then fails.
  */
 export class CertificateIssuance {
-  private readonly issuedListeners: ((certificate: IssuedCertificate) => Promise<void>)[] = [];
+  private readonly issuedListeners: ((certificate: IssuedCertificate, ocsp: FirstOcspOutcome) => Promise<void>)[] = [];
+  private presignOcsp?: (certificate: IssuedCertificate) => Promise<FirstOcspResponse | undefined>;
 
   constructor(private readonly deps: IssuanceDeps) {}
 
   /**
-   * Work that follows a committed issuance (pre-signing its OCSP response, issue #4). Listeners run after
-   * the certificate is stored and must not throw: the certificate exists whatever they do.
+   * Work that follows a committed issuance (pre-signing its OCSP response, issue #4, unless that was done
+   * with the certificate: see FirstOcspOutcome). Listeners run after the certificate is stored and must not
+   * throw: the certificate exists whatever they do.
    */
-  onIssued(listener: (certificate: IssuedCertificate) => Promise<void>): void {
+  onIssued(listener: (certificate: IssuedCertificate, ocsp: FirstOcspOutcome) => Promise<void>): void {
     this.issuedListeners.push(listener);
+  }
+
+  /**
+   * Signs a certificate's first OCSP response between signing the certificate and storing it, so that an
+   * issuance that stores through `persist` stores both in one statement. `presign` must not throw; it
+   * returns undefined when it could not sign (the onIssued listeners then see 'unsigned').
+   */
+  presignOcspWith(presign: (certificate: IssuedCertificate) => Promise<FirstOcspResponse | undefined>): void {
+    this.presignOcsp = presign;
   }
 
   async issueFromCsr(csrDer: Uint8Array, options: IssueOptions = {}): Promise<IssuedCertificate> {
@@ -129,9 +149,15 @@ export class CertificateIssuance {
       createdAt: now,
       ...options.metadata,
     };
-    if (options.persist) await options.persist(certificate);
-    else await this.deps.store.insertCertificate(certificate);
-    for (const listener of this.issuedListeners) await listener(certificate);
+    let ocsp: FirstOcspResponse | undefined;
+    if (options.persist) {
+      ocsp = this.presignOcsp ? await this.presignOcsp(certificate) : undefined;
+      await options.persist(certificate, ocsp);
+    } else {
+      await this.deps.store.insertCertificate(certificate);
+    }
+    const outcome: FirstOcspOutcome = !options.persist || !this.presignOcsp ? 'not-attempted' : ocsp ? 'stored' : 'unsigned';
+    for (const listener of this.issuedListeners) await listener(certificate, outcome);
     return certificate;
   }
 }

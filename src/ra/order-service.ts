@@ -205,8 +205,8 @@ export class OrderService {
           }
           claimed = true;
         },
-        persist: async (certificate: IssuedCertificate) => {
-          if (!(await this.stores.certificates.insertForOrder(certificate, order.id))) {
+        persist: async (certificate: IssuedCertificate, ocsp) => {
+          if (!(await this.stores.certificates.insertForOrder(certificate, order.id, ocsp))) {
             throw new CaError('serverInternal', `order ${order.id} left processing during issuance`);
           }
           certificateSerial = certificate.serial;

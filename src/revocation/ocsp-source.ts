@@ -311,16 +311,38 @@ export class OcspSource {
    * or by the refresher's backfill.
    */
   async onIssued(certificate: CertificateFacts): Promise<void> {
+    const record = await this.presign(certificate);
+    if (record === undefined) return;
+    try {
+      await this.deps.store.put(record);
+      this.issuedWithResponse(certificate.serial);
+    } catch (error) {
+      this.deps.logger?.error({ err: error, serial: certificate.serial }, 'storing the OCSP response of a new certificate failed');
+    }
+  }
+
+  /**
+   * Signs the `good` response of a certificate about to be stored, for its issuance to store both in one
+   * statement (the caller then calls issuedWithResponse). Never throws: undefined when the issuer is not
+   * served here or signing failed (logged); the certificate is issued all the same, and its response is
+   * signed on first request or by the refresher's backfill.
+   */
+  async presign(certificate: CertificateFacts): Promise<StoredResponse | undefined> {
     try {
       const issuer = this.issuersById.get(certificate.issuerId);
-      if (issuer === undefined) return;
+      if (issuer === undefined) return undefined;
       const now = this.deps.clock.now();
       const signed = await this.sign(issuer.id, statusOf(certificate), this.certId(issuer, 'sha1', certificate.serial), now);
-      await this.deps.store.put(this.record(certificate, signed, now));
-      this.forget(certificate.serial); // an `unknown` this instance may have cached
+      return this.record(certificate, signed, now);
     } catch (error) {
       this.deps.logger?.error({ err: error, serial: certificate.serial }, 'pre-signing the OCSP response of a new certificate failed');
+      return undefined;
     }
+  }
+
+  /** After a certificate and its pre-signed response were stored: drop an `unknown` this instance may have cached. */
+  issuedWithResponse(serial: string): void {
+    this.forget(serial);
   }
 
   /**

@@ -60,7 +60,13 @@ async function serve(runtime: Runtime, options: ServeOptions, started: bigint, c
   const ocsp = await openOcsp(runtime, hierarchy);
   closers.push(() => ocsp.close());
   ocsp.attach(acme.revocation);
-  acme.issuance.onIssued((certificate) => ocsp.onIssued(certificate));
+  // An ACME issuance stores its first OCSP response in the certificate's own statement; any other path
+  // pre-signs and stores it right after. One that could not be signed is left to the refresher's backfill.
+  acme.issuance.presignOcspWith((certificate) => ocsp.presign(certificate));
+  acme.issuance.onIssued(async (certificate, outcome) => {
+    if (outcome === 'stored') ocsp.issuedWithResponse(certificate);
+    else if (outcome === 'not-attempted') await ocsp.onIssued(certificate);
+  });
   // CRLs: regenerated on a schedule and right after each revocation (coalesced), stored in the database.
   const crl = openCrlPublisher(runtime);
   acme.revocation.onRevoked((certificate) => crl.onRevoked(certificate));

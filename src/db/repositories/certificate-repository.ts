@@ -2,9 +2,11 @@ import type { IssuedCertificate, RevocationReason } from '../../core/certificate
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificateToRow, sqlError } from '../row-mappers.js';
+import type { OcspResponseRecord } from '../ocsp-rows.js';
 import type { CertificateRow } from '../row-types.js';
 import { StatementBatcher } from '../statement-batcher.js';
 import { qualified } from './columns.js';
+import { RESPONSE_COLUMNS as OCSP_RESPONSE_COLUMNS } from './ocsp-repository.js';
 
 const COLUMNS =
   'serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at, ' +
@@ -14,9 +16,18 @@ const COLUMNS =
  * Serials and issued certificates. Takes a Queryable so issuance can store the certificate in the same
  * transaction as the order it finalizes (rule 6).
  */
+/** A certificate's first OCSP response (`good`), stored with it by insertForOrder. */
+export type FirstOcspRow = Pick<OcspResponseRecord, 'thisUpdate' | 'nextUpdate' | 'refreshAfter' | 'responderGeneration' | 'updatedAt'> & { der: Uint8Array };
+
+interface OrderInsert {
+  cert: IssuedCertificate;
+  orderId: string;
+  ocsp: FirstOcspRow | undefined;
+}
+
 export class CertificateRepository {
   private readonly reads?: StatementBatcher<string, IssuedCertificate | undefined>;
-  private readonly orderInserts?: StatementBatcher<{ cert: IssuedCertificate; orderId: string }, boolean>;
+  private readonly orderInserts?: StatementBatcher<OrderInsert, boolean>;
 
   /** `batch`: concurrent findBySerial and insertForOrder calls share a statement each (see AuthorizationRepository). */
   constructor(
@@ -66,9 +77,10 @@ export class CertificateRepository {
    * did not (it was no longer processing, which only this finalization could have changed) the certificate
    * is stored all the same: it has been signed, and a signed certificate must be on record. Throws like insert().
    */
-  async insertForOrder(cert: IssuedCertificate, orderId: string): Promise<boolean> {
+  async insertForOrder(cert: IssuedCertificate, orderId: string, ocsp?: FirstOcspRow): Promise<boolean> {
+    const item = { cert, orderId, ocsp };
     try {
-      return this.orderInserts ? await this.orderInserts.submit({ cert, orderId }) : (await this.insertManyForOrders([{ cert, orderId }]))[0]!;
+      return this.orderInserts ? await this.orderInserts.submit(item) : (await this.insertManyForOrders([item]))[0]!;
     } catch (error) {
       throw insertError(error, cert);
     }
@@ -79,7 +91,7 @@ export class CertificateRepository {
    * answers in the order given. A batch that fails wrote nothing; its certificates are then stored one by
    * one (StatementBatcher retryAlone), so the error a caller sees is its own certificate's.
    */
-  private async insertManyForOrders(items: readonly { cert: IssuedCertificate; orderId: string }[]): Promise<boolean[]> {
+  private async insertManyForOrders(items: readonly OrderInsert[]): Promise<boolean[]> {
     const rows = items.map(({ cert }) => certificateToRow(cert));
     const column = <K extends keyof CertificateRow>(key: K): CertificateRow[K][] => rows.map((row) => row[key]);
     const time = (dates: (Date | null)[]): (string | null)[] => dates.map((date) => date?.toISOString() ?? null);
@@ -88,16 +100,29 @@ export class CertificateRepository {
     const result = await this.db.query<{ serial: string }>(
       `WITH k AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-           $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
+           $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+           $18::text[], $19::text[], $20::text[], $21::text[], $22::integer[], $23::text[])
            AS k (serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at,
-             revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, for_order)
+             revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, for_order,
+             ocsp_der, ocsp_this_update, ocsp_next_update, ocsp_refresh_after, ocsp_responder_generation, ocsp_updated_at)
        ), stored AS (
          INSERT INTO certificates (${COLUMNS})
          SELECT serial, issuer_id, crl_shard, decode(der, 'hex'), identifiers::jsonb, spki_sha256, not_before::timestamptz,
            not_after::timestamptz, status, revoked_at::timestamptz, revocation_reason, invalidity_date::timestamptz,
            created_at::timestamptz, account_id, order_id, replaces_serial
          FROM k
-         RETURNING serial)
+         RETURNING serial
+       ), first_ocsp AS (
+         -- A certificate stored by this statement has no response yet and cannot be revoked before it commits,
+         -- so its first (good) response goes in unguarded (compare OcspResponseRepository.put). The foreign key
+         -- to certificates is checked at the end of the statement, when the certificate row is there.
+         INSERT INTO ocsp_responses (${OCSP_RESPONSE_COLUMNS})
+         SELECT k.serial, k.issuer_id, 'good', decode(k.ocsp_der, 'hex'), k.ocsp_this_update::timestamptz,
+           k.ocsp_next_update::timestamptz, k.ocsp_refresh_after::timestamptz, k.ocsp_responder_generation,
+           k.ocsp_updated_at::timestamptz
+         FROM k
+         WHERE k.ocsp_der IS NOT NULL AND k.serial IN (SELECT serial FROM stored)
+         ON CONFLICT (serial) DO NOTHING)
        UPDATE orders o SET status = 'valid', certificate_serial = k.serial
        FROM k
        WHERE o.id = k.for_order AND o.status = 'processing' AND k.serial IN (SELECT serial FROM stored)
@@ -120,6 +145,12 @@ export class CertificateRepository {
         column('order_id'),
         column('replaces_serial'),
         items.map((item) => item.orderId),
+        items.map((item) => (item.ocsp ? Buffer.from(item.ocsp.der).toString('hex') : null)),
+        items.map((item) => item.ocsp?.thisUpdate.toISOString() ?? null),
+        items.map((item) => item.ocsp?.nextUpdate.toISOString() ?? null),
+        items.map((item) => item.ocsp?.refreshAfter.toISOString() ?? null),
+        items.map((item) => item.ocsp?.responderGeneration ?? null),
+        items.map((item) => item.ocsp?.updatedAt.toISOString() ?? null),
       ],
       { planPerCall: true },
     );

@@ -10,7 +10,7 @@ import type {
   OcspResponseRow,
 } from '../ocsp-rows.js';
 
-const RESPONSE_COLUMNS = 'serial, issuer_id, status, der, this_update, next_update, refresh_after, responder_generation, updated_at';
+export const RESPONSE_COLUMNS = 'serial, issuer_id, status, der, this_update, next_update, refresh_after, responder_generation, updated_at';
 const RESPONDER_COLUMNS = 'issuer_id, generation, key_name, serial, der, not_before, not_after, created_at';
 const REVOCATION_REASONS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 8, 9, 10];
 

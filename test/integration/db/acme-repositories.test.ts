@@ -15,7 +15,8 @@ import type { CaError } from '../../../src/core/errors.js';
 import type { Database } from '../../../src/db/database.js';
 import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
 import { AuthorizationRepository } from '../../../src/db/repositories/authorization-repository.js';
-import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
+import { CertificateRepository, type FirstOcspRow } from '../../../src/db/repositories/certificate-repository.js';
+import { OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
 import { ChallengeRepository } from '../../../src/db/repositories/challenge-repository.js';
 import { EabRepository } from '../../../src/db/repositories/eab-repository.js';
 import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
@@ -839,9 +840,18 @@ async function suite(t: Test, db: Database): Promise<void> {
     );
 
     const certA = certificateFor(a, serials[0]!);
+    // A first OCSP response stored in the certificate's statement (the bytes are opaque to the store).
+    const firstOcsp = (n: number): FirstOcspRow => ({
+      der: Buffer.from([0x30, 0x03, 0x0a, 0x01, n]),
+      thisUpdate: at(MINUTE),
+      nextUpdate: at(MINUTE + 7 * DAY),
+      refreshAfter: at(MINUTE + 3 * DAY),
+      responderGeneration: 1,
+      updatedAt: at(MINUTE),
+    });
     const stores = await Promise.allSettled([
-      batchedCerts.insertForOrder(certA, a.id),
-      batchedCerts.insertForOrder(certificateFor(b, serials[3]!), b.id),
+      batchedCerts.insertForOrder(certA, a.id, firstOcsp(0)),
+      batchedCerts.insertForOrder(certificateFor(b, serials[3]!), b.id, firstOcsp(3)),
       batchedCerts.insertForOrder(certificateFor(c, cSerial), c.id),
     ]);
     t.same(
@@ -856,6 +866,14 @@ async function suite(t: Test, db: Database): Promise<void> {
       'each order names its own certificate',
     );
     t.equal(await certs.findBySerial(serials[3]!), undefined, 'nothing stored for the failed one');
+    const responses = new OcspResponseRepository(db);
+    t.match(
+      await responses.find(serials[0]!),
+      { serial: serials[0], issuerId: 'root', status: 'good', der: firstOcsp(0).der, thisUpdate: at(MINUTE), refreshAfter: at(MINUTE + 3 * DAY), responderGeneration: 1 },
+      'the first OCSP response is stored with its certificate',
+    );
+    t.equal(await responses.find(serials[3]!), undefined, 'none for the certificate that failed');
+    t.equal(await responses.find(cSerial), undefined, 'none where none was given');
   });
 
   await t.test('ok/respond to a challenge: checked and started in one statement', async (t) => {
