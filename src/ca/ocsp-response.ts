@@ -36,6 +36,7 @@ import {
   type Der,
 } from './der/der-writer.js';
 import { parseOcspRequest, type OcspHashAlgorithm } from './ocsp-request.js';
+import { OID } from './oids.js';
 import { verifySignature } from './signature-verifier.js';
 
 export type { OcspHashAlgorithm } from './ocsp-request.js';
@@ -136,7 +137,7 @@ export function prepareResponder(signer: Signer, certificateDer: Uint8Array): Oc
 
 export type OcspCertStatus =
   | { kind: 'good' }
-  | { kind: 'revoked'; revokedAt: Date; reason?: RevocationReason }
+  | { kind: 'revoked'; revokedAt: Date; reason?: RevocationReason; invalidityDate?: Date }
   | { kind: 'unknown' };
 
 export interface OcspResponseInput {
@@ -192,11 +193,17 @@ function certStatusDer(status: OcspCertStatus): Der {
 
 /** The ResponseData to be signed (exported for tests that need the exact signed bytes). */
 export function responseDataDer(responder: OcspResponderMaterial, input: OcspResponseInput): Der {
+  // RFC 6960 §4.4.5: CRL entry extensions may be singleExtensions; the invalidity date (RFC 5280 §5.3.2,
+  // GeneralizedTime, non-critical) is carried as in the certificate's CRL entry, so OCSP and CRL agree.
+  const invalidityDate = input.status.kind === 'revoked' ? input.status.invalidityDate : undefined;
+  const singleExtensions =
+    invalidityDate === undefined ? [] : [explicit(1, sequence(sequence(oid(OID.invalidityDate), octetString(generalizedTime(invalidityDate)))))];
   const single = sequence(
     certIdDer(input.certId),
     certStatusDer(input.status),
     generalizedTime(input.thisUpdate),
     ...(input.nextUpdate === undefined ? [] : [explicit(0, generalizedTime(input.nextUpdate))]),
+    ...singleExtensions,
   );
   const extensions =
     input.nonce === undefined ? [] : [explicit(1, sequence(sequence(oid(OID_OCSP_NONCE), octetString(input.nonce))))];

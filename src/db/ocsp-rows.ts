@@ -36,6 +36,7 @@ export interface OcspCertificateRow {
   status: string;
   revoked_at: Date | null;
   revocation_reason: number | null;
+  invalidity_date: Date | null;
   not_after: Date;
 }
 
@@ -61,5 +62,6 @@ export interface OcspCertificateFacts {
   status: 'valid' | 'revoked';
   revokedAt?: Date;
   revocationReason?: RevocationReason;
+  invalidityDate?: Date;
   notAfter: Date;
 }

@@ -70,7 +70,7 @@ export class RevocationService<Tx = unknown> {
   /**
    * Revokes by serial; 'notFound' for an unknown serial, 'alreadyRevoked' when it already is.
    * `invalidityDate`: when the key is known or suspected to have been compromised, or the certificate
-   * otherwise became invalid (RFC 5280 §5.3.2); carried in the CRL entry. It may precede issuance (a reused
+   * otherwise became invalid (RFC 5280 §5.3.2); carried in the CRL entry and the OCSP response. It may precede issuance (a reused
    * key) but not the revocation itself.
    */
   async revoke(serial: string, reason: RevocationReason, options: { invalidityDate?: Date } = {}): Promise<IssuedCertificate> {

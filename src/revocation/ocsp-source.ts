@@ -80,6 +80,8 @@ export interface CertificateFacts {
   status: 'valid' | 'revoked';
   revokedAt?: Date;
   revocationReason?: RevocationReason;
+  /** RFC 5280 §5.3.2; carried as a singleExtension of a revoked response, as in the CRL entry. */
+  invalidityDate?: Date;
 }
 
 export interface StoredResponse {
@@ -645,5 +647,10 @@ function cacheKey(serial: string, algorithm: string, issuerId: string): string {
 function statusOf(facts: CertificateFacts): OcspCertStatus {
   if (facts.status === 'valid') return { kind: 'good' };
   if (facts.revokedAt === undefined) throw new CaError('serverInternal', `revoked certificate ${facts.serial} has no revocation time`);
-  return { kind: 'revoked', revokedAt: facts.revokedAt, ...(facts.revocationReason === undefined ? {} : { reason: facts.revocationReason }) };
+  return {
+    kind: 'revoked',
+    revokedAt: facts.revokedAt,
+    ...(facts.revocationReason === undefined ? {} : { reason: facts.revocationReason }),
+    ...(facts.invalidityDate === undefined ? {} : { invalidityDate: facts.invalidityDate }),
+  };
 }

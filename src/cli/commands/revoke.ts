@@ -11,7 +11,7 @@ const USAGE = `usage: chancery revoke --serial HEX [--reason NAME] [--invalidity
  * RevocationService as ACME, so the OCSP response is re-signed in the revocation's transaction (running
  * instances drop their cached answer on the NOTIFY) and the certificate's CRL is regenerated before this
  * command returns. WHEN (RFC 5280 §5.3.2: since when the key is known or suspected to be compromised) goes
- * into the CRL entry.
+ * into the CRL entry and the OCSP response.
  */
 export async function revokeCommand(config: Config, args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({

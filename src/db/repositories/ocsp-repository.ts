@@ -62,6 +62,7 @@ function factsFromRow(row: OcspCertificateRow): OcspCertificateFacts {
     status: row.status,
     ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
     ...(reason === null ? {} : { revocationReason: reason as RevocationReason }),
+    ...(row.invalidity_date === null ? {} : { invalidityDate: row.invalidity_date }),
     notAfter: row.not_after,
   };
 }
@@ -169,7 +170,7 @@ export class OcspResponseRepository {
   /** The certificate facts a response is signed from; undefined for a serial Chancery never stored. */
   async findCertificate(serial: string): Promise<OcspCertificateFacts | undefined> {
     const result = await this.db.query<OcspCertificateRow>(
-      'SELECT serial, issuer_id, status, revoked_at, revocation_reason, not_after FROM certificates WHERE serial = $1',
+      'SELECT serial, issuer_id, status, revoked_at, revocation_reason, invalidity_date, not_after FROM certificates WHERE serial = $1',
       [serial],
     );
     const row = result.rows[0];
@@ -193,7 +194,7 @@ export class OcspResponseRepository {
          ORDER BY r.refresh_after, r.serial
          LIMIT $3
          FOR UPDATE OF r SKIP LOCKED)
-       RETURNING c.serial, c.issuer_id, c.status, c.revoked_at, c.revocation_reason, c.not_after`,
+       RETURNING c.serial, c.issuer_id, c.status, c.revoked_at, c.revocation_reason, c.invalidity_date, c.not_after`,
       [now, leaseUntil, limit],
     );
     return result.rows.map(factsFromRow);
@@ -206,7 +207,7 @@ export class OcspResponseRepository {
   async findMissing(now: Date, limit: number): Promise<OcspCertificateFacts[]> {
     checkLimit(limit);
     const result = await this.db.query<OcspCertificateRow>(
-      `SELECT c.serial, c.issuer_id, c.status, c.revoked_at, c.revocation_reason, c.not_after
+      `SELECT c.serial, c.issuer_id, c.status, c.revoked_at, c.revocation_reason, c.invalidity_date, c.not_after
        FROM certificates c
        WHERE c.not_after > $1 AND NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial)
        ORDER BY c.not_after, c.serial

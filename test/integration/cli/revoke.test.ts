@@ -13,8 +13,8 @@ import { openTestRuntime } from '../../helpers/runtime.js';
 /**
  * `chancery revoke` as an operator runs it, in its own process on the installation's data directory: bad
  * arguments are refused by name and change nothing; a revocation re-signs the OCSP response and regenerates
- * the CRL before the command returns, with the reason and the invalidity date (RFC 5280 §5.3.2) — both
- * read back by openssl.
+ * the CRL before the command returns, each with the reason and the invalidity date (RFC 5280 §5.3.2,
+ * RFC 6960 §4.4.5) — read back by openssl.
  */
 requireOpenssl();
 
@@ -100,6 +100,8 @@ await t.test('ok/revoked with reason and invalidity date: CRL entry and OCSP res
   t.equal(ocsp.code, 0, ocsp.stderr);
   t.match(ocsp.stdout, /: revoked/, 'the OCSP response says revoked');
   t.match(ocsp.stdout, /Reason: keyCompromise/);
+  const text = await openssl(['ocsp', '-respin', files.ocsp, '-resp_text', '-noverify']);
+  t.match(text.stdout, /Invalidity Date:\s*\n?\s*Jan 15 08:30:00 2026 GMT/, 'and carries the invalidity date, as the CRL entry does');
 });
 
 await t.test('ok/without an invalidity date the entry has none; a second revoke is alreadyRevoked', async (t) => {

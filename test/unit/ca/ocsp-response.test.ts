@@ -132,6 +132,14 @@ await t.test('ok/revoked with reason, revoked unspecified, unknown', async (t) =
   t.match(revoked.stdout, /Reason: keyCompromise/);
   t.match(revoked.stdout, new RegExp(`Revocation Time: ${opensslTime(revokedAt)}`));
   t.match(revoked.stderr, /Response verify OK/);
+  t.notMatch(revoked.stdout, /Invalidity Date/, 'no invalidity date unless one was given');
+
+  // RFC 6960 §4.4.5: the CRL entry's invalidity date (RFC 5280 §5.3.2) as a singleExtension.
+  const invalidityDate = new Date('2026-01-15T08:30:00Z');
+  const compromised = await judge(await signOcspResponse(responder, input({ status: { kind: 'revoked', revokedAt, reason: 1, invalidityDate } })));
+  t.match(compromised.stdout, /: revoked/);
+  t.match(compromised.stdout, /Invalidity Date:\s*\n?\s*Jan 15 08:30:00 2026 GMT/, 'openssl reads the invalidity date');
+  t.match(compromised.stderr, /Response verify OK/);
 
   const unspecifiedDer = await signOcspResponse(responder, input({ status: { kind: 'revoked', revokedAt, reason: 0 } }));
   const unspecified = await judge(unspecifiedDer);
