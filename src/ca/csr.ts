@@ -145,18 +145,18 @@ function ecJwk(bytes: Buffer, spki: Tlv): { kty: 'EC'; crv: string; x: string; y
 // Signature algorithms a CSR may be signed with (RFC 5758 §3.2, RFC 4055 §5, RFC 8410 §3). SHA-1 is not
 // among them: no supported client still signs requests with it.
 const HASH_OIDS: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
+  [OID.sha256]: 'sha256',
+  [OID.sha384]: 'sha384',
+  [OID.sha512]: 'sha512',
 };
 const SIGNATURES: Record<string, { hash: 'sha256' | 'sha384' | 'sha512' | null; family: 'ec' | 'rsa' | 'ed25519' }> = {
-  '1.2.840.10045.4.3.2': { hash: 'sha256', family: 'ec' },
-  '1.2.840.10045.4.3.3': { hash: 'sha384', family: 'ec' },
-  '1.2.840.10045.4.3.4': { hash: 'sha512', family: 'ec' },
-  '1.2.840.113549.1.1.11': { hash: 'sha256', family: 'rsa' },
-  '1.2.840.113549.1.1.12': { hash: 'sha384', family: 'rsa' },
-  '1.2.840.113549.1.1.13': { hash: 'sha512', family: 'rsa' },
-  '1.3.101.112': { hash: null, family: 'ed25519' },
+  [OID.ecdsaWithSHA256]: { hash: 'sha256', family: 'ec' },
+  [OID.ecdsaWithSHA384]: { hash: 'sha384', family: 'ec' },
+  [OID.ecdsaWithSHA512]: { hash: 'sha512', family: 'ec' },
+  [OID.sha256WithRSAEncryption]: { hash: 'sha256', family: 'rsa' },
+  [OID.sha384WithRSAEncryption]: { hash: 'sha384', family: 'rsa' },
+  [OID.sha512WithRSAEncryption]: { hash: 'sha512', family: 'rsa' },
+  [OID.ed25519]: { hash: null, family: 'ed25519' },
 };
 
 function unsupported(what: string): CaError {

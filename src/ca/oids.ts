@@ -1,4 +1,4 @@
-/** Object identifiers Chancery writes (RFC 5280 §4.2.1, RFC 3279, RFC 4055, RFC 5758, RFC 6960). */
+/** Object identifiers Chancery writes or reads (RFC 5280 §4.2.1, RFC 3279, RFC 4055, RFC 5758, RFC 6960, RFC 8410). */
 export const OID = {
   commonName: '2.5.4.3',
   organizationName: '2.5.4.10',
@@ -31,10 +31,16 @@ export const OID = {
   rsaEncryption: '1.2.840.113549.1.1.1',
   ecdsaWithSHA256: '1.2.840.10045.4.3.2',
   ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
   sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  sha384WithRSAEncryption: '1.2.840.113549.1.1.12',
+  sha512WithRSAEncryption: '1.2.840.113549.1.1.13',
+  ed25519: '1.3.101.112',
   rsassaPss: '1.2.840.113549.1.1.10',
   mgf1: '1.2.840.113549.1.1.8',
   sha256: '2.16.840.1.101.3.4.2.1',
+  sha384: '2.16.840.1.101.3.4.2.2',
+  sha512: '2.16.840.1.101.3.4.2.3',
   secp256r1: '1.2.840.10045.3.1.7',
   secp384r1: '1.3.132.0.34',
 } as const;
