@@ -63,3 +63,13 @@ export class StatementBatcher<I, O> {
     }
   }
 }
+
+/**
+ * The rows of a batched statement split back per item: item i (0-based) gets the rows whose number is
+ * i + 1 (WITH ORDINALITY numbers a batch's items from 1), in the order they came.
+ */
+export function rowsPerItem<R>(rows: readonly R[], items: number, itemNumber: (row: R) => number): R[][] {
+  const perItem: R[][] = Array.from({ length: items }, () => []);
+  for (const row of rows) perItem[itemNumber(row) - 1]!.push(row);
+  return perItem;
+}

@@ -5,7 +5,7 @@ import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
 import { authorizationFromRow, authorizationToRow, challengeFromRow, challengeToRow } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
-import { StatementBatcher } from '../statement-batcher.js';
+import { StatementBatcher, rowsPerItem } from '../statement-batcher.js';
 import { qualified } from './columns.js';
 import { authorizationById, challengesOf } from './keyed-joins.js';
 import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS, challengeFromJoinedRow, type JoinedAuthorizationRow } from './challenge-repository.js';
@@ -185,7 +185,7 @@ export class AuthorizationRepository {
        ORDER BY a.n, a.id, c.type, c.id`,
       [rows.map((r) => r.n), rows.map((r) => r.accountId), rows.map((r) => r.type), rows.map((r) => r.value), rows.map((r) => r.wildcard), rows.map((r) => r.validAfter)],
     );
-    return lookups.map((_, i) => authorizationsFromJoinedRows(result.rows.filter((row) => row.batch_n === i + 1)));
+    return rowsPerItem(result.rows, lookups.length, (row) => row.batch_n).map(authorizationsFromJoinedRows);
   }
 
   /** Compare-and-set: moves the authorization to `to` only if its status is one of `from`; else undefined. */

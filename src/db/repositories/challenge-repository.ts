@@ -3,7 +3,7 @@ import type { Authorization, AuthorizationStatus, Challenge } from '../../core/o
 import type { Queryable } from '../database.js';
 import { authorizationFromRow, challengeFromRow, problemToText } from '../row-mappers.js';
 import type { AuthorizationRow, ChallengeRow } from '../row-types.js';
-import { StatementBatcher } from '../statement-batcher.js';
+import { StatementBatcher, rowsPerItem } from '../statement-batcher.js';
 import { qualified } from './columns.js';
 import { authorizationById, challengesOf } from './keyed-joins.js';
 
@@ -195,12 +195,11 @@ export class ChallengeRepository {
       ],
       { planPerCall: true },
     );
-    const rowsOf = new Map<number, typeof result.rows>();
-    for (const row of result.rows) rowsOf.set(row.n, [...(rowsOf.get(row.n) ?? []), row]);
+    const rowsOf = rowsPerItem(result.rows, responses.length, (row) => row.n);
     return responses.map(({ id, due }, i) => {
-      const rows = rowsOf.get(i + 1);
-      const first = rows?.[0];
-      if (rows === undefined || first === undefined) return undefined;
+      const rows = rowsOf[i]!;
+      const first = rows[0];
+      if (first === undefined) return undefined;
       const started = first.started;
       // The statement's SELECT sees the rows as they were before its UPDATE: apply what the UPDATE did.
       const challenges = rows.map((row) => {
@@ -328,13 +327,13 @@ export class ChallengeRepository {
   }
 }
 
+/** The authorizations table's columns (plain names). */
+export const AUTHORIZATION_COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
+
 /**
  * An authorization's columns (alias a) beside one of its challenges' (alias c, renamed c_<column>): reads of
  * an authorization with its challenges take one statement (AuthorizationRepository.selectWithChallenges).
  */
-/** The authorizations table's columns (plain names). */
-export const AUTHORIZATION_COLUMNS = 'id, account_id, identifier_type, identifier_value, wildcard, status, expires, created_at';
-
 export const AUTHORIZATION_AND_CHALLENGE_COLUMNS =
   qualified(AUTHORIZATION_COLUMNS, 'a') + ', ' +
   CHALLENGE_COLUMNS.split(', ').map((column) => `c.${column} AS c_${column}`).join(', ');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { StatementBatcher } from '../../../src/db/statement-batcher.js';
+import { StatementBatcher, rowsPerItem } from '../../../src/db/statement-batcher.js';
 
 /** Concurrent submissions share one run; each caller gets its own result or the batch's error. */
 
@@ -74,4 +74,16 @@ await t.test('a failed run rejects each of its items; the next run is unaffected
 await t.test('a run that answers the wrong number of items rejects them all', async (t) => {
   const batcher = new StatementBatcher(async (items: number[]) => items.slice(1));
   await t.rejects(Promise.all([1, 2].map((n) => batcher.submit(n))), /answered 1 of 2 items/);
+});
+
+await t.test('rows of a batched statement go back to their items, in order; an item without rows gets none', async (t) => {
+  const rows = [
+    { n: 2, v: 'b1' },
+    { n: 1, v: 'a1' },
+    { n: 2, v: 'b2' },
+  ];
+  t.same(
+    rowsPerItem(rows, 3, (row) => row.n).map((group) => group.map((row) => row.v)),
+    [['a1'], ['b1', 'b2'], []],
+  );
 });
