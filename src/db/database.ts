@@ -9,11 +9,14 @@ export interface QueryResult<R> {
 
 export interface QueryOptions {
   /**
-   * Plan the statement for each call, with its values, instead of keeping a prepared statement's generic
-   * plan (PostgreSQL). For statements that carry a batch of rows (StatementBatcher), whose right plan
-   * depends on how many rows they carry and how large the tables have grown. PGlite ignores it.
+   * A statement whose every table access is a lookup by key, typically one carrying a batch of rows
+   * (StatementBatcher) and updating the rows it joins. PostgreSQL runs it as a named prepared statement with
+   * a generic plan on connections whose planner may only look rows up through indexes and join by nested
+   * loop (pg-database.ts, KEYED_PLAN_SETTINGS): made on small tables without statistics, the plain planner
+   * would join an UPDATE's target by scanning it, and keep that plan as the tables grow. Inside a
+   * transaction it is planned per call with its values instead. PGlite ignores it.
    */
-  planPerCall?: boolean;
+  keyedPlan?: boolean;
 }
 
 export interface Queryable {

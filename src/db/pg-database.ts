@@ -7,6 +7,8 @@ import type { Database, ListenHandlers, Queryable, QueryOptions, QueryResult, Su
 export interface PgDatabaseOptions {
   /** Connections per instance. Many instances may share one server (rule 7), so keep this modest. */
   poolSize?: number;
+  /** Connections per instance for keyed-plan statements (QueryOptions.keyedPlan); default 4. */
+  keyedPoolSize?: number;
   /** Errors on idle pooled connections (server restart, failover). The pool drops the connection either way. */
   onIdleError?: (error: Error) => void;
 }
@@ -55,7 +57,9 @@ function toResult<R>(result: pg.QueryResult | pg.QueryResult[]): QueryResult<R> 
  * Parameterized statements run as named prepared statements: each connection parses and plans a statement
  * once, not per call. Measured on the ACME hot path (docs/benchmarks.md, bench:acme), planning was ~28% of
  * PostgreSQL's CPU per issuance. The name is a hash of the SQL, so the same text always maps to the same
- * statement. (Behind PgBouncer in transaction mode this needs its prepared-statement support enabled.)
+ * statement. Batch statements (QueryOptions.keyedPlan) are named too, on the keyed pool, whose planner
+ * settings (KEYED_PLAN_SETTINGS) keep their generic plans on indexes. (Behind PgBouncer in transaction mode
+ * this needs its prepared-statement support enabled.)
  */
 const statementNames = new Map<string, string>();
 /** SQL built with a variable number of placeholders yields many texts: past this, run them unnamed. */
@@ -70,6 +74,23 @@ function statementName(sql: string): string | undefined {
   return name;
 }
 
+/**
+ * The planner of the keyed pool (QueryOptions.keyedPlan), set on its connections at start-up: generic plans
+ * only, and no sequential or bitmap scan, hash or merge join unless nothing else can run the statement — so
+ * a batch statement reaches each row it reads or updates through an index, one lookup per batch item,
+ * however small the tables were when the plan was made. Replaces planning every batch per call, which was
+ * ~20% of PostgreSQL's CPU per ACME issuance (docs/benchmarks.md). test/integration/db/hot-path-plans.test.ts
+ * checks the plans made under these settings. Sent as the `options` start-up parameter: behind PgBouncer it
+ * must not be in ignore_startup_parameters.
+ */
+export const KEYED_PLAN_SETTINGS: Readonly<Record<string, string>> = {
+  plan_cache_mode: 'force_generic_plan',
+  enable_seqscan: 'off',
+  enable_bitmapscan: 'off',
+  enable_hashjoin: 'off',
+  enable_mergejoin: 'off',
+};
+
 async function run<R>(
   client: pg.Pool | pg.PoolClient,
   sql: string,
@@ -77,8 +98,10 @@ async function run<R>(
   options?: QueryOptions,
 ): Promise<QueryResult<R>> {
   if (params === undefined || params.length === 0) return toResult<R>(await client.query(sql));
-  // An unnamed statement is planned at each call with the values bound (a custom plan).
-  const name = options?.planPerCall ? undefined : statementName(sql);
+  // In a transaction (a pooled client, not the keyed pool) a keyed-plan statement runs unnamed: planned at
+  // each call with the values bound (a custom plan), as a generic plan made under the default settings
+  // might scan.
+  const name = options?.keyedPlan && !(client instanceof pg.Pool) ? undefined : statementName(sql);
   const result = await client.query(name ? { name, text: sql, values: [...params] } : { text: sql, values: [...params] });
   return toResult<R>(result);
 }
@@ -93,6 +116,8 @@ class PgDatabase implements Database {
 
   constructor(
     private readonly pool: pg.Pool,
+    /** Connections with KEYED_PLAN_SETTINGS, for statements sent with QueryOptions.keyedPlan. */
+    private readonly keyedPool: pg.Pool,
     /** A new client (not from the pool) for LISTEN: it stays connected and idle for the process's life. */
     private readonly newClient: () => pg.Client,
   ) {}
@@ -136,7 +161,7 @@ class PgDatabase implements Database {
 
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
     this.assertOpen();
-    return run<R>(this.pool, sql, params, options);
+    return run<R>(options?.keyedPlan ? this.keyedPool : this.pool, sql, params, options);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -179,7 +204,7 @@ class PgDatabase implements Database {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.keyedPool.end()]);
   }
 
   private assertOpen(): void {
@@ -192,17 +217,21 @@ class PgDatabase implements Database {
  * server stops start-up with a message instead of failing the first request.
  */
 export async function openPgDatabase(url: string, options: PgDatabaseOptions = {}): Promise<Database> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: 10_000,
-    application_name: 'chancery',
-    types: typeParsers,
+  const common = { connectionString: url, connectionTimeoutMillis: 10_000, types: typeParsers };
+  const pool = new pg.Pool({ ...common, max: options.poolSize ?? 10, application_name: 'chancery' });
+  const keyedPool = new pg.Pool({
+    ...common,
+    max: options.keyedPoolSize ?? 4,
+    application_name: 'chancery-keyed',
+    options: Object.entries(KEYED_PLAN_SETTINGS)
+      .map(([name, value]) => `-c ${name}=${value}`)
+      .join(' '),
   });
   // Without a listener an idle connection's error (server restart) would crash the process.
-  pool.on('error', (error) => options.onIdleError?.(error));
+  for (const each of [pool, keyedPool]) each.on('error', (error) => options.onIdleError?.(error));
   const db = new PgDatabase(
     pool,
+    keyedPool,
     () =>
       new pg.Client({
         connectionString: url,
@@ -215,6 +244,8 @@ export async function openPgDatabase(url: string, options: PgDatabaseOptions = {
   );
   try {
     await db.query('SELECT 1');
+    // The keyed pool's connections carry KEYED_PLAN_SETTINGS: a server that refuses them stops start-up here.
+    await db.query('SELECT $1::int AS one', [1], { keyedPlan: true });
   } catch (error) {
     await db.close().catch(() => undefined);
     const reason = error instanceof Error ? error.message : String(error);

@@ -87,7 +87,7 @@ export class CertificateRepository {
   }
 
   /**
-   * insertForOrder for several certificates in one statement (planned per call: it carries a batch);
+   * insertForOrder for several certificates in one statement (a keyed plan: it carries a batch);
    * answers in the order given. A batch that fails wrote nothing; its certificates are then stored one by
    * one (StatementBatcher retryAlone), so the error a caller sees is its own certificate's.
    */
@@ -152,7 +152,7 @@ export class CertificateRepository {
         items.map((item) => item.ocsp?.responderGeneration ?? null),
         items.map((item) => item.ocsp?.updatedAt.toISOString() ?? null),
       ],
-      { planPerCall: true },
+      { keyedPlan: true },
     );
     const moved = new Set(result.rows.map((row) => row.serial));
     return items.map(({ cert }) => moved.has(cert.serial));

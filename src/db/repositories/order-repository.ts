@@ -203,7 +203,7 @@ export class OrderRepository {
   }
 
   /**
-   * claimForIssuance for several orders in one statement (planned per call: it carries a batch); answers in
+   * claimForIssuance for several orders in one statement (a keyed plan: it carries a batch); answers in
    * the order given. An order named twice is claimed by one of them. A batch that fails (a used serial)
    * wrote nothing; its claims are then retried one by one (StatementBatcher retryAlone), so the error a
    * caller sees is its own claim's.
@@ -231,7 +231,7 @@ export class OrderRepository {
         claims.map((c) => c.serial),
         claims.map((c) => c.issuerId),
       ],
-      { planPerCall: true },
+      { keyedPlan: true },
     );
     const reserved = new Set(result.rows.map((row) => row.serial));
     return claims.map((c) => reserved.has(c.serial));

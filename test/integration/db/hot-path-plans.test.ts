@@ -9,7 +9,8 @@
  *
  * This drives the hot-path repository methods, records every statement they send, and asks PostgreSQL for
  * the generic plan of each (PREPARE, then EXPLAIN EXECUTE under plan_cache_mode = force_generic_plan): no
- * statement may scan a hot table. It does so twice, never running ANALYZE: on a fresh database (the state in
+ * statement may scan a hot table. Those sent with keyedPlan (the batched writes) run on the keyed pool, so
+ * they are planned in a session with its settings (KEYED_PLAN_SETTINGS in pg-database.ts). It does so twice, never running ANALYZE: on a fresh database (the state in
  * which the bad plans were made, and in which the naive statements of the sanity case plan badly) and after
  * seeding a few hundred rows per table (where they happen to plan well).
  */
@@ -24,7 +25,7 @@ import type { Identifier } from '../../../src/core/identifier.js';
 import type { Authorization, ChallengeType, Order } from '../../../src/core/order.js';
 import type { Database, Queryable } from '../../../src/db/database.js';
 import { migrate } from '../../../src/db/migrate.js';
-import { openPgDatabase } from '../../../src/db/pg-database.js';
+import { KEYED_PLAN_SETTINGS, openPgDatabase } from '../../../src/db/pg-database.js';
 import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
 import { AuthorizationRepository } from '../../../src/db/repositories/authorization-repository.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
@@ -262,8 +263,8 @@ interface Recorded {
   step: string;
   sql: string;
   params: readonly unknown[] | undefined;
-  /** Sent with planPerCall: planned for each call with its values (batched writes), never a generic plan. */
-  perCall: boolean;
+  /** Sent with keyedPlan: its generic plan is made on the keyed pool's connections (KEYED_PLAN_SETTINGS). */
+  keyed: boolean;
 }
 
 /**
@@ -276,7 +277,7 @@ async function driveHotPath(t: Test, db: Database): Promise<Recorded[]> {
   let step = '';
   const recorder: Queryable = {
     query: (sql, params, options) => {
-      recorded.push({ step, sql, params, perCall: options?.planPerCall === true });
+      recorded.push({ step, sql, params, keyed: options?.keyedPlan === true });
       return db.query(sql, params, options);
     },
   };
@@ -410,33 +411,21 @@ const BOUNDED_WALKS: { step: string; offence: RegExp; why: string }[] = [
 
 /**
  * Drives the hot path, then checks the generic plan of every distinct statement it sent; returns their texts.
- * Statements planned per call (batched writes) have no generic plan: on a grown database (`grown`) their
- * plan for the recorded values is checked instead; on a near-empty one any plan is cheap and none is kept.
+ * A statement sent with keyedPlan is planned on `keyedPlanner`, a session with the keyed pool's settings, as
+ * the pool that runs it would plan it.
  */
-async function checkHotPath(t: Test, db: Database, planner: Database, grown: boolean): Promise<string[]> {
+async function checkHotPath(t: Test, db: Database, planners: { plain: Database; keyed: Database }): Promise<Map<string, { step: string; keyed: boolean }>> {
   let recorded: Recorded[] = [];
   await t.test('the hot path runs', async (t) => {
     recorded = await driveHotPath(t, db);
     t.same([...new Set(recorded.map((r) => r.step))].sort(), STEPS, 'every step sent statements');
   });
   // The same text is one prepared statement on a connection, so one plan per text (named by its first step).
-  const statements = new Map<string, string>();
-  for (const { step, sql } of recorded) if (!statements.has(sql)) statements.set(sql, step);
-  for (const { step, sql, params } of recorded.filter((r) => r.perCall)) {
-    statements.delete(sql);
-    if (!grown) continue;
-    await t.test(`plan per call of ${step}: ${label(sql)}`, async (t) => {
-      const explained = await planner.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params, { planPerCall: true });
-      const plan = explained.rows[0]?.['QUERY PLAN'][0]?.Plan;
-      if (plan === undefined) throw new Error(`no plan for ${step}`);
-      const offences = scansOfHotTables(plan);
-      for (const offence of offences) t.fail(`${step}: "${label(sql)}" scans a hot table: ${offence}`, { plan: renderPlan(plan) });
-      if (offences.length === 0) t.pass('only keyed lookups on hot tables');
-    });
-  }
-  for (const [sql, step] of statements) {
-    await t.test(`generic plan of ${step}: ${label(sql)}`, async (t) => {
-      const { plan, genericPlans, customPlans } = await genericPlan(planner, sql);
+  const statements = new Map<string, { step: string; keyed: boolean }>();
+  for (const { step, sql, keyed } of recorded) if (!statements.has(sql)) statements.set(sql, { step, keyed });
+  for (const [sql, { step, keyed }] of statements) {
+    await t.test(`generic plan of ${step}${keyed ? ' (keyed pool)' : ''}: ${label(sql)}`, async (t) => {
+      const { plan, genericPlans, customPlans } = await genericPlan(keyed ? planners.keyed : planners.plain, sql);
       t.same({ genericPlans, customPlans }, { genericPlans: 1, customPlans: 0 }, 'EXPLAIN showed the generic plan');
       const offences = scansOfHotTables(plan);
       const unbounded = offences.filter((offence) => !BOUNDED_WALKS.some((b) => b.step === step && b.offence.test(offence)));
@@ -444,7 +433,7 @@ async function checkHotPath(t: Test, db: Database, planner: Database, grown: boo
       if (unbounded.length === 0) t.pass(offences.length === 0 ? 'only keyed lookups on hot tables' : `bounded walk only: ${offences.join('; ')}`);
     });
   }
-  return [...statements.keys()];
+  return statements;
 }
 
 /** Hot-path statements as they were before d2be27b and 391b4c4: the check must report each of them. */
@@ -499,6 +488,11 @@ if (database !== undefined) {
   const planner = await openPgDatabase(database.url, { poolSize: 1 });
   t.teardown(() => planner.close());
   await planner.query('SET plan_cache_mode = force_generic_plan');
+  // A session planning as the keyed pool's connections do.
+  const keyedPlanner = await openPgDatabase(database.url, { poolSize: 1 });
+  t.teardown(() => keyedPlanner.close());
+  for (const [name, value] of Object.entries(KEYED_PLAN_SETTINGS)) await keyedPlanner.query(`SET ${name} = ${value}`);
+  const planners = { plain: planner, keyed: keyedPlanner };
 
   const neverAnalyzed = async (t: Test): Promise<void> => {
     const stats = await planner.query<{ relname: string; relpages: number; reltuples: number }>(
@@ -513,15 +507,25 @@ if (database !== undefined) {
   // A fresh installation: the tables hold nothing but what the flow inserts. A connection plans its
   // statements when it first runs them and keeps those plans however much the tables grow (only ANALYZE or
   // DDL makes it plan again): this is the state the plans of d2be27b's bench were made in.
-  let fresh: string[] = [];
+  let fresh = new Map<string, { step: string; keyed: boolean }>();
   await t.test('fresh database', async (t) => {
     await t.test('the tables have no statistics', neverAnalyzed);
-    fresh = await checkHotPath(t, db, planner, false);
+    fresh = await checkHotPath(t, db, planners);
     await t.test('sanity: the check reports the naive joins d2be27b replaced', async (t) => {
       for (const { name, sql } of NAIVE) {
         const { plan } = await genericPlan(planner, sql);
         const offences = scansOfHotTables(plan);
         t.ok(offences.length > 0, `${name} is reported: ${offences.join('; ')}`, { plan: renderPlan(plan) });
+      }
+    });
+    // Why the keyed pool exists: the same statements, planned as any other connection plans them.
+    await t.test('sanity: the keyed-plan statements scan when planned without the keyed settings', async (t) => {
+      const keyed = [...fresh].filter(([, { keyed }]) => keyed);
+      t.ok(keyed.length >= 4, 'the batched writes are sent with keyedPlan');
+      for (const [sql, { step }] of keyed) {
+        const { plan } = await genericPlan(planner, sql);
+        const offences = scansOfHotTables(plan);
+        t.ok(offences.length > 0, `${step} is reported: ${offences.join('; ')}`, { plan: renderPlan(plan) });
       }
     });
   });
@@ -531,8 +535,8 @@ if (database !== undefined) {
   await t.test(`seeded database (${SEED.authorizations} authorizations, never analyzed)`, async (t) => {
     await seed(db);
     await t.test('the tables have no statistics', neverAnalyzed);
-    const seeded = await checkHotPath(t, db, planner, true);
-    t.same(seeded, fresh, 'the same statements as on the fresh database');
+    const seeded = await checkHotPath(t, db, planners);
+    t.same([...seeded.keys()], [...fresh.keys()], 'the same statements as on the fresh database');
   });
 
   t.comment(`planned in ${Date.now() - started} ms`);
