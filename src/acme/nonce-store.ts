@@ -1,6 +1,7 @@
-import { createHmac, createSecretKey, hkdfSync, randomBytes, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Account } from '../core/account.js';
 import type { Clock } from '../core/clock.js';
+import { fillRandom, randomBuffer } from '../core/random-pool.js';
 
 /**
  * Anti-replay nonces (RFC 8555 §6.5). Every POST must carry a nonce this server issued and that has not been
@@ -30,7 +31,7 @@ export interface NonceStore {
  * nonces unguessable, so a stored nonce can only be used by someone who received it).
  */
 export function generateNonce(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBuffer(16).toString('base64url');
 }
 
 /**
@@ -102,8 +103,6 @@ export class SignedNonceStore implements NonceStore {
   /** A KeyObject: HMAC with it skips re-importing the key bytes on each of the two MACs per request. */
   private readonly key: KeyObject;
   private readonly skewMs: number;
-  private readonly random = Buffer.alloc(RANDOM_BYTES * 256);
-  private randomOffset = RANDOM_BYTES * 256; // empty: filled on first use
 
   constructor(private readonly options: SignedNonceOptions) {
     if (options.key.length < 32) throw new Error('nonce key must be at least 256 bits');
@@ -114,7 +113,7 @@ export class SignedNonceStore implements NonceStore {
   async issue(): Promise<string> {
     const nonce = Buffer.allocUnsafe(NONCE_BYTES);
     nonce.writeUIntBE(this.options.clock.now().getTime(), 0, TIME_BYTES);
-    this.takeRandom(nonce, TIME_BYTES);
+    fillRandom(nonce, TIME_BYTES, ID_BYTES);
     this.mac(nonce.subarray(0, ID_BYTES)).copy(nonce, ID_BYTES, 0, MAC_BYTES);
     return nonce.toString('base64url');
   }
@@ -159,20 +158,6 @@ export class SignedNonceStore implements NonceStore {
     const now = this.options.clock.now().getTime();
     if (issuedAt > now + this.skewMs || now - issuedAt >= this.options.maxAgeMs) return undefined;
     return Buffer.from(id);
-  }
-
-  /**
-   * Copies RANDOM_BYTES fresh CSPRNG bytes into `target` at `offset`. Every response carries a new nonce, so
-   * the bytes are drawn a page at a time rather than with one CSPRNG call each; each byte is handed out once.
-   */
-  private takeRandom(target: Buffer, offset: number): void {
-    if (this.randomOffset + RANDOM_BYTES > this.random.length) {
-      randomFillSync(this.random);
-      this.randomOffset = 0;
-    }
-    this.random.copy(target, offset, this.randomOffset, this.randomOffset + RANDOM_BYTES);
-    this.random.fill(0, this.randomOffset, this.randomOffset + RANDOM_BYTES);
-    this.randomOffset += RANDOM_BYTES;
   }
 
   private mac(id: Buffer): Buffer {

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { randomBuffer } from '../core/random-pool.js';
 
 /**
  * Certificate serial numbers: 16 CSPRNG octets with the top bit cleared, so the INTEGER is positive and
@@ -6,16 +6,9 @@ import { randomFillSync } from 'node:crypto';
  * A zero first octet is replaced so the encoding stays 16 octets and the hex form has no leading zeros.
  */
 const SERIAL_BYTES = 16;
-const pool = Buffer.alloc(SERIAL_BYTES * 256);
-let poolOffset = pool.length;
 
 export function randomSerial(): Buffer {
-  if (poolOffset >= pool.length) {
-    randomFillSync(pool);
-    poolOffset = 0;
-  }
-  const serial = Buffer.from(pool.subarray(poolOffset, poolOffset + SERIAL_BYTES));
-  poolOffset += SERIAL_BYTES;
+  const serial = randomBuffer(SERIAL_BYTES);
   serial[0] = serial[0]! & 0x7f || 0x01;
   return serial;
 }

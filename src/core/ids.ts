@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBuffer } from './random-pool.js';
 
 /**
  * Opaque resource ids (accounts, orders, authorizations, challenges): 128 random bits, base64url, so
@@ -6,5 +6,5 @@ import { randomBytes } from 'node:crypto';
  * for at least 128 bits of entropy).
  */
 export function newId(bytes = 16): string {
-  return randomBytes(bytes).toString('base64url');
+  return randomBuffer(bytes).toString('base64url');
 }
