@@ -10,9 +10,10 @@
  * This drives the hot-path repository methods, records every statement they send, and asks PostgreSQL for
  * the generic plan of each (PREPARE, then EXPLAIN EXECUTE under plan_cache_mode = force_generic_plan): no
  * statement may scan a hot table. Those sent with keyedPlan (the batched writes) run on the keyed pool, so
- * they are planned in a session with its settings (KEYED_PLAN_SETTINGS in pg-database.ts). It does so twice, never running ANALYZE: on a fresh database (the state in
- * which the bad plans were made, and in which the naive statements of the sanity case plan badly) and after
- * seeding a few hundred rows per table (where they happen to plan well).
+ * they are planned in a session with its settings (KEYED_PLAN_SETTINGS in pg-database.ts). It does so
+ * twice, never running ANALYZE: on a fresh database (the state in which the bad plans were made, and in
+ * which the naive statements of the sanity case plan badly) and after seeding a few hundred rows per table
+ * (where they happen to plan well).
  */
 import { randomBytes } from 'node:crypto';
 
