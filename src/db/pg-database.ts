@@ -91,17 +91,10 @@ export const KEYED_PLAN_SETTINGS: Readonly<Record<string, string>> = {
   enable_mergejoin: 'off',
 };
 
-async function run<R>(
-  client: pg.Pool | pg.PoolClient,
-  sql: string,
-  params: readonly unknown[] | undefined,
-  options?: QueryOptions,
-): Promise<QueryResult<R>> {
+/** `named`: run as a named prepared statement (statementName); otherwise planned at each call with its values. */
+async function run<R>(client: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[] | undefined, named: boolean): Promise<QueryResult<R>> {
   if (params === undefined || params.length === 0) return toResult<R>(await client.query(sql));
-  // In a transaction (a pooled client, not the keyed pool) a keyed-plan statement runs unnamed: planned at
-  // each call with the values bound (a custom plan), as a generic plan made under the default settings
-  // might scan.
-  const name = options?.keyedPlan && !(client instanceof pg.Pool) ? undefined : statementName(sql);
+  const name = named ? statementName(sql) : undefined;
   const result = await client.query(name ? { name, text: sql, values: [...params] } : { text: sql, values: [...params] });
   return toResult<R>(result);
 }
@@ -161,7 +154,7 @@ class PgDatabase implements Database {
 
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
     this.assertOpen();
-    return run<R>(options?.keyedPlan ? this.keyedPool : this.pool, sql, params, options);
+    return run<R>(options?.keyedPlan ? this.keyedPool : this.pool, sql, params, true);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -172,7 +165,9 @@ class PgDatabase implements Database {
       query: async <R>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
         // The client goes back to the pool afterwards; a late query on it would run in someone else's session.
         if (!active) throw new CaError('serverInternal', 'query on a transaction that has already ended');
-        return run<R>(client, sql, params, options);
+        // The transaction's connection plans as any other: a keyed-plan statement runs unnamed here, planned
+        // at each call with its values, as a generic plan made under the default settings might scan.
+        return run<R>(client, sql, params, options?.keyedPlan !== true);
       },
     };
     let broken: Error | undefined;
