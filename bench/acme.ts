@@ -37,7 +37,8 @@
  *   then `chancery serve` for the other processes, each with CHANCERY_ACME_LISTEN=127.0.0.1:<own port>,
  *   CHANCERY_ACME_TLS=true, CHANCERY_HTTP01_PORT=<responder>, CHANCERY_DNS_RESOLVERS=127.0.0.1:<bench DNS>,
  *   one shared CHANCERY_KEY_PASSPHRASE, and trusts <dataDir>/ca/root.pem. At the end it stops every process
- *   by PID and drops the database. Processes run from source (node --import tsx), like the tests.
+ *   by PID and drops the database. Processes run the compiled build (dist/, as `npm start` does; the npm
+ *   script builds first).
  *   Extra CHANCERY_* variables in the bench's environment pass through to the servers.
  *
  * --- Pebble (BENCH_START=pebble) ---------------------------------------------------------------------------
@@ -423,7 +424,7 @@ async function startChanceryServers(count: number, http01Port: number, resolver:
       CHANCERY_LOG_LEVEL: process.env.CHANCERY_LOG_LEVEL ?? 'warn',
     };
     // The first process creates the CA; the others serve it (start would race to create it).
-    const server = await startChancery(i === 0 ? 'start' : 'serve', env, 120_000);
+    const server = await startChancery(i === 0 ? 'start' : 'serve', env, 120_000, 'build');
     running.push(server);
     cleanups.push(async () => {
       await stopByPid(server.child);

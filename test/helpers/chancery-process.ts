@@ -35,11 +35,24 @@ export function runCli(args: string[], env: Record<string, string>): Promise<{ c
   return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
 }
 
-/** Starts `chancery <command>` and resolves once the banner says it is serving (or rejects when it exits). */
-export async function startChancery(command: 'start' | 'serve', env: Record<string, string>, timeoutMs = 60_000): Promise<RunningChancery> {
+/** The build `npm start` runs (`npm run build` writes it). */
+const BUILT_CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/**
+ * Starts `chancery <command>` and resolves once the banner says it is serving (or rejects when it exits).
+ * `from: 'source'` (tests) runs src/ through tsx; `from: 'build'` (benchmarks) runs the compiled dist/ as
+ * `npm start` does, so what is measured is what users run.
+ */
+export async function startChancery(
+  command: 'start' | 'serve',
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  from: 'source' | 'build' = 'source',
+): Promise<RunningChancery> {
   // CHANCERY_PROFILE_DIR: write a V8 CPU profile of the server there (for benchmarks, never in tests).
   const profile = process.env.CHANCERY_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CHANCERY_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', CLI, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const entry = from === 'build' ? [BUILT_CLI] : ['--import', 'tsx', CLI];
+  const child = spawn(process.execPath, [...profile, ...entry, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const exited = once(child, 'exit');
   const publicAddress = await new Promise<string>((resolve, reject) => {
