@@ -56,6 +56,39 @@ await t.test('maxBatch splits a long queue; maxInFlight runs batches side by sid
   t.same(runs, [[1, 2], [3, 4], [5]]);
 });
 
+await t.test('after a batch of several, an item reaching an idle batcher is held for company; a full batch leaves at once', async (t) => {
+  const runs: number[][] = [];
+  // A hold far longer than the test: the second run can only have left because the batch filled up.
+  const batcher = new StatementBatcher(
+    async (items: number[]) => {
+      runs.push(items);
+      return items;
+    },
+    { maxBatch: 2, holdMs: 60_000 },
+  );
+  await Promise.all([1, 2].map((n) => batcher.submit(n)));
+  const third = batcher.submit(3);
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  t.same(runs, [[1, 2]], 'the lone arrival waits: the previous batch showed other requests running');
+  t.same(await Promise.all([third, batcher.submit(4)]), [3, 4]);
+  t.same(runs, [[1, 2], [3, 4]], 'held and joined, then sent as soon as the batch was full');
+});
+
+await t.test('a lone client is never held: after a one-item batch the next item leaves at once', async (t) => {
+  const runs: number[][] = [];
+  const batcher = new StatementBatcher(
+    async (items: number[]) => {
+      runs.push(items);
+      return items;
+    },
+    { holdMs: 60_000 },
+  );
+  t.equal(await batcher.submit(1), 1);
+  t.equal(await batcher.submit(2), 2, 'answered without waiting for the hold');
+  t.same(runs, [[1], [2]]);
+});
+
 await t.test('a failed run rejects each of its items; the next run is unaffected', async (t) => {
   let fail = true;
   const batcher = new StatementBatcher(async (items: number[]) => {
