@@ -1,6 +1,7 @@
 import { promises as dnsPromises } from 'node:dns';
 import { isIP } from 'node:net';
 import { CaError, type CaErrorKind } from '../core/errors.js';
+import { createDnsResolverPool } from './dns-resolver-pool.js';
 import type { ValidationOutcome } from './validator.js';
 
 /**
@@ -154,6 +155,7 @@ export function dnsFailure(error: unknown, query: string, missing: string, timeo
  */
 export function createAddressResolver(options: { dnsResolvers?: string[]; timeoutMs: number; resolveAddress?: ResolveAddress }): AddressResolver {
   const { dnsResolvers = [], timeoutMs, resolveAddress } = options;
+  const resolvers = createDnsResolverPool(() => makeDnsResolver(dnsResolvers, timeoutMs));
   return async (name, signal) => {
     if (isIP(name) !== 0) {
       return name;
@@ -180,10 +182,7 @@ export function createAddressResolver(options: { dnsResolvers?: string[]; timeou
         throw dnsFailure(error, query, missing, timeoutMs);
       }
     }
-    const resolver = makeDnsResolver(dnsResolvers, timeoutMs);
-    const cancel = (): void => resolver.cancel();
-    signal.addEventListener('abort', cancel, { once: true });
-    try {
+    return resolvers.use(signal, async (resolver) => {
       for (const family of ['A', 'AAAA'] as const) {
         try {
           const addresses = family === 'A' ? await resolver.resolve4(name) : await resolver.resolve6(name);
@@ -195,9 +194,7 @@ export function createAddressResolver(options: { dnsResolvers?: string[]; timeou
         }
       }
       throw dnsFailure({ code: 'ENODATA' }, query, missing, timeoutMs);
-    } finally {
-      signal.removeEventListener('abort', cancel);
-    }
+    });
   };
 }
 

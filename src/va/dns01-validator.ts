@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ValidationFailure, dnsFailure, makeDnsResolver, quote, runAttempt } from './attempt.js';
+import { createDnsResolverPool } from './dns-resolver-pool.js';
 import type { ValidationOutcome, ValidationRequest, Validator } from './validator.js';
 
 export interface Dns01Options {
@@ -23,25 +24,23 @@ const QUOTED_VALUES = 3;
  * clients delegate the record to another zone.
  */
 export function createDns01Validator(options: Dns01Options): Validator {
+  const resolvers = createDnsResolverPool(() => makeDnsResolver(options.dnsResolvers, options.timeoutMs));
   return {
     validate: (request: ValidationRequest): Promise<ValidationOutcome> =>
       runAttempt(options.timeoutMs, async (signal) => {
         const base = request.identifier.value.replace(/^\*\./, '').replace(/\.$/, '');
         const name = `_acme-challenge.${base}`;
         const expected = dns01Digest(request.keyAuthorization);
-        // One resolver per attempt, so cancelling on the deadline cannot touch another attempt's queries.
-        const resolver = makeDnsResolver(options.dnsResolvers, options.timeoutMs);
-        const cancel = (): void => resolver.cancel();
-        signal.addEventListener('abort', cancel, { once: true });
-        let records: string[][];
-        try {
-          records = await resolver.resolveTxt(name);
-        } catch (error) {
-          // NXDOMAIN and NODATA are retryable: the client may have just published the record.
-          throw dnsFailure(error, `TXT ${name}`, `no TXT record found at ${name}`, options.timeoutMs);
-        } finally {
-          signal.removeEventListener('abort', cancel);
-        }
+        // A resolver of this attempt's own (DnsResolverPool), so cancelling on the deadline cannot touch
+        // another attempt's queries.
+        const records = await resolvers.use(signal, async (resolver) => {
+          try {
+            return await resolver.resolveTxt(name);
+          } catch (error) {
+            // NXDOMAIN and NODATA are retryable: the client may have just published the record.
+            throw dnsFailure(error, `TXT ${name}`, `no TXT record found at ${name}`, options.timeoutMs);
+          }
+        });
         // A TXT record is a list of <=255-byte strings; a value longer than that spans several, joined
         // without separators (RFC 7208 §3.3 practice, which ACME clients follow for long values).
         const values = records.map((strings) => strings.join(''));
