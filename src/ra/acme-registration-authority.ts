@@ -95,7 +95,7 @@ export class AcmeRa implements AcmeRegistrationAuthority {
   }
 
   async getCertificateChain(account: Account, serial: string): Promise<{ certificate: Uint8Array; chain: Uint8Array[] }> {
-    const certificate = await this.deps.access.stores.certificates.findBySerial(serial);
+    const certificate = this.deps.orders.recentlyIssued(serial) ?? (await this.deps.access.stores.certificates.findBySerial(serial));
     if (!certificate) throw new CaError('notFound', `certificate ${serial} does not exist`);
     if (certificate.accountId !== account.id) throw new CaError('unauthorized', `certificate ${serial} belongs to another account`);
     const issuers = await this.issuersFor(certificate.issuerId);

@@ -37,8 +37,16 @@ export interface InlineValidation {
  * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
  * answers the same.
  */
+/** What a certificate download needs of a certificate; none of it ever changes once issued. */
+export type DownloadableCertificate = Pick<IssuedCertificate, 'serial' | 'issuerId' | 'accountId' | 'der'>;
+
+/** Certificates this instance issued most recently, kept for their download (OrderService.recentlyIssued). */
+const RECENTLY_ISSUED = 1024;
+
 export class OrderService {
   private readonly spkiByThumbprint = new Map<string, Buffer>();
+  /** Serial -> certificate, oldest first; bounded by RECENTLY_ISSUED. */
+  private readonly recent = new Map<string, DownloadableCertificate>();
 
   constructor(
     private readonly deps: {
@@ -210,6 +218,7 @@ export class OrderService {
             throw new CaError('serverInternal', `order ${order.id} left processing during issuance`);
           }
           certificateSerial = certificate.serial;
+          this.rememberIssued(certificate);
         },
       });
     } catch (error) {
@@ -222,6 +231,23 @@ export class OrderService {
       throw error;
     }
     return { ...order, status: 'valid', certificateSerial };
+  }
+
+  /**
+   * A certificate this instance issued a moment ago, or undefined. ACME clients download the certificate
+   * right after finalize (§7.4.2), and the download needs only what never changes once issued — its bytes,
+   * issuer and account (a revoked certificate is still served, §7.6) — so it can skip the database read
+   * without any cache deciding something wrongly (DESIGN.md rule 7). Another instance, or an older
+   * certificate, is read from the database.
+   */
+  recentlyIssued(serial: string): DownloadableCertificate | undefined {
+    return this.recent.get(serial);
+  }
+
+  private rememberIssued(certificate: IssuedCertificate): void {
+    const { serial, issuerId, accountId, der } = certificate;
+    this.recent.set(serial, accountId === undefined ? { serial, issuerId, der } : { serial, issuerId, accountId, der });
+    if (this.recent.size > RECENTLY_ISSUED) this.recent.delete(this.recent.keys().next().value as string);
   }
 
   /**

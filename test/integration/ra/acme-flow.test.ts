@@ -95,6 +95,25 @@ await t.test('ok/order -> challenge -> ready -> finalize -> valid with certifica
   await expectCaError(t, ra.getCertificateChain(mallory, done.certificateSerial!), 'unauthorized', /another account/);
 });
 
+await t.test('ok/the download of a certificate this instance just issued skips the database; another instance reads it', async (t) => {
+  const { serial, der } = await issue(alice, ['fresh.example.internal']);
+  const other = await openAcme(runtime, hierarchy, { validator, startScheduler: false });
+  t.teardown(() => other.close());
+  t.same(Buffer.from((await other.ra.getCertificateChain(alice, serial)).certificate), Buffer.from(der), 'another instance reads the stored bytes');
+  await expectCaError(t, ra.getCertificateChain(mallory, serial), 'unauthorized', /another account/);
+  await expectCaError(t, other.ra.getCertificateChain(mallory, serial), 'unauthorized', /another account/);
+  // Only a test changes a stored certificate: the issuing instance still answers with what it issued, so its
+  // download did not read the row; the other instance reads the row.
+  const altered = Buffer.from('altered behind the instance');
+  await runtime.db.query('UPDATE certificates SET der = $1 WHERE serial = $2', [altered, serial]);
+  try {
+    t.same(Buffer.from((await ra.getCertificateChain(alice, serial)).certificate), Buffer.from(der));
+    t.same(Buffer.from((await other.ra.getCertificateChain(alice, serial)).certificate), altered);
+  } finally {
+    await runtime.db.query('UPDATE certificates SET der = $1 WHERE serial = $2', [Buffer.from(der), serial]);
+  }
+});
+
 await t.test('ok/concurrent finalize calls: exactly one issues, nothing else is stored', async (t) => {
   const order = await ra.newOrder(alice, { identifiers: [{ type: 'dns', value: 'race.example.internal' }] });
   await validateOrder(alice, order.id);
