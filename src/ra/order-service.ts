@@ -32,17 +32,17 @@ export interface InlineValidation {
   kick(): void;
 }
 
-/**
- * Orders, authorizations and challenges (RFC 8555 §7.1.3-7.1.6, §7.4, §7.5). Order status is derived from
- * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
- * answers the same.
- */
 /** What a certificate download needs of a certificate; none of it ever changes once issued. */
 export type DownloadableCertificate = Pick<IssuedCertificate, 'serial' | 'issuerId' | 'accountId' | 'der'>;
 
 /** Certificates this instance issued most recently, kept for their download (OrderService.recentlyIssued). */
 const RECENTLY_ISSUED = 1024;
 
+/**
+ * Orders, authorizations and challenges (RFC 8555 §7.1.3-7.1.6, §7.4, §7.5). Order status is derived from
+ * its authorizations whenever it is read, so whichever instance validated a challenge, every instance
+ * answers the same.
+ */
 export class OrderService {
   private readonly spkiByThumbprint = new Map<string, Buffer>();
   /** Serial -> certificate, oldest first; bounded by RECENTLY_ISSUED. */

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { StatementBatcher, rowsPerItem } from '../../../src/db/statement-batcher.js';
+import { StatementBatcher, rowsPerItem, type StatementBatcherOptions } from '../../../src/db/statement-batcher.js';
 
 /** Concurrent submissions share one run; each caller gets its own result or the batch's error. */
 
@@ -7,6 +7,16 @@ function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** A batcher whose statement answers each item with itself, and the batches it ran. */
+function echoBatcher(options: StatementBatcherOptions = {}): { batcher: StatementBatcher<number, number>; runs: number[][] } {
+  const runs: number[][] = [];
+  const batcher = new StatementBatcher(async (items: number[]) => {
+    runs.push(items);
+    return items;
+  }, options);
+  return { batcher, runs };
 }
 
 await t.test('items submitted together go in one run, answered in order', async (t) => {
@@ -44,28 +54,14 @@ await t.test('while a run is in flight, new items wait and then leave together',
 });
 
 await t.test('maxBatch splits a long queue; maxInFlight runs batches side by side', async (t) => {
-  const runs: number[][] = [];
-  const batcher = new StatementBatcher(
-    async (items: number[]) => {
-      runs.push(items);
-      return items;
-    },
-    { maxBatch: 2, maxInFlight: 2 },
-  );
+  const { batcher, runs } = echoBatcher({ maxBatch: 2, maxInFlight: 2 });
   t.same(await Promise.all([1, 2, 3, 4, 5].map((n) => batcher.submit(n))), [1, 2, 3, 4, 5]);
   t.same(runs, [[1, 2], [3, 4], [5]]);
 });
 
 await t.test('after a batch of several, an item reaching an idle batcher is held for company; a full batch leaves at once', async (t) => {
-  const runs: number[][] = [];
   // A hold far longer than the test: the second run can only have left because the batch filled up.
-  const batcher = new StatementBatcher(
-    async (items: number[]) => {
-      runs.push(items);
-      return items;
-    },
-    { maxBatch: 2, holdMs: 60_000 },
-  );
+  const { batcher, runs } = echoBatcher({ maxBatch: 2, holdMs: 60_000 });
   await Promise.all([1, 2].map((n) => batcher.submit(n)));
   const third = batcher.submit(3);
   await new Promise((r) => setImmediate(r));
@@ -76,14 +72,7 @@ await t.test('after a batch of several, an item reaching an idle batcher is held
 });
 
 await t.test('a lone client is never held: after a one-item batch the next item leaves at once', async (t) => {
-  const runs: number[][] = [];
-  const batcher = new StatementBatcher(
-    async (items: number[]) => {
-      runs.push(items);
-      return items;
-    },
-    { holdMs: 60_000 },
-  );
+  const { batcher, runs } = echoBatcher({ holdMs: 60_000 });
   t.equal(await batcher.submit(1), 1);
   t.equal(await batcher.submit(2), 2, 'answered without waiting for the hold');
   t.same(runs, [[1], [2]]);
