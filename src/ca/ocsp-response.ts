@@ -57,8 +57,8 @@ export type OcspResponseStatus = keyof typeof OCSP_RESPONSE_STATUS;
 
 /** AlgorithmIdentifier of the CertID hash, with NULL parameters as OpenSSL writes them. */
 const HASH_ALGORITHM_DER: Record<OcspHashAlgorithm, Der> = {
-  sha1: sequence(oid('1.3.14.3.2.26'), nullValue()),
-  sha256: sequence(oid('2.16.840.1.101.3.4.2.1'), nullValue()),
+  sha1: sequence(oid(OID.sha1), nullValue()),
+  sha256: sequence(oid(OID.sha256), nullValue()),
 };
 
 const ERROR_RESPONSES = new Map<OcspResponseStatus, Der>();
