@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as asn1js from 'asn1js';
+import type * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { CaError } from '../core/errors.js';
 import { OID } from './oids.js';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { HttpsAcmeClient } from './https-acme-client.js';
+import { type HttpsAcmeClient } from './https-acme-client.js';
 import { makeCsr } from './openssl.js';
 
 /** A local http-01 responder: answers /.well-known/acme-challenge/<token> from a map. */

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { Module, ObjectClass, UserType, SessionFlag } from 'graphene-pk11';
 import t from 'tap';
-import { CaError, isCaError } from '../../../src/core/errors.js';
+import { type CaError, isCaError } from '../../../src/core/errors.js';
 import { openPkcs11KeyStore, type Pkcs11KeyStoreOptions } from '../../../src/keys/pkcs11/pkcs11-key-store.js';
 import { signerSuite, verifySignature } from '../../helpers/signer-suite.js';
 import { createSoftHsmToken } from '../../helpers/softhsm.js';
