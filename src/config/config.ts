@@ -56,6 +56,11 @@ export interface Config {
     validityHours: number;
     responderValidityDays: number;
   };
+  /**
+   * Periodic jobs that run on one instance at a time (src/core/jobs.ts): the lease an instance holds a job
+   * by. Another instance takes a job over at most about this long after its holder dies.
+   */
+  jobs: { leaseSeconds: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 

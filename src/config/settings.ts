@@ -62,6 +62,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'ocsp.nonce', env: 'CHANCERY_OCSP_NONCE', type: { kind: 'enum', values: ['ignore', 'sign'] } },
   { path: 'ocsp.validityHours', env: 'CHANCERY_OCSP_VALIDITY_HOURS', type: { kind: 'int', min: 8, max: 240 } },
   { path: 'ocsp.responderValidityDays', env: 'CHANCERY_OCSP_RESPONDER_VALIDITY_DAYS', type: { kind: 'int', min: 1, max: 90 } },
+  { path: 'jobs.leaseSeconds', env: 'CHANCERY_JOBS_LEASE_SECONDS', type: { kind: 'int', min: 5, max: 600 } },
   {
     path: 'log.level',
     env: 'CHANCERY_LOG_LEVEL',
