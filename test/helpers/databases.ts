@@ -9,12 +9,13 @@ import { randomBytes } from 'node:crypto';
 
 import type { Test } from 'tap';
 
-import { DAY, FakeClock } from '../../src/core/clock.js';
+import { FakeClock } from '../../src/core/clock.js';
 import type { Database, Queryable } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { describePgUrl, openPgDatabase } from '../../src/db/pg-database.js';
 import { openPgliteDatabase } from '../../src/db/pglite-database.js';
 import { IssuerRepository } from '../../src/db/repositories/issuer-repository.js';
+import { builders } from './builders.js';
 
 export const PG_ADMIN_URL = process.env.CHANCERY_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
@@ -136,14 +137,7 @@ export async function withEachDatabase(
 
 /** A root issuer row ('root', valid ten years from `at`) for repository tests that store certificates. */
 export async function insertRootIssuer(db: Queryable, at: Date): Promise<void> {
-  await new IssuerRepository(db).insert({
-    id: 'root',
-    role: 'root',
-    keyName: 'root-key',
-    der: new Uint8Array(randomBytes(100)),
-    subject: 'CN=Root',
-    notBefore: at,
-    notAfter: new Date(at.getTime() + 3650 * DAY),
-    createdAt: at,
-  });
+  await new IssuerRepository(db).insert(
+    builders(at).buildIssuer({ id: 'root', role: 'root', keyName: 'root-key', subject: 'CN=Root', der: new Uint8Array(randomBytes(100)) }),
+  );
 }

@@ -6,11 +6,10 @@ import { randomBytes } from 'node:crypto';
 
 import t, { type Test } from 'tap';
 
-import type { Account } from '../../../src/core/account.js';
 import type { IssuedCertificate } from '../../../src/core/certificate.js';
 import { DAY, HOUR, MINUTE } from '../../../src/core/clock.js';
 import type { Identifier } from '../../../src/core/identifier.js';
-import type { Authorization, Challenge, ChallengeType, Order } from '../../../src/core/order.js';
+import type { Authorization, Order } from '../../../src/core/order.js';
 import type { CaError } from '../../../src/core/errors.js';
 import type { Database } from '../../../src/db/database.js';
 import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
@@ -21,74 +20,24 @@ import { ChallengeRepository } from '../../../src/db/repositories/challenge-repo
 import { EabRepository } from '../../../src/db/repositories/eab-repository.js';
 import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
 import { OrderRepository } from '../../../src/db/repositories/order-repository.js';
+import { builders, newSerial } from '../../helpers/builders.js';
 import { insertRootIssuer, withEachDatabase } from '../../helpers/databases.js';
 import { expectCaError } from '../../helpers/expect-error.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
 
-let counter = 0;
-/** Ids are the caller's (ra/) business; unique per process is all the suite needs. */
-const newId = (prefix: string): string => `${prefix}-${++counter}-${randomBytes(4).toString('hex')}`;
-const serial = (): string => randomBytes(16).toString('hex').replace(/^0+/, '') || '1';
-
-function account(overrides: Partial<Account> = {}): Account {
-  const jwkX = randomBytes(32).toString('base64url');
-  return {
-    id: newId('acct'),
-    status: 'valid',
-    contacts: ['mailto:ops@example.internal', 'mailto:pki@example.internal'],
-    publicJwk: { kty: 'EC', crv: 'P-256', x: jwkX, y: randomBytes(32).toString('base64url') },
-    jwkThumbprint: randomBytes(32).toString('base64url'),
-    termsOfServiceAgreed: true,
-    createdAt: at(17), // milliseconds must survive
-    ...overrides,
-  };
-}
-
-const TYPES: ChallengeType[] = ['dns-01', 'http-01', 'tls-alpn-01']; // the order findById returns them in
-
-function authorization(accountId: string, identifier: Identifier, overrides: Partial<Authorization> = {}): Authorization {
-  const id = overrides.id ?? newId('authz');
-  const challenges: Challenge[] = (identifier.type === 'ip' ? (['http-01', 'tls-alpn-01'] as const) : TYPES).map((type) => ({
-    id: newId('chall'),
-    authorizationId: id,
-    type,
-    token: randomBytes(16).toString('base64url'),
-    status: 'pending',
-    attempts: 0,
-  }));
-  return {
-    id,
-    accountId,
-    identifier,
-    wildcard: false,
-    status: 'pending',
-    expires: at(7 * DAY),
-    challenges,
-    createdAt: at(1),
-    ...overrides,
-  };
-}
-
-function order(accountId: string, authorizationIds: string[], overrides: Partial<Order> = {}): Order {
-  return {
-    id: newId('order'),
-    accountId,
-    status: 'pending',
-    identifiers: [
-      { type: 'dns', value: 'web01.example.internal' },
-      { type: 'ip', value: '10.0.0.7' },
-    ],
-    authorizationIds,
-    expires: at(7 * DAY + 3),
-    createdAt: at(5),
-    ...overrides,
-  };
-}
-
 const DNS: Identifier = { type: 'dns', value: 'web01.example.internal' };
 const IP: Identifier = { type: 'ip', value: '10.0.0.7' };
+
+// What the cases below lean on: two contacts, times off the whole second (milliseconds must survive a round
+// trip), orders for a name and an address that expire 3 ms after their authorizations.
+const { buildAccount, buildAuthorization, buildOrder, buildOrderFor, buildCertificate } = builders(T0, {
+  account: { contacts: ['mailto:ops@example.internal', 'mailto:pki@example.internal'], createdAt: at(17) },
+  authorization: { createdAt: at(1) },
+  order: { identifiers: [DNS, IP], expires: at(7 * DAY + 3), createdAt: at(5) },
+  certificate: { createdAt: at(9) },
+});
 
 async function suite(t: Test, db: Database): Promise<void> {
   const accounts = new AccountRepository(db);
@@ -102,19 +51,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   // Certificates to replace and to finalize orders with.
   await insertRootIssuer(db, T0);
   async function storedCertificate(overrides: Partial<IssuedCertificate> = {}): Promise<IssuedCertificate> {
-    const cert: IssuedCertificate = {
-      serial: serial(),
-      issuerId: 'root',
-      crlShard: 0,
-      der: new Uint8Array(randomBytes(300)),
-      identifiers: [DNS],
-      spkiSha256: randomBytes(32).toString('hex'),
-      notBefore: at(0),
-      notAfter: at(90 * DAY),
-      status: 'valid',
-      createdAt: at(9),
-      ...overrides,
-    };
+    const cert = buildCertificate(overrides);
     await certs.reserveSerial(cert.serial, cert.issuerId, cert.createdAt);
     await certs.insert(cert);
     return cert;
@@ -125,8 +62,8 @@ async function suite(t: Test, db: Database): Promise<void> {
 
   // ---- accounts -----------------------------------------------------------------------------------------
 
-  const alice = account();
-  const bob = account({ contacts: [], termsOfServiceAgreed: false });
+  const alice = buildAccount();
+  const bob = buildAccount({ contacts: [], termsOfServiceAgreed: false });
 
   await t.test('ok/account insert and find by id and by key', async (t) => {
     t.equal(await accounts.findById(alice.id), undefined);
@@ -140,7 +77,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/a second account with the same key is a conflict', async (t) => {
-    const twin = account({ jwkThumbprint: alice.jwkThumbprint });
+    const twin = buildAccount({ jwkThumbprint: alice.jwkThumbprint });
     await expectCaError(t, accounts.insert(twin), 'conflict', /^an account with this key already exists$/);
     t.equal(await accounts.findById(twin.id), undefined, 'nothing stored');
   });
@@ -153,7 +90,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/key rollover', async (t) => {
-    const carol = account();
+    const carol = buildAccount();
     await accounts.insert(carol);
     const newJwk = { kty: 'OKP', crv: 'Ed25519', x: randomBytes(32).toString('base64url') };
     const updated = await accounts.updateKey(carol.id, newJwk, 'carol-new-thumbprint');
@@ -169,7 +106,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/deactivate, then the account takes no more changes', async (t) => {
-    const dave = account();
+    const dave = buildAccount();
     await accounts.insert(dave);
     const deactivated = await accounts.deactivate(dave.id);
     t.equal(deactivated.status, 'deactivated');
@@ -214,7 +151,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/EAB binds once: account and binding in one transaction', async (t) => {
-    const erin = account({ eabKid: 'kid-web', group: 'web-team' });
+    const erin = buildAccount({ eabKid: 'kid-web', group: 'web-team' });
     const bound = await db.transaction(async (tx) => {
       await new AccountRepository(tx).insert(erin);
       return new EabRepository(tx).bind('kid-web', erin.id, at(60));
@@ -229,19 +166,19 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/a second account naming a used credential', async (t) => {
-    const frank = account({ eabKid: 'kid-web' });
+    const frank = buildAccount({ eabKid: 'kid-web' });
     await expectCaError(t, accounts.insert(frank), 'unauthorized', /kid-web is already used/);
     t.equal(await accounts.findById(frank.id), undefined);
   });
 
   await t.test('fail/an account naming an unknown credential', async (t) => {
-    const gina = account({ eabKid: 'kid-ghost' });
+    const gina = buildAccount({ eabKid: 'kid-ghost' });
     await expectCaError(t, accounts.insert(gina), 'unauthorized', /kid-ghost does not exist/);
     t.equal(await accounts.findById(gina.id), undefined);
   });
 
   await t.test('fail/losing the bind race rolls the account back', async (t) => {
-    const ivan = account();
+    const ivan = buildAccount();
     await eab.bind('kid-plain', bob.id, at(70));
     await t.rejects(
       db.transaction(async (tx) => {
@@ -334,14 +271,16 @@ async function suite(t: Test, db: Database): Promise<void> {
 
   // ---- orders -------------------------------------------------------------------------------------------
 
-  const reusedAuthz = authorization(alice.id, IP, { status: 'valid', createdAt: at(2) });
+  const reusedAuthz = buildAuthorization({ accountId: alice.id, identifier: IP, status: 'valid', createdAt: at(2) });
 
   await t.test('ok/order with new and reused authorizations round trip', async (t) => {
-    const first = order(alice.id, [reusedAuthz.id], { identifiers: [IP] });
+    const first = buildOrder({ accountId: alice.id, authorizationIds: [reusedAuthz.id], identifiers: [IP] });
     await insertOrder(first, [reusedAuthz]);
 
-    const fresh = authorization(alice.id, DNS);
-    const second = order(alice.id, [fresh.id, reusedAuthz.id], {
+    const fresh = buildAuthorization({ accountId: alice.id, identifier: DNS });
+    const second = buildOrder({
+      accountId: alice.id,
+      authorizationIds: [fresh.id, reusedAuthz.id],
       notBefore: at(HOUR),
       notAfter: at(30 * DAY),
       createdAt: at(6),
@@ -357,33 +296,33 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/an order leaning on another account\'s authorization stores nothing', async (t) => {
-    const fresh = authorization(bob.id, DNS);
-    const o = order(bob.id, [fresh.id, reusedAuthz.id]);
+    const fresh = buildAuthorization({ accountId: bob.id, identifier: DNS });
+    const o = buildOrder({ accountId: bob.id, authorizationIds: [fresh.id, reusedAuthz.id] });
     await expectCaError(t, insertOrder(o, [fresh]), 'serverInternal', /do not exist for account/);
     t.equal(await orders.findById(o.id), undefined);
     t.equal(await authorizations.findById(fresh.id), undefined, 'the new authorization rolled back too');
   });
 
   await t.test('fail/a new authorization of another account is refused', async (t) => {
-    const fresh = authorization(alice.id, DNS);
-    const o = order(bob.id, [fresh.id]);
+    const fresh = buildAuthorization({ accountId: alice.id, identifier: DNS });
+    const o = buildOrder({ accountId: bob.id, authorizationIds: [fresh.id] });
     await expectCaError(t, insertOrder(o, [fresh]), 'serverInternal', /belongs to another account/);
     t.equal(await authorizations.findById(fresh.id), undefined);
   });
 
   await t.test('fail/an order of an unknown account', async (t) => {
-    const o = order('ghost', []);
+    const o = buildOrder({ accountId: 'ghost' });
     await expectCaError(t, insertOrder(o, []), 'notFound', /account ghost does not exist/);
   });
 
   await t.test('ok/list order ids newest first, paged', async (t) => {
-    const paul = account();
+    const paul = buildAccount();
     await accounts.insert(paul);
     // Two share a created_at: the id breaks the tie, and paging neither repeats nor skips one.
     const created = [at(10), at(20), at(20), at(30), at(40)];
     const ids: string[] = [];
     for (const createdAt of created) {
-      const o = order(paul.id, [], { createdAt });
+      const o = buildOrder({ accountId: paul.id, createdAt });
       await insertOrder(o, []);
       ids.push(o.id);
     }
@@ -409,7 +348,7 @@ async function suite(t: Test, db: Database): Promise<void> {
 
     // An order added after the first page was read does not disturb the pages that follow.
     const first = await orders.listIdsByAccount(paul.id, undefined, 2);
-    await insertOrder(order(paul.id, [], { createdAt: at(50) }), []);
+    await insertOrder(buildOrder({ accountId: paul.id, createdAt: at(50) }), []);
     const rest = await orders.listIdsByAccount(paul.id, first.nextCursor, 10);
     t.same([...first.ids, ...rest.ids], all.ids);
 
@@ -423,7 +362,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   }
 
   await t.test('ok/order status compare-and-set', async (t) => {
-    const o = order(alice.id, [reusedAuthz.id], { identifiers: [IP] });
+    const o = buildOrder({ accountId: alice.id, authorizationIds: [reusedAuthz.id], identifiers: [IP] });
     await insertOrder(o, []);
     const ready = await orders.updateStatus(o.id, ['pending'], 'ready');
     t.equal(ready?.status, 'ready');
@@ -441,7 +380,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/an invalid order keeps its problem', async (t) => {
-    const o = order(alice.id, [reusedAuthz.id], { identifiers: [IP] });
+    const o = buildOrder({ accountId: alice.id, authorizationIds: [reusedAuthz.id], identifiers: [IP] });
     await insertOrder(o, []);
     const problem = {
       kind: 'rejectedIdentifier' as const,
@@ -454,7 +393,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/an order cannot turn valid without a stored certificate', async (t) => {
-    const o = order(alice.id, [], { status: 'processing' });
+    const o = buildOrder({ accountId: alice.id, status: 'processing' });
     await insertOrder(o, []);
     await expectCaError(t, orders.updateStatus(o.id, ['processing'], 'valid', { certificateSerial: 'abcdef' }), 'serverInternal', /abcdef/);
     await expectCaError(t, orders.updateStatus(o.id, ['processing'], 'valid'), 'serverInternal', /cannot become valid/);
@@ -464,26 +403,26 @@ async function suite(t: Test, db: Database): Promise<void> {
   await t.test('ok/a certificate is replaced once; a failed replacement frees it', async (t) => {
     const old = await storedCertificate();
     t.equal(await orders.findActiveByReplaces(old.serial), undefined);
-    const r1 = order(alice.id, [], { replacesSerial: old.serial });
+    const r1 = buildOrder({ accountId: alice.id, replacesSerial: old.serial });
     await insertOrder(r1, []);
     t.same(await orders.findActiveByReplaces(old.serial), r1);
 
-    const fresh = authorization(alice.id, DNS);
-    const r2 = order(alice.id, [fresh.id], { replacesSerial: old.serial });
+    const fresh = buildAuthorization({ accountId: alice.id, identifier: DNS });
+    const r2 = buildOrder({ accountId: alice.id, authorizationIds: [fresh.id], replacesSerial: old.serial });
     await expectCaError(t, insertOrder(r2, [fresh]), 'alreadyReplaced', new RegExp(`^certificate ${old.serial} has already been replaced$`));
     t.equal(await orders.findById(r2.id), undefined, 'second order not stored');
     t.equal(await authorizations.findById(fresh.id), undefined, 'nor its authorization');
 
     await orders.updateStatus(r1.id, ['pending'], 'invalid', { error: { kind: 'unauthorized', detail: 'challenge failed' } });
     t.equal(await orders.findActiveByReplaces(old.serial), undefined, 'the invalid order no longer counts');
-    const r3 = order(alice.id, [], { replacesSerial: old.serial });
+    const r3 = buildOrder({ accountId: alice.id, replacesSerial: old.serial });
     await insertOrder(r3, []);
     t.equal((await orders.findActiveByReplaces(old.serial))?.id, r3.id);
   });
 
   await t.test('ok/concurrent replacements of one certificate: exactly one succeeds', async (t) => {
     const old = await storedCertificate();
-    const attempts = Array.from({ length: 4 }, () => order(alice.id, [], { replacesSerial: old.serial }));
+    const attempts = Array.from({ length: 4 }, () => buildOrder({ accountId: alice.id, replacesSerial: old.serial }));
     const results = await Promise.allSettled(attempts.map((o) => insertOrder(o, [])));
     t.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     for (const r of results) {
@@ -495,8 +434,8 @@ async function suite(t: Test, db: Database): Promise<void> {
     const batched = new OrderRepository(db, { batch: true });
     const old = await storedCertificate();
     const made = Array.from({ length: 4 }, (_, i) => {
-      const fresh = authorization(alice.id, { type: 'dns', value: `batch${i}.example.internal` });
-      return { o: order(alice.id, [fresh.id], { identifiers: [fresh.identifier], replacesSerial: i >= 2 ? old.serial : undefined }), fresh };
+      const fresh = buildAuthorization({ accountId: alice.id, identifier: { type: 'dns', value: `batch${i}.example.internal` } });
+      return { o: buildOrder({ accountId: alice.id, authorizationIds: [fresh.id], identifiers: [fresh.identifier], replacesSerial: i >= 2 ? old.serial : undefined }), fresh };
     });
     const results = await Promise.allSettled(made.map(({ o, fresh }) => batched.insertWithAuthorizations(o, [fresh])));
     const outcomes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as CaError).kind));
@@ -510,20 +449,20 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/replacing an unknown certificate', async (t) => {
-    await expectCaError(t, insertOrder(order(alice.id, [], { replacesSerial: 'abc123' }), []), 'notFound', /certificate abc123 does not exist/);
+    await expectCaError(t, insertOrder(buildOrder({ accountId: alice.id, replacesSerial: 'abc123' }), []), 'notFound', /certificate abc123 does not exist/);
   });
 
   // ---- authorizations -----------------------------------------------------------------------------------
 
   await t.test('ok/authorization reuse lookup', async (t) => {
-    const rita = account();
+    const rita = buildAccount();
     await accounts.insert(rita);
     const name: Identifier = { type: 'dns', value: 'reuse.example.internal' };
-    const validOld = authorization(rita.id, name, { status: 'valid', createdAt: at(1), expires: at(10 * DAY) });
-    const pendingNew = authorization(rita.id, name, { createdAt: at(2), expires: at(10 * DAY) });
-    const validSoon = authorization(rita.id, name, { status: 'valid', createdAt: at(3), expires: at(DAY) });
-    const invalid = authorization(rita.id, name, { status: 'invalid', createdAt: at(4), expires: at(10 * DAY) });
-    const wildcard = authorization(rita.id, name, { wildcard: true, createdAt: at(5), expires: at(10 * DAY) });
+    const validOld = buildAuthorization({ accountId: rita.id, identifier: name, status: 'valid', createdAt: at(1), expires: at(10 * DAY) });
+    const pendingNew = buildAuthorization({ accountId: rita.id, identifier: name, createdAt: at(2), expires: at(10 * DAY) });
+    const validSoon = buildAuthorization({ accountId: rita.id, identifier: name, status: 'valid', createdAt: at(3), expires: at(DAY) });
+    const invalid = buildAuthorization({ accountId: rita.id, identifier: name, status: 'invalid', createdAt: at(4), expires: at(10 * DAY) });
+    const wildcard = buildAuthorization({ accountId: rita.id, identifier: name, wildcard: true, createdAt: at(5), expires: at(10 * DAY) });
     await db.transaction((tx) => new AuthorizationRepository(tx).insertMany([validOld, pendingNew, validSoon, invalid, wildcard]));
 
     t.equal((await authorizations.findReusable(rita.id, name, false, at(HOUR)))?.id, validSoon.id, 'valid preferred, newest valid first');
@@ -537,8 +476,8 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/find authorizations by ids keeps the order asked', async (t) => {
-    const a = authorization(alice.id, { type: 'dns', value: 'a.example.internal' });
-    const b = authorization(alice.id, { type: 'dns', value: 'b.example.internal' });
+    const a = buildAuthorization({ accountId: alice.id, identifier: { type: 'dns', value: 'a.example.internal' } });
+    const b = buildAuthorization({ accountId: alice.id, identifier: { type: 'dns', value: 'b.example.internal' } });
     await authorizations.insertMany([a, b]);
     t.same(
       (await authorizations.findByIds([b.id, 'ghost', a.id])).map((x) => x.id),
@@ -570,11 +509,11 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/authorization status compare-and-set and expiry sweep', async (t) => {
-    const sam = account();
+    const sam = buildAccount();
     await accounts.insert(sam);
-    const a = authorization(sam.id, DNS, { expires: at(DAY) });
-    const b = authorization(sam.id, DNS, { status: 'valid', expires: at(2 * DAY) });
-    const c = authorization(sam.id, DNS, { status: 'invalid', expires: at(DAY) });
+    const a = buildAuthorization({ accountId: sam.id, identifier: DNS, expires: at(DAY) });
+    const b = buildAuthorization({ accountId: sam.id, identifier: DNS, status: 'valid', expires: at(2 * DAY) });
+    const c = buildAuthorization({ accountId: sam.id, identifier: DNS, status: 'invalid', expires: at(DAY) });
     await authorizations.insertMany([a, b, c]);
     t.equal((await authorizations.updateStatus(a.id, ['pending'], 'deactivated'))?.status, 'deactivated');
     t.equal(await authorizations.updateStatus(a.id, ['pending'], 'valid'), undefined, 'wrong from: undefined');
@@ -592,9 +531,9 @@ async function suite(t: Test, db: Database): Promise<void> {
 
   // ---- challenges ---------------------------------------------------------------------------------------
 
-  const tom = account();
+  const tom = buildAccount();
   const authzForChallenges = [DNS, IP, { type: 'dns' as const, value: 'c.example.internal' }].map((id) =>
-    authorization(tom.id, id),
+    buildAuthorization({ accountId: tom.id, identifier: id }),
   );
   const [chDns, chIp, chThird] = authzForChallenges.map((a) => a.challenges[1]!); // http-01 of each
 
@@ -627,7 +566,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/concurrent claims never hand out one challenge twice', async (t) => {
-    const batch = Array.from({ length: 8 }, (_, i) => authorization(tom.id, { type: 'dns', value: `batch${i}.example.internal` }));
+    const batch = Array.from({ length: 8 }, (_, i) => buildAuthorization({ accountId: tom.id, identifier: { type: 'dns', value: `batch${i}.example.internal` } }));
     await authorizations.insertMany(batch);
     for (const a of batch) await challenges.startProcessing(a.challenges[0]!.id, at(HOUR));
     const claims = await Promise.all(Array.from({ length: 4 }, () => challenges.claimDue(at(HOUR), at(2 * HOUR), 3)));
@@ -678,17 +617,17 @@ async function suite(t: Test, db: Database): Promise<void> {
 
   // ---- one-statement paths of the ACME hot path (issue #3) ------------------------------------------------
 
-  const uma = account();
+  const uma = buildAccount();
   const umaName = (n: string): Identifier => ({ type: 'dns', value: `${n}.uma.example.internal` });
 
   await t.test('ok/reusable authorizations for several names in one read', async (t) => {
     await accounts.insert(uma);
-    const pendingA = authorization(uma.id, umaName('a'), { createdAt: at(3) });
-    const validA = authorization(uma.id, umaName('a'), { status: 'valid', createdAt: at(2) });
-    const wildA = authorization(uma.id, umaName('a'), { wildcard: true, status: 'valid' });
-    const expiringB = authorization(uma.id, umaName('b'), { status: 'valid', expires: at(HOUR) });
-    const pendingB = authorization(uma.id, umaName('b'));
-    const othersC = authorization(alice.id, umaName('c'), { status: 'valid' });
+    const pendingA = buildAuthorization({ accountId: uma.id, identifier: umaName('a'), createdAt: at(3) });
+    const validA = buildAuthorization({ accountId: uma.id, identifier: umaName('a'), status: 'valid', createdAt: at(2) });
+    const wildA = buildAuthorization({ accountId: uma.id, identifier: umaName('a'), wildcard: true, status: 'valid' });
+    const expiringB = buildAuthorization({ accountId: uma.id, identifier: umaName('b'), status: 'valid', expires: at(HOUR) });
+    const pendingB = buildAuthorization({ accountId: uma.id, identifier: umaName('b') });
+    const othersC = buildAuthorization({ accountId: alice.id, identifier: umaName('c'), status: 'valid' });
     await authorizations.insertMany([pendingA, validA, wildA, expiringB, pendingB]);
     await authorizations.insertMany([othersC]);
     const found = await authorizations.findReusableMany(
@@ -723,8 +662,8 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   async function umaOrder(names: string[], overrides: Partial<Order> = {}): Promise<{ o: Order; authz: Authorization[] }> {
-    const authz = names.map((n) => authorization(uma.id, umaName(n)));
-    const o = order(uma.id, authz.map((a) => a.id), { identifiers: names.map(umaName), ...overrides });
+    const authz = names.map((n) => buildAuthorization({ accountId: uma.id, identifier: umaName(n) }));
+    const o = buildOrderFor(authz, overrides);
     await orders.insertWithAuthorizations(o, authz); // one statement: no transaction needed
     return { o, authz };
   }
@@ -737,7 +676,7 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.same((await orders.findWithProgress(o.id, at(7 * DAY)))?.progress, { total: 2, usable: 0 }, 'a valid one past its expiry is not usable');
     await authorizations.updateStatus(authz[1]!.id, ['pending'], 'deactivated');
     t.same((await orders.findWithProgress(o.id, at(MINUTE)))?.progress, { total: 2, usable: 1, failedId: authz[1]!.id });
-    const none = order(uma.id, [], { identifiers: [umaName('none')] });
+    const none = buildOrder({ accountId: uma.id, identifiers: [umaName('none')] });
     await orders.insertWithAuthorizations(none, []);
     t.same((await orders.findWithProgress(none.id, at(MINUTE)))?.progress, { total: 0, usable: 0 });
     t.equal(await orders.findWithProgress('ghost', at(MINUTE)), undefined);
@@ -758,30 +697,18 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   /** A signed certificate for one of uma's orders, with the serial its claim reserved. */
-  const certificateFor = (order: Order, s: string): IssuedCertificate => ({
-    serial: s,
-    issuerId: 'root',
-    crlShard: 0,
-    der: new Uint8Array(randomBytes(200)),
-    identifiers: order.identifiers,
-    spkiSha256: randomBytes(32).toString('hex'),
-    notBefore: at(0),
-    notAfter: at(DAY),
-    status: 'valid',
-    createdAt: at(MINUTE),
-    accountId: uma.id,
-    orderId: order.id,
-  });
+  const certificateFor = (order: Order, s: string): IssuedCertificate =>
+    buildCertificate({ serial: s, identifiers: order.identifiers, notAfter: at(DAY), createdAt: at(MINUTE), accountId: uma.id, orderId: order.id });
 
   await t.test('ok/claim for issuance: the order and the serial together, once', async (t) => {
     const { o, authz } = await umaOrder(['c1']);
-    const s1 = serial();
+    const s1 = newSerial();
     t.equal(await orders.claimForIssuance(o.id, ['ready'], at(MINUTE), s1, 'root'), false, 'not ready: nothing happens');
     t.equal(await certs.isSerialReserved(s1), false, 'no serial reserved for an unclaimed order');
     await authorizations.updateStatus(authz[0]!.id, ['pending'], 'valid');
     t.equal(await orders.claimForIssuance(o.id, ['pending', 'ready'], at(7 * DAY + 3), s1, 'root'), false, 'an expired order is not claimed');
     const results = await Promise.all(
-      Array.from({ length: 4 }, () => orders.claimForIssuance(o.id, ['pending', 'ready'], at(MINUTE), serial(), 'root')),
+      Array.from({ length: 4 }, () => orders.claimForIssuance(o.id, ['pending', 'ready'], at(MINUTE), newSerial(), 'root')),
     );
     t.equal(results.filter(Boolean).length, 1, 'concurrent claims: exactly one');
     t.equal((await orders.findById(o.id))?.status, 'processing');
@@ -791,9 +718,9 @@ async function suite(t: Test, db: Database): Promise<void> {
     await certs.reserveSerial(s1, 'root', at(1));
     await expectCaError(t, orders.claimForIssuance(other.id, ['pending'], at(MINUTE), s1, 'root'), 'conflict', /already been used/);
     t.equal((await orders.findById(other.id))?.status, 'pending', 'a serial collision leaves the order as it was');
-    await expectCaError(t, orders.claimForIssuance(other.id, ['pending'], at(MINUTE), serial(), 'no-such-issuer'), 'notFound', /issuer/);
+    await expectCaError(t, orders.claimForIssuance(other.id, ['pending'], at(MINUTE), newSerial(), 'no-such-issuer'), 'notFound', /issuer/);
     t.equal((await orders.findById(other.id))?.status, 'pending');
-    const s2 = serial();
+    const s2 = newSerial();
     t.equal(await orders.claimForIssuance(other.id, ['pending'], at(MINUTE), s2, 'root'), true);
     t.equal(await certs.isSerialReserved(s2), true, 'the serial is reserved with the claim (rule 2)');
 
@@ -804,12 +731,12 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.equal(done?.status, 'valid');
     t.equal(done?.certificateSerial, s2, 'the order names it, from the same statement');
 
-    const s3 = serial();
+    const s3 = newSerial();
     await certs.reserveSerial(s3, 'root', at(1));
     t.equal(await certs.insertForOrder({ ...cert, serial: s3 }, other.id), false, 'an order no longer processing does not move');
     t.ok(await certs.findBySerial(s3), 'but a signed certificate is always stored');
     t.equal((await orders.findById(other.id))?.certificateSerial, s2);
-    await expectCaError(t, certs.insertForOrder({ ...cert, serial: serial() }, other.id), 'serverInternal', /not reserved/);
+    await expectCaError(t, certs.insertForOrder({ ...cert, serial: newSerial() }, other.id), 'serverInternal', /not reserved/);
   });
 
   await t.test('ok/batched claims and certificate stores: each its own answer, one failure fails only itself', async (t) => {
@@ -818,9 +745,9 @@ async function suite(t: Test, db: Database): Promise<void> {
     const made = await Promise.all(['b1', 'b2', 'b3'].map((n) => umaOrder([n])));
     for (const { authz } of made) await authorizations.updateStatus(authz[0]!.id, ['pending'], 'valid');
     const [a, b, c] = made.map((m) => m.o) as [Order, Order, Order];
-    const used = serial();
+    const used = newSerial();
     await certs.reserveSerial(used, 'root', at(1));
-    const serials = [serial(), serial(), serial(), serial()];
+    const serials = [newSerial(), newSerial(), newSerial(), newSerial()];
     const claims = await Promise.allSettled([
       batchedOrders.claimForIssuance(a.id, ['ready', 'pending'], at(MINUTE), serials[0]!, 'root'),
       batchedOrders.claimForIssuance(b.id, ['ready', 'pending'], at(MINUTE), used, 'root'),
@@ -988,7 +915,7 @@ async function suite(t: Test, db: Database): Promise<void> {
 
   await t.test('ok/ACME fields of a certificate round trip', async (t) => {
     const old = await storedCertificate();
-    const o = order(alice.id, []);
+    const o = buildOrder({ accountId: alice.id });
     await insertOrder(o, []);
     const cert = await storedCertificate({ accountId: alice.id, orderId: o.id, replacesSerial: old.serial });
     t.same(await certs.findBySerial(cert.serial), cert);
@@ -1002,21 +929,9 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/a certificate of an unknown account', async (t) => {
-    const s = serial();
+    const s = newSerial();
     await certs.reserveSerial(s, 'root', at(1));
-    const cert: IssuedCertificate = {
-      serial: s,
-      issuerId: 'root',
-      crlShard: 0,
-      der: new Uint8Array([1, 2, 3]),
-      identifiers: [DNS],
-      spkiSha256: randomBytes(32).toString('hex'),
-      notBefore: at(0),
-      notAfter: at(DAY),
-      status: 'valid',
-      createdAt: at(1),
-      accountId: 'ghost',
-    };
+    const cert = buildCertificate({ serial: s, der: new Uint8Array([1, 2, 3]), notAfter: at(DAY), createdAt: at(1), accountId: 'ghost' });
     await expectCaError(t, certs.insert(cert), 'notFound', /account ghost/);
     t.equal(await certs.findBySerial(s), undefined);
   });

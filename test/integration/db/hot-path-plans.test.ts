@@ -19,11 +19,9 @@ import { randomBytes } from 'node:crypto';
 
 import t, { type Test } from 'tap';
 
-import type { Account } from '../../../src/core/account.js';
-import type { IssuedCertificate } from '../../../src/core/certificate.js';
 import { DAY, FakeClock, HOUR, MINUTE } from '../../../src/core/clock.js';
 import type { Identifier } from '../../../src/core/identifier.js';
-import type { Authorization, ChallengeType, Order } from '../../../src/core/order.js';
+import { newId } from '../../../src/core/ids.js';
 import type { Database, Queryable } from '../../../src/db/database.js';
 import { migrate } from '../../../src/db/migrate.js';
 import { KEYED_PLAN_SETTINGS, openPgDatabase } from '../../../src/db/pg-database.js';
@@ -34,6 +32,7 @@ import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, ChallengeRepository } from '../../
 import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
 import { OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
 import { OrderRepository } from '../../../src/db/repositories/order-repository.js';
+import { builders, newSerial } from '../../helpers/builders.js';
 import { freshPgDatabase, insertRootIssuer } from '../../helpers/databases.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -229,36 +228,11 @@ async function seed(db: Database): Promise<void> {
   `);
 }
 
-const TYPES: ChallengeType[] = ['dns-01', 'http-01', 'tls-alpn-01'];
-let counter = 0;
-const newId = (prefix: string): string => `${prefix}-${++counter}-${randomBytes(4).toString('hex')}`;
-
-function authorization(accountId: string, identifier: Identifier, overrides: Partial<Authorization> = {}): Authorization {
-  const id = newId('authz');
-  return {
-    id,
-    accountId,
-    identifier,
-    wildcard: false,
-    status: 'pending',
-    expires: at(7 * DAY),
-    challenges: TYPES.map((type) => ({ id: newId('chall'), authorizationId: id, type, token: randomBytes(16).toString('base64url'), status: 'pending', attempts: 0 })),
-    createdAt: NOW,
-    ...overrides,
-  };
-}
-
-function order(accountId: string, authorizations: Authorization[]): Order {
-  return {
-    id: newId('order'),
-    accountId,
-    status: 'pending',
-    identifiers: authorizations.map((a) => a.identifier),
-    authorizationIds: authorizations.map((a) => a.id),
-    expires: at(7 * DAY),
-    createdAt: NOW,
-  };
-}
+// Authorizations and orders of the flow are made at NOW; seeded rows and the account at T0.
+const { buildAccount, buildAuthorization, buildChallenge, buildOrderFor, buildCertificate } = builders(T0, {
+  authorization: { createdAt: NOW },
+  order: { createdAt: NOW },
+});
 
 interface Recorded {
   step: string;
@@ -289,31 +263,32 @@ async function driveHotPath(t: Test, db: Database): Promise<Recorded[]> {
   const ocsp = new OcspResponseRepository(recorder);
   const nonces = new NonceRepository(recorder);
 
-  const alice: Account = {
-    id: newId('acct'),
-    status: 'valid',
-    contacts: ['mailto:ops@example.internal'],
-    publicJwk: { kty: 'EC', crv: 'P-256', x: randomBytes(32).toString('base64url'), y: randomBytes(32).toString('base64url') },
-    jwkThumbprint: randomBytes(32).toString('base64url'),
-    termsOfServiceAgreed: true,
-    createdAt: T0,
-  };
+  const alice = buildAccount();
   await new AccountRepository(db).insert(alice);
 
   const web: Identifier = { type: 'dns', value: 'web01.example.internal' };
   const ip: Identifier = { type: 'ip', value: '10.0.0.7' };
-  const earlier = authorization(alice.id, ip, { status: 'valid', createdAt: T0 });
+  // All three challenge types, as the count checked after findByIds expects (by default an address gets no dns-01).
+  const earlierId = newId();
+  const earlier = buildAuthorization({
+    id: earlierId,
+    accountId: alice.id,
+    identifier: ip,
+    status: 'valid',
+    createdAt: T0,
+    challenges: (['dns-01', 'http-01', 'tls-alpn-01'] as const).map((type) => buildChallenge({ authorizationId: earlierId, type })),
+  });
 
   step = 'insertWithAuthorizations';
-  await orders.insertWithAuthorizations(order(alice.id, [earlier]), [earlier]);
+  await orders.insertWithAuthorizations(buildOrderFor([earlier]), [earlier]);
 
   step = 'findReusableMany';
   const reusable = await authorizations.findReusableMany(alice.id, [{ identifier: web, wildcard: false }, { identifier: ip, wildcard: false }], at(DAY));
   t.same(reusable.map((a) => a.id), [earlier.id], 'the valid authorization is found for reuse');
 
   step = 'insertWithAuthorizations';
-  const fresh = authorization(alice.id, web);
-  const current = order(alice.id, [fresh, earlier]);
+  const fresh = buildAuthorization({ accountId: alice.id, identifier: web });
+  const current = buildOrderFor([fresh, earlier]);
   await orders.insertWithAuthorizations(current, [fresh]);
 
   step = 'findByIds';
@@ -338,24 +313,19 @@ async function driveHotPath(t: Test, db: Database): Promise<Recorded[]> {
   t.same(progress?.progress, { total: 2, usable: 2 });
 
   step = 'claimForIssuance';
-  const serial = randomBytes(16).toString('hex').replace(/^0+/, '');
+  const serial = newSerial();
   t.equal(await orders.claimForIssuance(current.id, ['ready'], at(HOUR + 2 * MINUTE), serial, 'root'), true, 'the order is claimed');
 
   step = 'insertForOrder';
-  const certificate: IssuedCertificate = {
+  const certificate = buildCertificate({
     serial,
-    issuerId: 'root',
-    crlShard: 0,
-    der: new Uint8Array(randomBytes(300)),
     identifiers: [web, ip],
-    spkiSha256: randomBytes(32).toString('hex'),
     notBefore: NOW,
     notAfter: at(90 * DAY),
-    status: 'valid',
     createdAt: at(HOUR + 2 * MINUTE),
     accountId: alice.id,
     orderId: current.id,
-  };
+  });
   t.equal(await certificates.insertForOrder(certificate, current.id), true, 'the order turns valid with its certificate');
 
   step = 'ocsp.put';

@@ -17,44 +17,27 @@ import { openPgDatabase } from '../../../src/db/pg-database.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { IssuerRepository } from '../../../src/db/repositories/issuer-repository.js';
 import { KeyBlobRepository } from '../../../src/db/repositories/key-blob-repository.js';
+import { builders, newSerial } from '../../helpers/builders.js';
 import { freshPgDatabase, withEachDatabase } from '../../helpers/databases.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
 
-function issuer(overrides: Partial<IssuerRecord> & Pick<IssuerRecord, 'id' | 'role'>): IssuerRecord {
-  return {
-    keyName: `${overrides.id}-key`,
-    der: new Uint8Array(randomBytes(300)),
-    subject: `CN=Chancery ${overrides.id}`,
-    notBefore: T0,
-    notAfter: at(3650 * DAY),
-    createdAt: T0,
-    ...overrides,
-  };
-}
-
-function certificate(serial: string, issuerId: string, overrides: Partial<IssuedCertificate> = {}): IssuedCertificate {
-  return {
-    serial,
-    issuerId,
+// What the cases below lean on: a shard other than 0, identifiers of both types in a set order, times off
+// the whole second (milliseconds must survive a round trip).
+const { buildIssuer, buildCertificate } = builders(T0, {
+  certificate: {
     crlShard: 3,
-    der: new Uint8Array(randomBytes(700)),
     identifiers: [
       { type: 'dns', value: 'web01.example.internal' },
       { type: 'ip', value: '2001:db8::1' },
       { type: 'dns', value: '*.apps.example.internal' },
     ],
-    spkiSha256: randomBytes(32).toString('hex'),
-    notBefore: at(123), // milliseconds must survive
+    notBefore: at(123),
     notAfter: at(90 * DAY + 456),
-    status: 'valid',
     createdAt: at(789),
-    ...overrides,
-  };
-}
-
-const serial = (): string => randomBytes(16).toString('hex').replace(/^0+/, '') || '1';
+  },
+});
 
 async function rejectsKind(t: Test, promise: Promise<unknown>, kind: string, detail?: RegExp): Promise<void> {
   try {
@@ -158,9 +141,9 @@ async function suite(t: Test, db: Database): Promise<void> {
   // ---- issuers ------------------------------------------------------------------------------------------
 
   const issuers = new IssuerRepository(db);
-  const root = issuer({ id: 'root', role: 'root' });
-  const int1 = issuer({ id: 'int1', role: 'intermediate', parentId: 'root', createdAt: at(1000) });
-  const int2 = issuer({ id: 'int2', role: 'intermediate', parentId: 'root', createdAt: at(2000) });
+  const root = buildIssuer({ id: 'root', role: 'root' });
+  const int1 = buildIssuer({ id: 'int1', role: 'intermediate', parentId: 'root', createdAt: at(1000) });
+  const int2 = buildIssuer({ id: 'int2', role: 'intermediate', parentId: 'root', createdAt: at(2000) });
 
   await t.test('ok/issuer insert and find', async (t) => {
     t.equal(await issuers.findRoot(), undefined, 'no root yet');
@@ -182,9 +165,9 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   const issuerFailures: { name: string; record: IssuerRecord; kind: string; detail: RegExp }[] = [
-    { name: 'fail/duplicate issuer id', record: issuer({ id: 'int1', role: 'intermediate', parentId: 'root' }), kind: 'conflict', detail: /int1 already exists/ },
-    { name: 'fail/a second root', record: issuer({ id: 'root2', role: 'root' }), kind: 'conflict', detail: /root CA already exists/ },
-    { name: 'fail/unknown parent', record: issuer({ id: 'int9', role: 'intermediate', parentId: 'ghost' }), kind: 'notFound', detail: /ghost/ },
+    { name: 'fail/duplicate issuer id', record: buildIssuer({ id: 'int1', role: 'intermediate', parentId: 'root' }), kind: 'conflict', detail: /int1 already exists/ },
+    { name: 'fail/a second root', record: buildIssuer({ id: 'root2', role: 'root' }), kind: 'conflict', detail: /root CA already exists/ },
+    { name: 'fail/unknown parent', record: buildIssuer({ id: 'int9', role: 'intermediate', parentId: 'ghost' }), kind: 'notFound', detail: /ghost/ },
   ];
   for (const c of issuerFailures) {
     await t.test(c.name, async (t) => {
@@ -198,7 +181,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   const certs = new CertificateRepository(db);
 
   await t.test('ok/reserve a serial, then a duplicate is a conflict', async (t) => {
-    const s = serial();
+    const s = newSerial();
     t.equal(await certs.isSerialReserved(s), false);
     await certs.reserveSerial(s, 'int2', at(5));
     t.equal(await certs.isSerialReserved(s), true);
@@ -207,13 +190,13 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/reserve a serial for an unknown issuer', async (t) => {
-    const s = serial();
+    const s = newSerial();
     await rejectsKind(t, certs.reserveSerial(s, 'ghost', at(5)), 'notFound', /ghost/);
     t.equal(await certs.isSerialReserved(s), false);
   });
 
   await t.test('ok/certificate round trip', async (t) => {
-    const cert = certificate(serial(), 'int2');
+    const cert = buildCertificate({ issuerId: 'int2' });
     const before = await certs.countByIssuer('int2');
     await certs.reserveSerial(cert.serial, cert.issuerId, at(1));
     await certs.insert(cert);
@@ -224,11 +207,12 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.same(found?.identifiers, cert.identifiers, 'identifier types, values and order kept');
     t.notOk(found && 'revokedAt' in found, 'no revocation fields on a valid certificate');
     t.equal(await certs.countByIssuer('int2'), before + 1);
-    t.equal(await certs.findBySerial(serial()), undefined, 'unknown serial');
+    t.equal(await certs.findBySerial(newSerial()), undefined, 'unknown serial');
   });
 
   await t.test('ok/revoked certificate round trip', async (t) => {
-    const cert = certificate(serial(), 'int1', {
+    const cert = buildCertificate({
+      issuerId: 'int1',
       status: 'revoked',
       revokedAt: at(10 * DAY),
       revocationReason: 1,
@@ -243,14 +227,14 @@ async function suite(t: Test, db: Database): Promise<void> {
     {
       name: 'fail/certificate without a reserved serial',
       prepare: async () => undefined,
-      cert: () => certificate(serial(), 'int2'),
+      cert: () => buildCertificate({ issuerId: 'int2' }),
       kind: 'serverInternal',
       detail: /not reserved/,
     },
     {
       name: 'fail/certificate whose serial was reserved for another issuer',
       prepare: (c) => certs.reserveSerial(c.serial, 'int1', at(1)),
-      cert: () => certificate(serial(), 'int2'),
+      cert: () => buildCertificate({ issuerId: 'int2' }),
       kind: 'serverInternal',
       detail: /not reserved for issuer int2/,
     },
@@ -265,7 +249,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   }
 
   await t.test('fail/the same certificate twice', async (t) => {
-    const cert = certificate(serial(), 'int2');
+    const cert = buildCertificate({ issuerId: 'int2' });
     await certs.reserveSerial(cert.serial, cert.issuerId, at(1));
     await certs.insert(cert);
     await rejectsKind(t, certs.insert({ ...cert, crlShard: 0 }), 'conflict', /already stored/);
@@ -310,7 +294,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   // ---- transactions -------------------------------------------------------------------------------------
 
   await t.test('ok/transaction commits and returns the value', async (t) => {
-    const s = serial();
+    const s = newSerial();
     const value = await db.transaction(async (tx) => {
       await new CertificateRepository(tx).reserveSerial(s, 'int2', at(1));
       return 'done';
@@ -320,7 +304,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/transaction rollback leaves nothing stored', async (t) => {
-    const cert = certificate(serial(), 'int2');
+    const cert = buildCertificate({ issuerId: 'int2' });
     await t.rejects(
       db.transaction(async (tx) => {
         const txCerts = new CertificateRepository(tx);
@@ -336,7 +320,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('fail/a swallowed failed statement does not commit the rest', async (t) => {
-    const s = serial();
+    const s = newSerial();
     await t.rejects(
       db.transaction(async (tx) => {
         const txCerts = new CertificateRepository(tx);
@@ -356,7 +340,7 @@ async function suite(t: Test, db: Database): Promise<void> {
   });
 
   await t.test('ok/concurrent transactions and queries do not interleave', async (t) => {
-    const serials = Array.from({ length: 12 }, serial);
+    const serials = Array.from({ length: 12 }, newSerial);
     await Promise.all(
       serials.map((s, i) =>
         i % 2 === 0

@@ -11,6 +11,7 @@ import { buildAcmeApp } from '../../../src/http/acme-app.js';
 import { MemoryNonceStore } from '../../helpers/memory-nonces.js';
 import { nonceKeyFromPassphrase, SignedNonceStore, type NonceStore, type SpentNonces } from '../../../src/acme/nonce-store.js';
 import { InjectClient, makeAccountKey, type TestKey } from '../../helpers/acme-jws.js';
+import { builders, type Builders } from '../../helpers/builders.js';
 
 /**
  * A small in-memory stand-in for the registration authority, enough to drive the wire layer: accounts are
@@ -27,8 +28,12 @@ export class FakeRa implements AcmeRegistrationAuthority {
   /** The next call of this method throws this error instead. */
   readonly failNext = new Map<string, unknown>();
   private next = 1;
+  /** Builds accounts, orders and authorizations stamped with the clock's time. */
+  private readonly build: Builders;
 
-  constructor(readonly clock: FakeClock) {}
+  constructor(readonly clock: FakeClock) {
+    this.build = builders(clock);
+  }
 
   private record(method: string, ...args: unknown[]): void {
     this.calls.push({ method, args });
@@ -67,15 +72,13 @@ export class FakeRa implements AcmeRegistrationAuthority {
     if (this.externalAccountRequired && !request.externalAccountBinding) {
       throw new CaError('externalAccountRequired', 'this server requires an external account binding');
     }
-    const account: Account = {
+    const account = this.build.buildAccount({
       id: `acct${this.next++}`,
-      status: 'valid',
       contacts: request.contacts,
       publicJwk: request.publicJwk,
       jwkThumbprint: request.jwkThumbprint,
       termsOfServiceAgreed: request.termsOfServiceAgreed,
-      createdAt: this.clock.now(),
-    };
+    });
     this.accounts.set(account.id, account);
     return { account, created: true };
   }
@@ -109,35 +112,21 @@ export class FakeRa implements AcmeRegistrationAuthority {
     const authorizationIds = identifiers.map((identifier, i) => {
       const id = `authz${n}x${i}`;
       const wildcard = identifier.value.startsWith('*.');
-      const challenge = (type: Challenge['type'], j: number): Challenge => ({
-        id: `chall${n}x${i}x${j}`,
-        authorizationId: id,
-        type,
-        token: `token${n}${i}${j}`.padEnd(43, 'A'),
-        status: 'pending',
-        attempts: 0,
-      });
-      this.authorizations.set(id, {
+      const challenge = (type: Challenge['type'], j: number): Challenge =>
+        this.build.buildChallenge({ id: `chall${n}x${i}x${j}`, authorizationId: id, type, token: `token${n}${i}${j}`.padEnd(43, 'A') });
+      this.authorizations.set(
         id,
-        accountId,
-        identifier: { type: identifier.type, value: wildcard ? identifier.value.slice(2) : identifier.value },
-        wildcard,
-        status: 'pending',
-        expires: new Date(this.clock.now().getTime() + 7 * DAY),
-        challenges: wildcard ? [challenge('dns-01', 0)] : [challenge('http-01', 0), challenge('dns-01', 1)],
-        createdAt: this.clock.now(),
-      });
+        this.build.buildAuthorization({
+          id,
+          accountId,
+          identifier: { type: identifier.type, value: wildcard ? identifier.value.slice(2) : identifier.value },
+          wildcard,
+          challenges: wildcard ? [challenge('dns-01', 0)] : [challenge('http-01', 0), challenge('dns-01', 1)],
+        }),
+      );
       return id;
     });
-    const order: Order = {
-      id: `order${n}`,
-      accountId,
-      status,
-      identifiers,
-      authorizationIds,
-      expires: new Date(this.clock.now().getTime() + 7 * DAY),
-      createdAt: this.clock.now(),
-    };
+    const order = this.build.buildOrder({ id: `order${n}`, accountId, status, identifiers, authorizationIds });
     this.orders.set(order.id, order);
     return order;
   }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { isWellFormedNonce, nonceKeyFromPassphrase, SignedNonceStore, type SpentNonces } from '../../../src/acme/nonce-store.js';
-import type { Account } from '../../../src/core/account.js';
 import { FakeClock, MINUTE } from '../../../src/core/clock.js';
+import { buildAccount } from '../../helpers/builders.js';
 
 /**
  * SignedNonceStore (RFC 8555 §6.5): issuing is free, a nonce is good once, only for its lifetime, and only if
@@ -95,7 +95,7 @@ await t.test('fail/an expired nonce, and one from the future', async (t) => {
 
 await t.test('ok/consumeAndFindAccount spends and reads in one call; refuses junk without one', async (t) => {
   const calls: string[] = [];
-  const account = { id: 'acct-1', status: 'valid' } as Account;
+  const account = buildAccount({ id: 'acct-1' });
   const spent = new Spent();
   const withAccounts: SpentNonces = {
     spend: (id) => spent.spend(id),
