@@ -20,13 +20,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { openCrlPublisher } from '../src/main.js';
+import { compose } from '../src/compose.js';
 import { loadConfig } from '../src/config/load-config.js';
 import type { Config } from '../src/config/config.js';
 import { DAY, systemClock } from '../src/core/clock.js';
 import { toPem } from '../src/core/pem.js';
 import { CrlRepository } from '../src/db/repositories/crl-repository.js';
-import { initCa, loadHierarchy, openRuntime } from '../src/main.js';
 
 const ENTRIES = Number(process.env.BENCH_CRL_ENTRIES ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_CRL_RUNS ?? 2);
@@ -51,11 +50,10 @@ interface ChildReport {
 
 /** The measured part, in a process of its own: open the runtime, generate the intermediate's CRL RUNS times. */
 async function child(dir: string, databaseUrl: string, out: string): Promise<void> {
-  const runtime = await openRuntime(benchConfig(dir, databaseUrl), { logger: pino({ level: 'silent' }) });
+  const runtime = await compose(benchConfig(dir, databaseUrl), { logger: pino({ level: 'silent' }), listen: false });
   try {
-    const hierarchy = await loadHierarchy(runtime);
-    if (!hierarchy) throw new Error('no CA');
-    const publisher = openCrlPublisher(runtime);
+    const { hierarchy } = runtime;
+    const publisher = runtime.services.crl;
     const report: ChildReport = { rssBeforeBytes: peakRss(), runs: [] };
     for (let run = 1; run <= RUNS; run += 1) {
       const started = performance.now();
@@ -77,11 +75,11 @@ async function main(): Promise<void> {
   const { createPgTestDatabase } = await import('../test/helpers/databases.js');
   const database = await createPgTestDatabase();
   try {
-    const runtime = await openRuntime(benchConfig(dir, database.url), { logger: pino({ level: 'silent' }) });
+    const runtime = await compose(benchConfig(dir, database.url), { logger: pino({ level: 'silent' }), listen: false, ca: 'create' });
     let root: Uint8Array;
     let intermediate: Uint8Array;
     try {
-      const hierarchy = await initCa(runtime);
+      const { hierarchy } = runtime;
       root = hierarchy.root.der;
       intermediate = hierarchy.intermediate.der;
       const crls = new CrlRepository(runtime.db);
@@ -120,11 +118,10 @@ async function main(): Promise<void> {
     }
 
     // The CRL as served, judged by openssl.
-    const verifier = await openRuntime(benchConfig(dir, database.url), { logger: pino({ level: 'silent' }) });
+    const verifier = await compose(benchConfig(dir, database.url), { logger: pino({ level: 'silent' }), listen: false });
     let der: Uint8Array | undefined;
     try {
-      const hierarchy = await loadHierarchy(verifier);
-      der = (await new CrlRepository(verifier.db).latest(hierarchy!.intermediate.id, 0))?.der;
+      der = (await new CrlRepository(verifier.db).latest(verifier.hierarchy.intermediate.id, 0))?.der;
     } finally {
       await verifier.close();
     }

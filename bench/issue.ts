@@ -16,6 +16,8 @@ import { SoftwareKeyStore } from '../src/keys/software/software-key-store.js';
 import { createSoftHsmToken } from '../test/helpers/softhsm.js';
 import { MemoryKeyBlobs } from '../test/helpers/memory-stores.js';
 import { createTestCa } from '../test/helpers/test-ca.js';
+import { DEFAULT_PROFILE } from '../src/core/profile.js';
+import { validityWindow } from '../src/policy/validity.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const MAX = Number(process.env.BENCH_MAX ?? 50_000);
@@ -40,6 +42,7 @@ async function run(label: string, keys: KeyStore): Promise<void> {
           publicKey: subscriberKeys[n % subscriberKeys.length]!,
           keyFamily: 'ec',
           identifiers: [{ type: 'dns', value: `host-${n}.bench.example.internal` }],
+          ...validityWindow(DEFAULT_PROFILE, {}, systemClock.now()),
         },
         systemClock.now(),
       );

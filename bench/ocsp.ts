@@ -24,12 +24,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { openOcsp } from '../src/main.js';
 import { systemClock } from '../src/core/clock.js';
 import { toPem } from '../src/core/pem.js';
 import { registerOcspRoutes } from '../src/http/ocsp-routes.js';
-import { openIssuance } from '../src/main.js';
-import { openTestRuntime } from '../test/helpers/runtime.js';
+import { composeForTest } from '../test/helpers/runtime.js';
 
 const SECONDS = Math.min(Math.max(Number(process.env.BENCH_SECONDS ?? 5), 1), 120);
 const ROUNDS = Math.min(Math.max(Number(process.env.BENCH_ROUNDS ?? 3), 1), 10);
@@ -105,12 +103,13 @@ const wrkArgs = (script: string, url: string): string[] => ['-t', String(THREADS
 
 const loadBefore = (await readFile('/proc/loadavg', 'utf8').catch(() => '? ? ?')).split(' ').slice(0, 3).join(' ');
 const work = await mkdtemp(join(tmpdir(), 'chancery-bench-ocsp-'));
-const { runtime, hierarchy } = await openTestRuntime();
-const { issuance } = await openIssuance(runtime, hierarchy);
-const ocsp = await openOcsp(runtime, hierarchy, { startRefresher: false });
+const { chancery } = await composeForTest();
+const { hierarchy } = chancery;
+const { issuance } = chancery.services;
+const ocsp = { source: chancery.services.ocsp };
 const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+// Issued through the composition, so its response is pre-signed as compose() wires it.
 const leaf = await issuance.issueForKey(spki, [{ type: 'dns', value: 'bench.example.internal' }]);
-await ocsp.onIssued(leaf);
 
 const app = Fastify({ logger: false });
 registerOcspRoutes(app, { ocsp: ocsp.source, clock: systemClock });
@@ -197,8 +196,7 @@ for (let round = 0; round < ROUNDS; round += 1) {
 }
 const cached = ocsp.source.cacheSize;
 await app.close();
-await ocsp.close();
-await runtime.close();
+await chancery.close();
 const baselineVerdict = await run('openssl', ['ocsp', '-respin', join(work, 'baseline.der'), '-issuer', files.chain, '-cert', files.leaf, '-noverify', '-no_nonce'], 10_000);
 await rm(work, { recursive: true, force: true });
 

@@ -1,11 +1,10 @@
 import type { Clock } from '../core/clock.js';
-import type { AcmeRegistrationAuthority } from '../ra/acme-ra.js';
+import type { AcmeRegistrationAuthority } from '../ra/acme-registration-authority.js';
 import * as accounts from './handlers/accounts.js';
 import * as certificates from './handlers/certificates.js';
 import {
   link,
   ResponseProblem,
-  type AcmeLogger,
   type AcmeRequest,
   type AcmeResponse,
   type DirectoryMeta,
@@ -17,8 +16,9 @@ import { JwsVerifier } from './jws-verifier.js';
 import { acmeLinker, type AcmeLinker, type AcmeRoute, type AcmeRouteName } from './linker.js';
 import type { NonceStore } from './nonce-store.js';
 import { PROBLEM_CONTENT_TYPE, problemFromError } from './problem.js';
+import type { Logger } from '../core/logger.js';
 
-export type { AcmeLogger, AcmeRequest, AcmeResponse, DirectoryMeta } from './handlers/context.js';
+export type { AcmeRequest, AcmeResponse, DirectoryMeta } from './handlers/context.js';
 
 /**
  * The ACME server as framework-free functions: a parsed request in, a response out. http/acme-app.ts adapts
@@ -29,7 +29,7 @@ export interface AcmeHandlerDeps {
   ra: AcmeRegistrationAuthority;
   nonces: NonceStore;
   clock: Clock;
-  logger: AcmeLogger;
+  logger: Logger;
   /** CHANCERY_ACME_URL: the base every ACME URL is built from. */
   externalUrl: string;
   meta: DirectoryMeta;

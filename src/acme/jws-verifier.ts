@@ -2,7 +2,8 @@ import { constants, createPublicKey, verify as verifyWithKey, type KeyObject } f
 import { calculateJwkThumbprint } from 'jose';
 import type { Account } from '../core/account.js';
 import { CaError } from '../core/errors.js';
-import type { AcmeRegistrationAuthority } from '../ra/acme-ra.js';
+import type { KeyFacts } from '../core/key-facts.js';
+import type { AcmeRegistrationAuthority } from '../ra/acme-registration-authority.js';
 import type { AcmeLinker } from './linker.js';
 import { isWellFormedNonce, type NonceStore } from './nonce-store.js';
 import { decodeBase64url, parseFlattenedJws, parseKeyChange, type FlattenedJwsObject } from './schemas.js';
@@ -75,19 +76,16 @@ export interface VerifyOptions {
 }
 
 export interface JwsVerifierDeps {
-  ra: Pick<AcmeRegistrationAuthority, 'findAccount'>;
+  /** findAccount for kid requests; checkAccountKey is the account-key policy (policy/, through the RA). */
+  ra: Pick<AcmeRegistrationAuthority, 'findAccount' | 'checkAccountKey'>;
   nonces: NonceStore;
   linker: AcmeLinker;
 }
 
-// RSA bounds mirror policy/key-policy.ts (acme/ may not import policy/): CABF BR 6.1.5 minimum, and a maximum
-// that bounds verification cost.
-const MIN_RSA_BITS = 2048;
-const MAX_RSA_BITS = 8192;
 /** Members that only a private (or symmetric) JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-/** Coordinate sizes of the curves allowed for account keys. */
-const CURVE_BYTES: Record<string, number> = { 'P-256': 32, 'P-384': 48 };
+/** Coordinate sizes of the curves a JWK may name (RFC 7518 §6.2.1.2); which are allowed is the key policy's call. */
+const CURVE_BYTES: Record<string, number> = { 'P-256': 32, 'P-384': 48, 'P-521': 66 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -132,11 +130,12 @@ function fixedMember(jwk: Record<string, unknown>, member: string, length: numbe
 }
 
 /**
- * A JWK from a request -> the public members RFC 7638 hashes, after the account-key policy: ECDSA on P-256 or
- * P-384, RSA of 2048..8192 bits (a multiple of 8) with an odd exponent, or Ed25519. Private members are refused
- * outright (§6.2 puts the *public* key in `jwk`; a client that sends `d` has leaked its key).
+ * A JWK from a request -> the public members RFC 7638 hashes, after the account-key policy (`checkKey`:
+ * policy/key-policy.ts through the RA). The JWK's own form is checked here: members present and of the sizes
+ * its curve needs, integers minimal. Private members are refused outright (§6.2 puts the *public* key in
+ * `jwk`; a client that sends `d` has leaked its key).
  */
-export function toPublicJwk(raw: unknown, where = 'jwk'): PublicJwk {
+export function toPublicJwk(raw: unknown, where: string, checkKey: (facts: KeyFacts, where: string) => void): PublicJwk {
   if (!isObject(raw)) throw new CaError('malformed', `${where} must be a JSON object`);
   const leaked = PRIVATE_MEMBERS.filter((m) => m in raw);
   if (leaked.length > 0) {
@@ -148,30 +147,24 @@ export function toPublicJwk(raw: unknown, where = 'jwk'): PublicJwk {
     case 'EC': {
       const crv = raw.crv;
       if (typeof crv !== 'string') throw new CaError('malformed', `${where} lacks "crv"`);
+      checkKey({ family: 'ec', curve: crv }, where);
       const size = CURVE_BYTES[crv];
-      if (size === undefined) throw new CaError('badPublicKey', `${where} is on curve ${crv}; account keys must use P-256 or P-384`);
+      if (size === undefined) throw new CaError('badPublicKey', `${where} is on curve ${crv}, which is not supported`);
       return { kty, crv, x: fixedMember(raw, 'x', size, where), y: fixedMember(raw, 'y', size, where) };
     }
     case 'RSA': {
       const n = uintMember(raw, 'n', where);
       const e = uintMember(raw, 'e', where);
-      const bits = bitLength(n);
-      if (bits < MIN_RSA_BITS) {
-        throw new CaError('badPublicKey', `RSA key of ${bits} bits is too small: at least ${MIN_RSA_BITS} bits are required`);
-      }
-      if (bits > MAX_RSA_BITS || bits % 8 !== 0) {
-        throw new CaError('badPublicKey', `RSA key of ${bits} bits is not allowed: use 2048, 3072 or 4096 bits`);
-      }
-      // An even exponent (or 1) is not an RSA key anyone can sign with; more than 32 bits is never legitimate.
-      if (e.length > 4 || (e[e.length - 1]! & 1) === 0 || (e.length === 1 && e[0] === 1)) {
-        throw new CaError('badPublicKey', 'RSA public exponent is not acceptable: use 65537');
-      }
+      // More than 8 octets of exponent is never a key anyone uses; bounded before turning it into a number.
+      const publicExponent = e.length > 8 ? 2n ** 64n : BigInt(`0x${e.toString('hex')}`);
+      checkKey({ family: 'rsa', bits: bitLength(n), publicExponent }, where);
       return { kty, n: raw.n as string, e: raw.e as string };
     }
     case 'OKP': {
       if (raw.crv !== 'Ed25519') {
         throw new CaError('badPublicKey', `${where} is an OKP key on ${String(raw.crv)}; only Ed25519 is accepted (RFC 8037)`);
       }
+      checkKey({ family: 'ed25519' }, where);
       return { kty, crv: 'Ed25519', x: fixedMember(raw, 'x', 32, where) };
     }
     default:
@@ -242,7 +235,7 @@ class Lru<K, V> {
  *
  * Why node:crypto and not jose's flattenedVerify: jose verifies through WebCrypto, which runs every
  * verification as a job on libuv's thread pool; on a busy server the hand-off (and the thread wake-up it
- * costs) was the largest single item of a request after the database (issue #3 profile). crypto.verify runs
+ * costs) was the largest single item of a request after the database in a CPU profile of bench:acme. crypto.verify runs
  * the same OpenSSL check synchronously in well under 0.1 ms. jose remains the JOSE library for everything
  * else (thumbprints, RFC 7638); the JWS structure checks are ours either way (parseFlattenedJws,
  * parseProtectedHeader refuse what ACME does not allow: unprotected headers, crit, b64).
@@ -328,6 +321,8 @@ export class JwsVerifier {
 
   constructor(private readonly deps: JwsVerifierDeps) {}
 
+  private readonly checkKey = (facts: KeyFacts, where: string): void => this.deps.ra.checkAccountKey(facts, where);
+
   /**
    * Verifies a POST body for a resource. `requestUrl` is the external URL the request arrived on
    * (AcmeLinker.requestUrl). Throws CaError; returns only for an authentic, fresh request by a valid account
@@ -371,7 +366,7 @@ export class JwsVerifier {
     let thumbprint: string | undefined;
     let payloadBytes: Uint8Array;
     if (hasJwk) {
-      jwk = toPublicJwk(header.jwk, 'JWS "jwk"');
+      jwk = toPublicJwk(header.jwk, 'JWS "jwk"', this.checkKey);
       checkAlgorithmFitsKey(alg, jwk);
       thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
       payloadBytes = verifySignature(this.keys, jws, alg, jwk, 'JWS');
@@ -503,7 +498,7 @@ export class JwsVerifier {
     if (header.url !== outer.protectedHeader.url) {
       throw new CaError('malformed', `keyChange inner JWS "url" ${JSON.stringify(header.url ?? null)} differs from the outer "url" (RFC 8555 §7.3.5)`);
     }
-    const newJwk = toPublicJwk(header.jwk, 'keyChange inner "jwk"');
+    const newJwk = toPublicJwk(header.jwk, 'keyChange inner "jwk"', this.checkKey);
     checkAlgorithmFitsKey(alg, newJwk);
     const payloadBytes = verifySignature(this.keys, inner, alg, newJwk, 'keyChange inner JWS');
     let innerPayload: unknown;
@@ -517,7 +512,7 @@ export class JwsVerifier {
     if (request.account !== accountUrl) {
       throw new CaError('unauthorized', `keyChange "account" ${JSON.stringify(request.account)} is not the account that signed the request (${accountUrl})`);
     }
-    const oldKey = toPublicJwk(request.oldKey, 'keyChange "oldKey"');
+    const oldKey = toPublicJwk(request.oldKey, 'keyChange "oldKey"', this.checkKey);
     if ((await calculateJwkThumbprint(oldKey, 'sha256')) !== account.jwkThumbprint) {
       throw new CaError('unauthorized', 'keyChange "oldKey" is not the current key of the account');
     }

@@ -58,8 +58,8 @@ export interface SignedNonceOptions {
   key: Uint8Array;
   clock: Clock;
   spent: SpentNonces;
-  /** How long an issued nonce stays good. */
-  maxAgeMs: number;
+  /** How long an issued nonce stays good; default NONCE_LIFETIME_MS. */
+  maxAgeMs?: number;
   /**
    * How far instances' clocks may disagree: a nonce stamped up to this far in the future is accepted, and its
    * spent record is kept this much longer than maxAge, so an instance whose clock is behind cannot accept it
@@ -67,6 +67,13 @@ export interface SignedNonceOptions {
    */
   clockSkewMs?: number;
 }
+
+/**
+ * How long an issued nonce stays good. RFC 8555 §6.5 sets no lifetime; clients use the nonce of the previous
+ * response and retry on badNonce with the fresh one it carries (§6.5), so a stale nonce costs one round trip.
+ * The lifetime bounds the spent set: about (requests per second) x (lifetime + clock skew) rows.
+ */
+export const NONCE_LIFETIME_MS = 15 * 60 * 1000;
 
 const TIME_BYTES = 6; // milliseconds since 1970, big-endian: good until the year 10889
 const RANDOM_BYTES = 16;
@@ -103,11 +110,13 @@ export class SignedNonceStore implements NonceStore {
   /** A KeyObject: HMAC with it skips re-importing the key bytes on each of the two MACs per request. */
   private readonly key: KeyObject;
   private readonly skewMs: number;
+  private readonly maxAgeMs: number;
 
   constructor(private readonly options: SignedNonceOptions) {
     if (options.key.length < 32) throw new Error('nonce key must be at least 256 bits');
     this.key = createSecretKey(Buffer.from(options.key));
     this.skewMs = options.clockSkewMs ?? 5 * 60 * 1000;
+    this.maxAgeMs = options.maxAgeMs ?? NONCE_LIFETIME_MS;
   }
 
   async issue(): Promise<string> {
@@ -141,7 +150,7 @@ export class SignedNonceStore implements NonceStore {
    */
   purgeCutoff(): Buffer {
     const cutoff = Buffer.alloc(TIME_BYTES);
-    cutoff.writeUIntBE(Math.max(0, this.options.clock.now().getTime() - this.options.maxAgeMs - this.skewMs), 0, TIME_BYTES);
+    cutoff.writeUIntBE(Math.max(0, this.options.clock.now().getTime() - this.maxAgeMs - this.skewMs), 0, TIME_BYTES);
     return cutoff;
   }
 
@@ -156,7 +165,7 @@ export class SignedNonceStore implements NonceStore {
     if (!timingSafeEqual(this.mac(id).subarray(0, MAC_BYTES), bytes.subarray(ID_BYTES))) return undefined;
     const issuedAt = id.readUIntBE(0, TIME_BYTES);
     const now = this.options.clock.now().getTime();
-    if (issuedAt > now + this.skewMs || now - issuedAt >= this.options.maxAgeMs) return undefined;
+    if (issuedAt > now + this.skewMs || now - issuedAt >= this.maxAgeMs) return undefined;
     return Buffer.from(id);
   }
 

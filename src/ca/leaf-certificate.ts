@@ -16,9 +16,9 @@ export interface LeafRequest {
   publicKey: Uint8Array;
   keyFamily: 'rsa' | 'ec';
   identifiers: readonly Identifier[];
-  /** RFC 8555 §7.1.3 order notBefore/notAfter, when the client asked for them. */
-  notBefore?: Date;
-  notAfter?: Date;
+  /** The validity window policy/ computed (validityWindow), client requests (RFC 8555 §7.1.3) included. */
+  notBefore: Date;
+  notAfter: Date;
 }
 
 /** A TBS that passed the checks, with the facts the stores need; signing turns it into a certificate. */
@@ -110,24 +110,17 @@ export class LeafCertificateBuilder {
   }
 
   /**
-   * Validity: notBefore backdated by the profile (clock skew), notAfter = notBefore + validity - 1 s
-   * because RFC 5280 §4.1.2.5 counts both ends inclusively. Never past the issuer's notAfter. Client
-   * requested bounds (RFC 8555 §7.4) are honoured only inside the profile's window.
+   * The TBS check of rule 2 on the window policy/ computed (validityWindow): it must fit the profile
+   * (RFC 5280 §4.1.2.5 counts both ends, so the span is notAfter - notBefore + 1 s), and it never outlives
+   * the issuer: notAfter is cut at the issuer's notAfter (RFC 5280 §6.1.3: a chain is only as valid as its
+   * shortest-lived certificate).
    */
   private validity(request: LeafRequest, now: Date): { notBefore: Date; notAfter: Date } {
-    const notBefore = request.notBefore ?? new Date(now.getTime() - this.profile.backdateMs);
-    const maxNotAfter = new Date(notBefore.getTime() + this.profile.validityMs - ONE_SECOND);
-    const wanted = request.notAfter ?? maxNotAfter;
-    if (request.notBefore && Math.abs(request.notBefore.getTime() - now.getTime()) > this.profile.validityMs) {
-      throw new CaError('malformed', `notBefore ${request.notBefore.toISOString()} is too far from the current time`);
-    }
-    if (wanted.getTime() > maxNotAfter.getTime()) {
-      throw new CaError(
-        'malformed',
-        `notAfter ${wanted.toISOString()} exceeds the profile "${this.profile.name}" validity of ${this.profile.validityMs / 86_400_000} days`,
-      );
-    }
+    const { notBefore, notAfter: wanted } = request;
     if (wanted.getTime() <= notBefore.getTime()) throw new CaError('malformed', 'notAfter must be later than notBefore');
+    if (wanted.getTime() - notBefore.getTime() + ONE_SECOND > this.profile.validityMs) {
+      throw new CaError('malformed', `validity ${notBefore.toISOString()} to ${wanted.toISOString()} exceeds the profile "${this.profile.name}"`);
+    }
     const notAfter = wanted.getTime() > this.issuer.notAfter.getTime() ? this.issuer.notAfter : wanted;
     if (notAfter.getTime() <= now.getTime()) {
       throw new CaError('caState', `issuer ${this.issuer.id} expires at ${this.issuer.notAfter.toISOString()}: rotate the intermediate`);

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toPem } from '../core/pem.js';
-import type { CaHierarchy } from '../main.js';
+import type { CaHierarchy } from '../compose.js';
 
 export interface CaFiles {
   rootPem: string;

@@ -68,3 +68,11 @@ export interface ListenAddress {
   host: string;
   port: number;
 }
+
+/** The base of every ACME URL: CHANCERY_ACME_URL, or derived from the listen address and TLS setting. */
+export function acmeExternalUrl(config: Pick<Config, 'acme'>): string {
+  if (config.acme.url) return config.acme.url;
+  const { host, port } = config.acme.listen;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `${config.acme.tls ? 'https' : 'http'}://${shown}:${port}`;
+}

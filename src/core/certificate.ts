@@ -55,3 +55,17 @@ export interface OcspResponderRecord {
   notAfter: Date;
   createdAt: Date;
 }
+
+/** RFC 5280 §5.3.1 reason names, as the CLI, the admin API and logs spell them. */
+export const REASON_CODES: Readonly<Record<string, RevocationReason>> = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+};

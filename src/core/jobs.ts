@@ -1,5 +1,6 @@
 import { type Clock, SECOND } from './clock.js';
 import { CaError } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
 
 /**
  * Named periodic jobs that run on at most one instance at a time.
@@ -63,11 +64,6 @@ export interface Job {
   run(context: JobContext): Promise<void>;
 }
 
-export interface JobLogger {
-  info(details: object, message: string): void;
-  warn(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
 
 export interface JobRunnerOptions {
   leases: LeaseStore;
@@ -79,7 +75,7 @@ export interface JobRunnerOptions {
   holder: string;
   /** How long a lease lasts without renewal (jobs.leaseSeconds); the takeover time after a crash. Default 30 s. */
   leaseMs?: number;
-  logger?: JobLogger;
+  logger?: Logger;
 }
 
 export const DEFAULT_LEASE_MS = 30 * SECOND;
@@ -111,7 +107,6 @@ interface JobState {
   controller: AbortController | undefined;
 }
 
-const silent: JobLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
  * Runs registered jobs under leases (see the top of this file). For each job: while it does not hold the
@@ -129,7 +124,7 @@ export class JobRunner {
   private readonly leaseMs: number;
   private readonly renewEveryMs: number;
   private readonly marginMs: number;
-  private readonly logger: JobLogger;
+  private readonly logger: Logger;
   private readonly jobs = new Map<string, JobState>();
   private started = false;
   private stopping: Promise<void> | undefined;
@@ -144,7 +139,7 @@ export class JobRunner {
     this.leaseMs = leaseMs;
     this.renewEveryMs = leaseMs / 3;
     this.marginMs = leaseMs / 10;
-    this.logger = options.logger ?? silent;
+    this.logger = options.logger ?? silentLogger;
   }
 
   register(job: Job): void {

@@ -17,7 +17,7 @@ import type {
   Order,
   OrderStatus,
 } from '../core/order.js';
-import type { KeyBlob } from '../keys/software/key-blob-store.js';
+import type { KeyBlob } from '../core/key-blob.js';
 import type {
   AccountRow,
   AuthorizationRow,

@@ -1,12 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { createAcmeHandlers, type AcmeResponse, type DirectoryMeta } from '../acme/acme-handlers.js';
+import { createAcmeHandlers, type AcmeHandlerDeps, type AcmeResponse, type DirectoryMeta } from '../acme/acme-handlers.js';
 import type { NonceStore } from '../acme/nonce-store.js';
 import type { Clock } from '../core/clock.js';
-import type { AcmeRegistrationAuthority } from '../ra/acme-ra.js';
 
-/** What the ACME listener needs; main.ts wires it (DESIGN.md rule 5). */
+/** What the ACME listener needs; compose.ts wires it (DESIGN.md rule 5). */
 export interface AcmeAppDeps {
-  ra: AcmeRegistrationAuthority;
+  ra: AcmeHandlerDeps['ra'];
   /** Database-backed in production so nonces work across processes (DESIGN.md rule 7). */
   nonces: NonceStore;
   clock: Clock;

@@ -1,8 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import type { OcspReply } from '../revocation/ocsp-source.js';
+import type { Logger } from '../core/logger.js';
 
-/** What the OCSP routes need; main.ts wires `ocsp` to the OcspSource. */
+/** What the OCSP routes need; compose.ts wires `ocsp` to the OcspSource. */
 export interface OcspRoutesDeps {
   ocsp: {
     /** requestKey: the request's exact bytes as sent (raw GET path, POST body), so a repeat skips decoding. */
@@ -12,7 +13,7 @@ export interface OcspRoutesDeps {
   clock: Clock;
   /** Largest POST body accepted; default 64 KiB (a one-certificate request is ~100 bytes). */
   bodyLimit?: number;
-  logger?: { error(object: object, message: string): void };
+  logger?: Logger;
 }
 
 export const DEFAULT_OCSP_BODY_LIMIT = 64 * 1024;

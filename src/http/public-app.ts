@@ -2,7 +2,7 @@ import { registerCrlRoutes, type CrlRouteDeps } from './crl-routes.js';
 import { ocspFrameworkErrors, registerOcspRoutes, type OcspRoutesDeps } from './ocsp-routes.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 
-/** What the public listener needs to know; main.ts wires it to the stores. */
+/** What the public listener needs to know; compose.ts wires it to the stores. */
 export interface PublicAppDeps {
   logger: FastifyBaseLogger;
   /** DER of a CA certificate by issuer id (root or intermediate), or undefined. */

@@ -1,10 +1,13 @@
 import type { Account } from '../core/account.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
+import type { DomainEvent, DomainEvents } from '../core/events.js';
 import { newId } from '../core/ids.js';
-import type { AcmeRegistrationAuthority } from './acme-ra.js';
+import type { AcmeRegistrationAuthority } from './acme-registration-authority.js';
 import type { AcmeStoreAccess } from './acme-stores.js';
 import type { EabService } from './eab-service.js';
+import { changeWithEvent } from './event-transaction.js';
+import type { Queryable } from '../db/database.js';
 
 /** The newAccount request as the ACME layer hands it over (see AcmeRegistrationAuthority.newAccount). */
 export type NewAccountInput = Parameters<AcmeRegistrationAuthority['newAccount']>[0];
@@ -12,7 +15,7 @@ export type NewAccountInput = Parameters<AcmeRegistrationAuthority['newAccount']
 /** Accounts (RFC 8555 §7.3): creation with optional EAB, contact updates, deactivation, key rollover. */
 export class AccountService {
   constructor(
-    private readonly deps: { access: AcmeStoreAccess; eab: EabService; clock: Clock; eabRequired: boolean },
+    private readonly deps: { access: AcmeStoreAccess; eab: EabService; clock: Clock; events: DomainEvents<Queryable>; eabRequired: boolean },
   ) {}
 
   async newAccount(input: NewAccountInput): Promise<{ account: Account; created: boolean }> {
@@ -41,21 +44,39 @@ export class AccountService {
       termsOfServiceAgreed: input.termsOfServiceAgreed,
       createdAt: this.deps.clock.now(),
     };
-    await this.deps.access.transaction(async (tx) => {
-      await tx.accounts.insert(account);
+    const { events } = this.deps;
+    const created: DomainEvent = { type: 'account.created', account };
+    const used: DomainEvent | undefined = credential && { type: 'eab.used', kid: credential.kid, accountId: account.id, group: credential.group };
+    await this.deps.access.transaction(async (stores, tx) => {
+      await stores.accounts.insert(account);
       // Bound in the same transaction: a credential binds exactly one account, even under a race.
-      if (credential && !(await tx.eab.bind(credential.kid, account.id, account.createdAt))) {
+      if (credential && !(await stores.eab.bind(credential.kid, account.id, account.createdAt))) {
         throw new CaError('unauthorized', `externalAccountBinding kid "${credential.kid}" is already bound to an account`);
       }
+      await events.committing(created, tx);
+      if (used) await events.committing(used, tx);
     });
+    await events.committed(created);
+    if (used) await events.committed(used);
     return { account, created: true };
   }
 
   async update(account: Account, changes: { contacts?: string[]; deactivate?: boolean }): Promise<Account> {
-    const accounts = this.deps.access.stores.accounts;
     let current = account;
-    if (changes.contacts) current = await accounts.updateContacts(account.id, changes.contacts);
-    if (changes.deactivate) current = await accounts.deactivate(account.id);
+    if (changes.contacts) {
+      const contacts = changes.contacts;
+      current = await changeWithEvent(this.deps, 'account.changed', (stores) => stores.accounts.updateContacts(account.id, contacts), (changed) => ({
+        type: 'account.changed',
+        account: changed,
+        change: 'contacts',
+      }));
+    }
+    if (changes.deactivate) {
+      current = await changeWithEvent(this.deps, 'account.deactivated', (stores) => stores.accounts.deactivate(account.id), (changed) => ({
+        type: 'account.deactivated',
+        account: changed,
+      }));
+    }
     return current;
   }
 
@@ -63,6 +84,10 @@ export class AccountService {
   async changeKey(account: Account, newJwk: Record<string, string>, newThumbprint: string): Promise<Account> {
     const holder = await this.deps.access.stores.accounts.findByThumbprint(newThumbprint);
     if (holder) throw new CaError('conflict', 'the new key is already in use by an account');
-    return this.deps.access.stores.accounts.updateKey(account.id, newJwk, newThumbprint);
+    return changeWithEvent(this.deps, 'account.changed', (stores) => stores.accounts.updateKey(account.id, newJwk, newThumbprint), (changed) => ({
+      type: 'account.changed',
+      account: changed,
+      change: 'key',
+    }));
   }
 }

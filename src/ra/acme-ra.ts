@@ -1,74 +1,184 @@
 import type { Account } from '../core/account.js';
+import type { KeyFacts } from '../core/key-facts.js';
+import { ACCOUNT_KEY_POLICY, checkKeyFacts } from '../policy/key-policy.js';
+import type { IssuerRecord, RevocationReason } from '../core/certificate.js';
+import type { Clock } from '../core/clock.js';
+import { CaError } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
 import type { Authorization, Challenge, Order } from '../core/order.js';
-import type { RevocationReason } from '../core/certificate.js';
+import type { AccountService, NewAccountInput } from './account-service.js';
+import type { AcmeRegistrationAuthority } from './acme-registration-authority.js';
+import type { AcmeStoreAccess } from './acme-stores.js';
+import { jwkToSpki } from '../core/jwk.js';
+import type { OrderService } from './order-service.js';
+import type { RenewalInfoService } from './renewal-info.js';
+
+/** RFC 8555 §7.6: the reasons a subscriber may give (others are for the CA itself). */
+const SUBSCRIBER_REASONS: readonly number[] = [0, 1, 3, 4, 5];
 
 /**
- * What the ACME wire layer (acme/) may ask of the registration authority. acme/ imports this interface
- * only; ra/ implements it. Every method throws CaError with a kind that acme/ maps to an RFC 8555 problem.
- * Methods taking `account` expect a *valid* account already authenticated by the JWS layer; they enforce
- * ownership themselves (another account's order/authorization -> CaError 'unauthorized').
+ * The revoker the ACME path hands a checked request to (revocation/ Revoker, declared here: ra/ does not
+ * import revocation/). The subscriber checks of RFC 8555 §7.6 — who may revoke, which reasons — stay here.
  */
-export interface AcmeRegistrationAuthority {
-  /** Directory meta: whether newAccount requires EAB (RFC 8555 §7.1.1 externalAccountRequired). */
+export interface CertificateRevoker {
+  revoke(serial: string, reason: RevocationReason): Promise<unknown>;
+}
+
+/** What the RA reads from a certificate presented for revocation (ca/ provides it). */
+export type CertificateReader = (der: Uint8Array) => { serialHex: string; spki: Buffer };
+
+/**
+ * The ACME registration authority: the AcmeRegistrationAuthority interface over the account, order,
+ * revocation and renewal-info services. Knows nothing of HTTP or JWS.
+ */
+export class AcmeRa implements AcmeRegistrationAuthority {
   readonly externalAccountRequired: boolean;
+  private issuerList: Promise<IssuerRecord[]> | undefined;
 
-  // ----- accounts (RFC 8555 §7.3) -----
-  findAccount(id: string): Promise<Account | undefined>;
-  findAccountByThumbprint(thumbprint: string): Promise<Account | undefined>;
-  /**
-   * newAccount. Returns the existing account (created=false) when the key is already registered
-   * (§7.3.1: 200 + Location). onlyReturnExisting with an unknown key -> 'accountDoesNotExist'.
-   * EAB (§7.3.4): `externalAccountBinding` is the flattened JWS object from the payload; the RA verifies
-   * its MAC (HS256/384/512), that its protected `url` equals `newAccountUrl`, that its payload is the
-   * outer JWK, and binds the credential; missing when required -> 'externalAccountRequired'.
-   */
-  newAccount(request: {
-    publicJwk: Record<string, string>;
-    jwkThumbprint: string;
-    contacts: string[];
-    termsOfServiceAgreed: boolean;
-    onlyReturnExisting: boolean;
-    externalAccountBinding?: { protected: string; payload: string; signature: string };
-    newAccountUrl: string;
-  }): Promise<{ account: Account; created: boolean }>;
-  /** Update contacts and/or deactivate (§7.3.2, §7.3.6). Deactivation is final. */
-  updateAccount(account: Account, changes: { contacts?: string[]; deactivate?: boolean }): Promise<Account>;
-  /** keyChange (§7.3.5) after acme/ has verified inner and outer JWS; 'conflict' (409) when the new key is in use. */
-  changeAccountKey(account: Account, newJwk: Record<string, string>, newThumbprint: string): Promise<Account>;
-  /** Order ids of the account, newest first, paged (§7.1.2.1). */
-  listOrderIds(account: Account, cursor: string | undefined, limit: number): Promise<{ ids: string[]; nextCursor?: string }>;
+  constructor(
+    private readonly deps: {
+      access: AcmeStoreAccess;
+      accounts: AccountService;
+      orders: OrderService;
+      revocation: CertificateRevoker;
+      renewal: RenewalInfoService;
+      readCertificate: CertificateReader;
+      issuers: () => Promise<IssuerRecord[]>;
+      clock: Clock;
+      eabRequired: boolean;
+    },
+  ) {
+    this.externalAccountRequired = deps.eabRequired;
+  }
 
-  // ----- orders, authorizations, challenges (§7.4, §7.5) -----
-  /** `replaces` is an ARI certID (RFC 9773 §5). */
-  newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string }): Promise<Order>;
-  getOrder(account: Account, orderId: string): Promise<Order>;
-  getAuthorization(account: Account, authorizationId: string): Promise<Authorization>;
-  /** §7.5.2 client deactivation. */
-  deactivateAuthorization(account: Account, authorizationId: string): Promise<Authorization>;
-  getChallenge(account: Account, challengeId: string): Promise<{ challenge: Challenge; authorization: Authorization }>;
-  /** §7.5.1: the client says it is ready; validation is scheduled (status -> processing) and runs asynchronously. */
-  respondToChallenge(account: Account, challengeId: string): Promise<{ challenge: Challenge; authorization: Authorization }>;
-  /** §7.4 finalize: 'orderNotReady' unless ready; CSR checks -> 'badCSR'/'badPublicKey'; returns the order (processing or valid). */
-  finalizeOrder(account: Account, orderId: string, csrDer: Uint8Array): Promise<Order>;
+  checkAccountKey(facts: KeyFacts, where: string): void {
+    checkKeyFacts(facts, ACCOUNT_KEY_POLICY, where);
+  }
 
-  // ----- certificates (§7.4.2, §7.6) -----
-  /** The certificate and its chain up to (excluding) the root, DER each, for download. */
-  getCertificateChain(account: Account, serial: string): Promise<{ certificate: Uint8Array; chain: Uint8Array[] }>;
-  /**
-   * revokeCert (§7.6). Authorized when signed by the issuing account, by an account holding valid
-   * authorizations for every identifier in the certificate, or by the certificate's own key (`by.jwk`).
-   * Reasons other than 0,1,3,4,5 -> 'badRevocationReason'; already revoked -> 'alreadyRevoked'.
-   */
-  revokeCertificate(request: {
+  findAccount(id: string): Promise<Account | undefined> {
+    return this.deps.access.stores.accounts.findById(id);
+  }
+
+  findAccountByThumbprint(thumbprint: string): Promise<Account | undefined> {
+    return this.deps.access.stores.accounts.findByThumbprint(thumbprint);
+  }
+
+  newAccount(request: NewAccountInput): Promise<{ account: Account; created: boolean }> {
+    return this.deps.accounts.newAccount(request);
+  }
+
+  updateAccount(account: Account, changes: { contacts?: string[]; deactivate?: boolean }): Promise<Account> {
+    return this.deps.accounts.update(account, changes);
+  }
+
+  changeAccountKey(account: Account, newJwk: Record<string, string>, newThumbprint: string): Promise<Account> {
+    return this.deps.accounts.changeKey(account, newJwk, newThumbprint);
+  }
+
+  listOrderIds(account: Account, cursor: string | undefined, limit: number): Promise<{ ids: string[]; nextCursor?: string }> {
+    return this.deps.access.stores.orders.listIdsByAccount(account.id, cursor, limit);
+  }
+
+  newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string }): Promise<Order> {
+    return this.deps.orders.newOrder(account, request);
+  }
+
+  getOrder(account: Account, orderId: string): Promise<Order> {
+    return this.deps.orders.getOrder(account, orderId);
+  }
+
+  getAuthorization(account: Account, authorizationId: string): Promise<Authorization> {
+    return this.deps.orders.getAuthorization(account, authorizationId);
+  }
+
+  deactivateAuthorization(account: Account, authorizationId: string): Promise<Authorization> {
+    return this.deps.orders.deactivateAuthorization(account, authorizationId);
+  }
+
+  getChallenge(account: Account, challengeId: string): Promise<{ challenge: Challenge; authorization: Authorization }> {
+    return this.deps.orders.getChallenge(account, challengeId);
+  }
+
+  respondToChallenge(account: Account, challengeId: string): Promise<{ challenge: Challenge; authorization: Authorization }> {
+    return this.deps.orders.respondToChallenge(account, challengeId);
+  }
+
+  finalizeOrder(account: Account, orderId: string, csrDer: Uint8Array): Promise<Order> {
+    return this.deps.orders.finalize(account, orderId, csrDer);
+  }
+
+  async getCertificateChain(account: Account, serial: string): Promise<{ certificate: Uint8Array; chain: Uint8Array[] }> {
+    const certificate = this.deps.orders.recentlyIssued(serial) ?? (await this.deps.access.stores.certificates.findBySerial(serial));
+    if (!certificate) throw new CaError('notFound', `certificate ${serial} does not exist`);
+    if (certificate.accountId !== account.id) throw new CaError('unauthorized', `certificate ${serial} belongs to another account`);
+    const issuers = await this.issuersFor(certificate.issuerId);
+    const chain: Uint8Array[] = [];
+    // Leaf's issuer first, then up to (not including) the self-signed root (RFC 8555 §9.1).
+    for (let issuer = issuers.find((i) => i.id === certificate.issuerId); issuer && issuer.role !== 'root'; issuer = issuers.find((i) => i.id === issuer!.parentId)) {
+      chain.push(issuer.der);
+    }
+    return { certificate: certificate.der, chain };
+  }
+
+  async revokeCertificate(request: {
     certificateDer: Uint8Array;
     reason?: number;
     by: { account: Account } | { jwk: Record<string, string>; jwkThumbprint: string };
-  }): Promise<void>;
+  }): Promise<void> {
+    const reason = request.reason ?? 0;
+    if (!SUBSCRIBER_REASONS.includes(reason)) {
+      throw new CaError('badRevocationReason', `reason ${reason} is not allowed; use one of ${SUBSCRIBER_REASONS.join(', ')} (RFC 8555 §7.6)`);
+    }
+    let presented: { serialHex: string; spki: Buffer };
+    try {
+      presented = this.deps.readCertificate(request.certificateDer);
+    } catch (cause) {
+      throw new CaError('malformed', 'certificate is not a DER X.509 certificate', { cause });
+    }
+    const stored = await this.deps.access.stores.certificates.findBySerial(presented.serialHex);
+    if (!stored || !Buffer.from(stored.der).equals(Buffer.from(request.certificateDer))) {
+      throw new CaError('notFound', 'this certificate was not issued by this CA');
+    }
+    if ('jwk' in request.by) {
+      if (!jwkToSpki(request.by.jwk).equals(presented.spki)) {
+        throw new CaError('unauthorized', "the request is not signed by the certificate's key");
+      }
+    } else if (stored.accountId !== request.by.account.id && !(await this.holdsAuthorizations(request.by.account, stored.identifiers))) {
+      throw new CaError('unauthorized', 'the account neither issued this certificate nor holds valid authorizations for all its identifiers');
+    }
+    await this.deps.revocation.revoke(stored.serial, reason as RevocationReason);
+  }
 
-  // ----- ARI (RFC 9773) -----
-  /** certID -> suggested window; 'malformed' for a bad certID, 'notFound' for an unknown certificate. */
-  renewalInfo(certId: string): Promise<{ start: Date; end: Date; retryAfterSeconds: number }>;
+  /**
+   * The CA certificates, kept after the first read: issuer rows never change once written (a rollover adds a
+   * new one), so a cached list can only lack a newer issuer, never be wrong about one it has (DESIGN.md
+   * rule 7). A certificate naming an issuer the list lacks reloads it. Saves a read per certificate download.
+   */
+  private async issuersFor(issuerId: string): Promise<IssuerRecord[]> {
+    const cached = this.issuerList && (await this.issuerList.catch(() => undefined));
+    if (cached?.some((i) => i.id === issuerId)) return cached;
+    const loading = this.deps.issuers();
+    this.issuerList = loading;
+    try {
+      return await loading;
+    } catch (error) {
+      if (this.issuerList === loading) this.issuerList = undefined; // a failed read is not kept
+      throw error;
+    }
+  }
+
+  renewalInfo(certId: string): Promise<{ start: Date; end: Date; retryAfterSeconds: number }> {
+    return this.deps.renewal.renewalInfo(certId);
+  }
+
+  private async holdsAuthorizations(account: Account, identifiers: readonly Identifier[]): Promise<boolean> {
+    const now = this.deps.clock.now();
+    for (const id of identifiers) {
+      const wildcard = id.type === 'dns' && id.value.startsWith('*.');
+      const base: Identifier = wildcard ? { type: 'dns', value: id.value.slice(2) } : id;
+      const held = await this.deps.access.stores.authorizations.findReusable(account.id, base, wildcard, now);
+      if (held?.status !== 'valid') return false;
+    }
+    return true;
+  }
 }
-
-export type { RevocationReason };

@@ -3,6 +3,7 @@ import type { IssuedCertificate, RevocationReason } from '../core/certificate.js
 import type { Problem } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
 import type { Authorization, Challenge, Order, OrderStatus, AuthorizationStatus } from '../core/order.js';
+import type { Queryable } from '../db/database.js';
 
 /**
  * The slices of the database the ACME RA uses, declared here (DESIGN.md: the consumer states the
@@ -83,7 +84,8 @@ export interface ChallengeStore {
 
 /**
  * A certificate's first OCSP response (`good`, RFC 6960), pre-signed before the certificate is stored so
- * both are stored in one statement (issue #4's pre-signing at issuance, without a statement of its own).
+ * both are stored in one statement: a relying party can ask as soon as the client has the certificate, and
+ * a separate statement per issuance would cost a round trip.
  */
 export interface FirstOcspResponse {
   der: Uint8Array;
@@ -118,8 +120,11 @@ export interface AcmeStores {
   certificates: CertificateStoreSlice;
 }
 
-/** The stores on the database, and the same stores inside one transaction. */
+/**
+ * The stores on the database, and the same stores inside one transaction together with its handle (for the
+ * in-transaction phase of domain events).
+ */
 export interface AcmeStoreAccess {
   stores: AcmeStores;
-  transaction<T>(fn: (stores: AcmeStores) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (stores: AcmeStores, tx: Queryable) => Promise<T>): Promise<T>;
 }

@@ -3,16 +3,19 @@ import type { IssuedCertificate } from '../core/certificate.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
+import type { DomainEvents, FirstOcspOutcome } from '../core/events.js';
 import type { CertificateProfile } from '../core/profile.js';
+import type { Queryable } from '../db/database.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
 import { checkPublicKey, type KeyPolicy } from '../policy/key-policy.js';
+import { validityWindow } from '../policy/validity.js';
 import type { FirstOcspResponse } from './acme-stores.js';
 
 /** The slice of ca/ issuance needs: build + check a TBS, then sign + verify exactly that TBS. */
 export interface LeafSigner {
   readonly issuerId: string;
   prepare(
-    request: { publicKey: Uint8Array; keyFamily: 'rsa' | 'ec'; identifiers: readonly Identifier[]; notBefore?: Date; notAfter?: Date },
+    request: { publicKey: Uint8Array; keyFamily: 'rsa' | 'ec'; identifiers: readonly Identifier[]; notBefore: Date; notAfter: Date },
     now: Date,
   ): PreparedTbs;
   sign(prepared: PreparedTbs): Promise<Buffer>;
@@ -40,21 +43,27 @@ export interface IssuanceDeps {
   signer: LeafSigner;
   parseCsr(der: Uint8Array): Promise<ParsedRequest>;
   /** Serial reservation and the final record; the composition root backs them with the database. */
-  store: {
-    reserveSerial(serial: string, issuerId: string, at: Date): Promise<void>;
-    insertCertificate(certificate: IssuedCertificate): Promise<void>;
-  };
+  store: IssuanceStore;
+  /** The same store inside one transaction, for the in-transaction phase of `certificate.issued`. */
+  transaction<T>(fn: (tx: Queryable, store: Pick<IssuanceStore, 'insertCertificate'>) => Promise<T>): Promise<T>;
+  events: DomainEvents<Queryable>;
+  /**
+   * Signs a certificate's first OCSP response between signing the certificate and storing it, so that an
+   * issuance that stores through `persist` stores both in one statement. Must not throw; undefined when it
+   * could not sign (the event then says 'unsigned'). Without it nothing is pre-signed.
+   */
+  firstOcsp?: (certificate: IssuedCertificate) => Promise<FirstOcspResponse | undefined>;
   clock: Clock;
   profile: CertificateProfile;
   keyPolicy?: KeyPolicy;
 }
 
-/**
- * What became of a certificate's first OCSP response during its issuance: stored with the certificate;
- * attempted but not signed (left to the responder's live signing and the refresher's backfill, like any
- * response that failed); or not attempted (the issuance stored through the plain path).
- */
-export type FirstOcspOutcome = 'stored' | 'unsigned' | 'not-attempted';
+export interface IssuanceStore {
+  reserveSerial(serial: string, issuerId: string, at: Date): Promise<void>;
+  insertCertificate(certificate: IssuedCertificate): Promise<void>;
+}
+
+export type { FirstOcspOutcome };
 
 export interface IssueOptions {
   /** When set (an ACME order), the CSR must name exactly these identifiers (RFC 8555 §7.4). */
@@ -67,16 +76,18 @@ export interface IssueOptions {
   metadata?: { accountId?: string; orderId?: string; replacesSerial?: string };
   /**
    * Reserves the serial instead of store.reserveSerial — e.g. together with the ACME order's claim, in one
-   * statement (issue #3). It must have committed the reservation when it resolves (rule 2), and throw to stop
+   * statement (one round trip fewer per issuance). It must have committed the reservation when it resolves (rule 2), and throw to stop
    * the issuance before anything is signed.
    */
   reserveSerial?: (serial: string, issuerId: string, at: Date) => Promise<void>;
   /**
    * Stores the signed certificate instead of store.insertCertificate — e.g. together with the order's
-   * transition to valid in one transaction (DESIGN.md rule 6) — and, when a pre-signer is registered
-   * (presignOcspWith) and it signed one, the certificate's first OCSP response with it.
+   * transition to valid (DESIGN.md rule 6) — and, when firstOcsp signed one, the certificate's first OCSP
+   * response with it. `committing`, when given, must run inside the transaction that stores the
+   * certificate, after it (the in-transaction phase of `certificate.issued`); it is given only when a
+   * handler is registered for that phase, so the usual path stays one statement.
    */
-  persist?: (certificate: IssuedCertificate, ocsp?: FirstOcspResponse) => Promise<void>;
+  persist?: (certificate: IssuedCertificate, ocsp?: FirstOcspResponse, committing?: (tx: Queryable) => Promise<void>) => Promise<void>;
 }
 
 /**
@@ -86,28 +97,7 @@ export interface IssueOptions {
  * signing then fails.
  */
 export class CertificateIssuance {
-  private readonly issuedListeners: ((certificate: IssuedCertificate, ocsp: FirstOcspOutcome) => Promise<void>)[] = [];
-  private presignOcsp?: (certificate: IssuedCertificate) => Promise<FirstOcspResponse | undefined>;
-
   constructor(private readonly deps: IssuanceDeps) {}
-
-  /**
-   * Work that follows a committed issuance (pre-signing its OCSP response, issue #4, unless that was done
-   * with the certificate: see FirstOcspOutcome). Listeners run after the certificate is stored and must not
-   * throw: the certificate exists whatever they do.
-   */
-  onIssued(listener: (certificate: IssuedCertificate, ocsp: FirstOcspOutcome) => Promise<void>): void {
-    this.issuedListeners.push(listener);
-  }
-
-  /**
-   * Signs a certificate's first OCSP response between signing the certificate and storing it, so that an
-   * issuance that stores through `persist` stores both in one statement. `presign` must not throw; it
-   * returns undefined when it could not sign (the onIssued listeners then see 'unsigned').
-   */
-  presignOcspWith(presign: (certificate: IssuedCertificate) => Promise<FirstOcspResponse | undefined>): void {
-    this.presignOcsp = presign;
-  }
 
   async issueFromCsr(csrDer: Uint8Array, options: IssueOptions = {}): Promise<IssuedCertificate> {
     const parsed = await this.deps.parseCsr(csrDer);
@@ -129,10 +119,8 @@ export class CertificateIssuance {
     }
     const checked = checkIdentifiers(identifiers, this.deps.profile.maxIdentifiers);
     const now = this.deps.clock.now();
-    const prepared = this.deps.signer.prepare(
-      { publicKey, keyFamily: key.family, identifiers: checked, notBefore: options.notBefore, notAfter: options.notAfter },
-      now,
-    );
+    const { notBefore, notAfter } = validityWindow(this.deps.profile, options, now);
+    const prepared = this.deps.signer.prepare({ publicKey, keyFamily: key.family, identifiers: checked, notBefore, notAfter }, now);
     if (options.reserveSerial) await options.reserveSerial(prepared.serial, prepared.issuerId, now);
     else await this.deps.store.reserveSerial(prepared.serial, prepared.issuerId, now);
     const der = await this.deps.signer.sign(prepared);
@@ -149,15 +137,25 @@ export class CertificateIssuance {
       createdAt: now,
       ...options.metadata,
     };
-    let ocsp: FirstOcspResponse | undefined;
+    const { events, firstOcsp } = this.deps;
+    const committing = events.hasCommitting('certificate.issued')
+      ? (firstOcspOutcome: FirstOcspOutcome) => (tx: Queryable) => events.committing({ type: 'certificate.issued', certificate, firstOcsp: firstOcspOutcome }, tx)
+      : undefined;
+    let outcome: FirstOcspOutcome = 'not-attempted';
     if (options.persist) {
-      ocsp = this.presignOcsp ? await this.presignOcsp(certificate) : undefined;
-      await options.persist(certificate, ocsp);
+      const ocsp = firstOcsp ? await firstOcsp(certificate) : undefined;
+      if (firstOcsp) outcome = ocsp ? 'stored' : 'unsigned';
+      await options.persist(certificate, ocsp, committing?.(outcome));
+    } else if (committing) {
+      const inTransaction = committing(outcome);
+      await this.deps.transaction(async (tx, store) => {
+        await store.insertCertificate(certificate);
+        await inTransaction(tx);
+      });
     } else {
       await this.deps.store.insertCertificate(certificate);
     }
-    const outcome: FirstOcspOutcome = !options.persist || !this.presignOcsp ? 'not-attempted' : ocsp ? 'stored' : 'unsigned';
-    for (const listener of this.issuedListeners) await listener(certificate, outcome);
+    await events.committed({ type: 'certificate.issued', certificate, firstOcsp: outcome });
     return certificate;
   }
 }

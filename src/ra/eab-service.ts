@@ -4,8 +4,8 @@ import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { EabStore } from './acme-stores.js';
-import { sameJwk } from './jwk.js';
-import type { SecretBox } from './secret-box.js';
+import { sameJwk } from '../core/jwk.js';
+import type { SecretBox } from '../keys/secret-box.js';
 
 const HMAC_ALGORITHMS: Record<string, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
 

@@ -1,21 +1,26 @@
 import type { Account } from '../core/account.js';
 import type { IssuedCertificate } from '../core/certificate.js';
 import { parseCertId } from '../core/cert-id.js';
-import { DAY, HOUR, type Clock } from '../core/clock.js';
+import { DAY, type Clock } from '../core/clock.js';
 import { CaError, type Problem } from '../core/errors.js';
+import type { DomainEvents } from '../core/events.js';
 import type { Identifier } from '../core/identifier.js';
 import { newId } from '../core/ids.js';
-import type { Authorization, Challenge, ChallengeType, Order } from '../core/order.js';
+import { jwkToSpki } from '../core/jwk.js';
+import type { Authorization, AuthorizationStatus, Challenge, Order, OrderStatus } from '../core/order.js';
 import type { CertificateProfile } from '../core/profile.js';
+import type { Queryable } from '../db/database.js';
+import { challengeTypesFor } from '../policy/challenge-policy.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
+import { validityWindow } from '../policy/validity.js';
 import type { AcmeStoreAccess, AcmeStores, ClaimedChallenge } from './acme-stores.js';
 import type { CertificateIssuance } from './certificate-issuance.js';
-import { jwkToSpki } from './jwk.js';
+import { changeWithEvent } from './event-transaction.js';
 import type { AttemptResult } from './validation-scheduler.js';
 
 export interface OrderSettings {
   orderLifetimeMs: number;
-  /** An authorization is reused while it stays valid this much longer (issue #3: configurable window). */
+  /** How long a new authorization stays valid, and so how long later orders of the account reuse it. */
   authorizationLifetimeMs: number;
   profile: CertificateProfile;
   /** Key identifiers of the issuers whose certificates may be named in `replaces`. */
@@ -53,6 +58,7 @@ export class OrderService {
       access: AcmeStoreAccess;
       issuance: CertificateIssuance;
       clock: Clock;
+      events: DomainEvents<Queryable>;
       settings: OrderSettings;
       /** Runs a challenge's first attempt as soon as the client answers it (ValidationScheduler). */
       validation: InlineValidation;
@@ -70,7 +76,8 @@ export class OrderService {
     for (const id of identifiers) {
       if (id.type === 'ip' && id.value.startsWith('*')) throw new CaError('rejectedIdentifier', 'IP identifiers cannot be wildcards');
     }
-    this.checkValidityRequest(request.notBefore, request.notAfter, now);
+    // Refused now rather than at finalize, after the client proved control (RFC 8555 §7.4).
+    validityWindow(settings.profile, request, now);
     const replacesSerial = request.replaces ? await this.checkReplaces(account, request.replaces) : undefined;
 
     // Reuse only when it outlives the order comfortably (Boulder-style margin of one day). One read for all
@@ -106,7 +113,7 @@ export class OrderService {
       createdAt: now,
     };
     // One statement stores the authorizations, challenges, order and links atomically (rule 6).
-    await this.stores.orders.insertWithAuthorizations(order, fresh);
+    await changeWithEvent(this.deps, 'order.changed', (stores) => stores.orders.insertWithAuthorizations(order, fresh), () => this.orderEvent(order, order.status));
     return order;
   }
 
@@ -127,7 +134,7 @@ export class OrderService {
   /** §7.1.6: a pending or valid authorization past its expiry is expired; persisted when first noticed. */
   private async expireIfDue(authorization: Authorization, now: Date): Promise<Authorization> {
     if (['pending', 'valid'].includes(authorization.status) && authorization.expires <= now) {
-      return (await this.stores.authorizations.updateStatus(authorization.id, ['pending', 'valid'], 'expired')) ?? authorization;
+      return (await this.updateAuthorization(authorization.id, ['pending', 'valid'], 'expired')) ?? authorization;
     }
     return authorization;
   }
@@ -135,7 +142,7 @@ export class OrderService {
   async deactivateAuthorization(account: Account, authorizationId: string): Promise<Authorization> {
     const authorization = await this.getAuthorization(account, authorizationId);
     // §7.5.2: only pending or valid authorizations can be deactivated.
-    const updated = await this.stores.authorizations.updateStatus(authorization.id, ['pending', 'valid'], 'deactivated');
+    const updated = await this.updateAuthorization(authorization.id, ['pending', 'valid'], 'deactivated');
     if (!updated) throw new CaError('malformed', `authorization ${authorizationId} is ${authorization.status} and cannot be deactivated`);
     return updated;
   }
@@ -213,9 +220,18 @@ export class OrderService {
           }
           claimed = true;
         },
-        persist: async (certificate: IssuedCertificate, ocsp) => {
-          if (!(await this.stores.certificates.insertForOrder(certificate, order.id, ocsp))) {
-            throw new CaError('serverInternal', `order ${order.id} left processing during issuance`);
+        persist: async (certificate: IssuedCertificate, ocsp, committing) => {
+          const store = async (stores: AcmeStores): Promise<void> => {
+            if (!(await stores.certificates.insertForOrder(certificate, order.id, ocsp))) {
+              throw new CaError('serverInternal', `order ${order.id} left processing during issuance`);
+            }
+          };
+          if (committing === undefined) await store(this.stores);
+          else {
+            await this.deps.access.transaction(async (stores, tx) => {
+              await store(stores);
+              await committing(tx);
+            });
           }
           certificateSerial = certificate.serial;
           this.rememberIssued(certificate);
@@ -224,13 +240,14 @@ export class OrderService {
     } catch (error) {
       if (claimed && certificateSerial === undefined) {
         // Claimed, then failed while signing or storing: the order cannot be finalized again (§7.1.6).
-        await this.stores.orders.updateStatus(order.id, ['processing'], 'invalid', {
-          error: { kind: 'serverInternal', detail: 'certificate issuance failed' },
-        });
+        await this.updateOrder(order, ['processing'], 'invalid', { error: { kind: 'serverInternal', detail: 'certificate issuance failed' } });
       }
       throw error;
     }
-    return { ...order, status: 'valid', certificateSerial };
+    const issued: Order = { ...order, status: 'valid', certificateSerial };
+    // The order turned valid in the certificate's own statement; its event follows the certificate's.
+    await this.deps.events.committed(this.orderEvent(issued, 'valid'));
+    return issued;
   }
 
   /**
@@ -259,9 +276,7 @@ export class OrderService {
     if (order.status !== 'pending' && order.status !== 'ready') return order;
     const now = this.deps.clock.now();
     if (order.expires <= now) {
-      return (await this.stores.orders.updateStatus(order.id, ['pending', 'ready'], 'invalid', {
-        error: { kind: 'malformed', detail: 'order expired' },
-      })) ?? order;
+      return (await this.updateOrder(order, ['pending', 'ready'], 'invalid', { error: { kind: 'malformed', detail: 'order expired' } })) ?? order;
     }
     if (order.status === 'ready') return order;
     if (progress.failedId !== undefined) {
@@ -271,12 +286,36 @@ export class OrderService {
         kind: challengeError?.kind ?? 'unauthorized',
         detail: `authorization for ${failed?.identifier.value ?? progress.failedId} is ${failed?.status ?? 'gone'}${challengeError ? `: ${challengeError.detail}` : ''}`,
       };
-      return (await this.stores.orders.updateStatus(order.id, ['pending'], 'invalid', { error })) ?? order;
+      return (await this.updateOrder(order, ['pending'], 'invalid', { error })) ?? order;
     }
     if (progress.total === order.authorizationIds.length && progress.usable === progress.total) {
-      return (await this.stores.orders.updateStatus(order.id, ['pending'], 'ready')) ?? order;
+      return (await this.updateOrder(order, ['pending'], 'ready')) ?? order;
     }
     return order;
+  }
+
+  /** A compare-and-set on an authorization's status with its `authorization.changed` event; undefined when it lost. */
+  private updateAuthorization(id: string, from: AuthorizationStatus[], to: AuthorizationStatus): Promise<Authorization | undefined> {
+    return changeWithEvent(
+      this.deps,
+      'authorization.changed',
+      (stores) => stores.authorizations.updateStatus(id, from, to),
+      (updated) => (updated === undefined ? undefined : { type: 'authorization.changed', authorizationId: id, status: to }),
+    );
+  }
+
+  /** A compare-and-set on the order's status with its `order.changed` event; undefined when it lost. */
+  private updateOrder(order: Order, from: OrderStatus[], to: OrderStatus, fields?: { error?: Problem }): Promise<Order | undefined> {
+    return changeWithEvent(
+      this.deps,
+      'order.changed',
+      (stores) => stores.orders.updateStatus(order.id, from, to, fields),
+      (updated) => (updated === undefined ? undefined : this.orderEvent(updated, to)),
+    );
+  }
+
+  private orderEvent(order: Order, status: OrderStatus): { type: 'order.changed'; orderId: string; accountId: string; status: OrderStatus } {
+    return { type: 'order.changed', orderId: order.id, accountId: order.accountId, status };
   }
 
   /**
@@ -295,8 +334,7 @@ export class OrderService {
 
   private newAuthorization(account: Account, identifier: Identifier, wildcard: boolean, now: Date): Authorization {
     const id = newId();
-    // RFC 8555 §7.1.4 / §8.4: wildcards only by dns-01; RFC 8738 §7: IP identifiers never by dns-01.
-    const types: ChallengeType[] = wildcard ? ['dns-01'] : identifier.type === 'ip' ? ['http-01', 'tls-alpn-01'] : ['http-01', 'dns-01', 'tls-alpn-01'];
+    const types = challengeTypesFor(identifier, wildcard);
     return {
       id,
       accountId: account.id,
@@ -307,22 +345,6 @@ export class OrderService {
       challenges: types.map((type) => ({ id: newId(), authorizationId: id, type, token: newId(32), status: 'pending', attempts: 0 })),
       createdAt: now,
     };
-  }
-
-  /** RFC 8555 §7.1.3: honour notBefore/notAfter inside the profile, or reject them. */
-  private checkValidityRequest(notBefore: Date | undefined, notAfter: Date | undefined, now: Date): void {
-    const { validityMs, name } = this.deps.settings.profile;
-    const start = notBefore ?? now;
-    if (notBefore && Math.abs(notBefore.getTime() - now.getTime()) > validityMs) {
-      throw new CaError('malformed', `notBefore must be within ${validityMs / DAY} days of now`);
-    }
-    if (notAfter) {
-      if (notAfter <= start) throw new CaError('malformed', 'notAfter must be later than notBefore');
-      if (notAfter <= now) throw new CaError('malformed', 'notAfter is in the past');
-      if (notAfter.getTime() - start.getTime() > validityMs - 1000 + HOUR) {
-        throw new CaError('malformed', `notAfter exceeds the profile "${name}" validity of ${validityMs / DAY} days`);
-      }
-    }
   }
 
   /** RFC 9773 §5: the named certificate must be ours, the account's, and not already replaced. */

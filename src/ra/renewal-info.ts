@@ -8,7 +8,7 @@ const RETRY_AFTER_SECONDS = (6 * HOUR) / 1000;
 
 /**
  * ACME Renewal Information (RFC 9773 §4.2). The suggested window is the middle third of the validity
- * (issue #3 default; a profile may change it later); a revoked certificate gets a window already in the
+ * (renewing a third of the way before expiry leaves two thirds of the margin for retries; a profile may change it later); a revoked certificate gets a window already in the
  * past so clients renew at once (§4.2).
  */
 export class RenewalInfoService {

@@ -2,12 +2,18 @@ import type { Clock } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
 import type { ValidationOutcome, Validator } from '../va/validator.js';
 import type { AcmeStores, ClaimedChallenge } from './acme-stores.js';
+import type { DomainEvents } from '../core/events.js';
+import type { Logger } from '../core/logger.js';
+import type { Queryable } from '../db/database.js';
 
 export interface SchedulerSettings {
   maxAttempts: number;
   /** How long a claimed challenge is leased to this instance before another may retry it. */
   leaseMs: number;
-  /** How often the database is polled for due work (after a restart, or work from other instances). */
+  /**
+   * How often the `validation.retries` job polls the database for due work (retries, work left by a restart
+   * or by another instance); the job runs on one instance at a time.
+   */
   pollMs: number;
   /** Challenges validated concurrently by one instance (claimed from the database). */
   batch: number;
@@ -23,8 +29,9 @@ export type AttemptResult = { status: 'valid'; at: Date } | { status: 'invalid' 
 /**
  * Runs challenge validations asynchronously (RFC 8555 §7.5.1: the server validates after the client's
  * POST, the client polls). Work lives in the database — a challenge in `processing` with a due
- * next_attempt_at — so a restart resumes it and several instances share it: each claims due challenges with
- * a lease (SKIP LOCKED), validates, and records the outcome. Retryable failures back off exponentially
+ * next_attempt_at — so a restart resumes it and any instance can finish it: the `validation.retries` job
+ * (one instance at a time) claims due challenges with a lease each (SKIP LOCKED), validates, and records the
+ * outcome; a claimed challenge stays leased to its claimer even if the job moves to another instance. Retryable failures back off exponentially
  * until maxAttempts, then the challenge and its authorization become invalid.
  *
  * Up to `batch` claimed validations run at once, each on its own: one slow validation (a host that does not
@@ -34,11 +41,10 @@ export type AttemptResult = { status: 'valid'; at: Date } | { status: 'invalid' 
  * statement records the challenge as processing and leased to this instance (leaseForInline), the attempt
  * runs, and the response waits up to inlineWaitMs for it, so the client usually finds the authorization
  * decided on its first poll. Persisted the same way as claimed work, so a crash mid-attempt is retried by
- * whichever instance finds the lease expired. Round trips per validation (issue #3): the response statement
+ * whichever instance finds the lease expired. Round trips per validation (each is a cost on the ACME hot path): the response statement
  * and one statement recording the outcome; claimed work adds the claim (shared by all claimed together).
  */
 export class ValidationScheduler {
-  private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
   private stopped = true;
@@ -49,26 +55,40 @@ export class ValidationScheduler {
   /** First attempts started by this instance's own responses (validateNow). */
   private readonly inline = new Set<Promise<void>>();
   private readonly idle: (() => void)[] = [];
+  /** The signal of the job's latest poll: while it is not aborted this instance polls (and may re-claim at once). */
+  private pollSignal: AbortSignal | undefined;
 
   constructor(
     private readonly deps: {
       stores: AcmeStores;
       validator: Validator;
+      /** `authorization.changed` after each decided validation (after commit: one statement on the pool). */
+      events: DomainEvents<Queryable>;
       clock: Clock;
       settings: SchedulerSettings;
-      logger?: { warn(obj: object, msg: string): void };
+      logger?: Logger;
     },
   ) {}
 
+  /** Enables validation by this instance: first attempts of its own clients' responses, and polls. */
   start(): void {
     this.stopped = false;
-    this.schedule(0);
+  }
+
+  /**
+   * One poll — what the `validation.retries` job runs every pollMs: claims due challenges into the free slots
+   * and starts them (they go on after the poll returns; stop() waits for them). `signal` is the job's: until
+   * it aborts, a finished validation may claim again at once instead of waiting for the next poll.
+   */
+  async poll(signal?: AbortSignal): Promise<void> {
+    if (this.stopped) return;
+    this.pollSignal = signal;
+    await this.loop();
   }
 
   /** Stops claiming, and waits for the validations under way. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
     if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
     await Promise.all([...this.inFlight, ...this.inline]);
   }
@@ -109,11 +129,14 @@ export class ValidationScheduler {
     return undefined;
   }
 
-  /** New work exists (a client answered a challenge): claim now rather than at the next poll. */
+  /**
+   * New work exists (a client answered a challenge, a slot came free): claim now rather than at the next
+   * poll — when this instance is the one polling (its job's signal is live).
+   */
   kick(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.pollSignal === undefined || this.pollSignal.aborted) return;
     if (this.running) this.again = true;
-    else this.schedule(0);
+    else void this.loop();
   }
 
   /** One pass: claim due challenges and validate them all. Returns how many were processed (tests call this). */
@@ -126,12 +149,6 @@ export class ValidationScheduler {
   private claim(limit: number): Promise<ClaimedChallenge[]> {
     const now = this.deps.clock.now();
     return this.deps.stores.challenges.claimDueForValidation(now, new Date(now.getTime() + this.deps.settings.leaseMs), limit);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.loop(), delayMs);
-    this.timer.unref();
   }
 
   private async loop(): Promise<void> {
@@ -172,7 +189,6 @@ export class ValidationScheduler {
     } finally {
       this.running = false;
       for (const resolve of this.idle.splice(0)) resolve();
-      if (!this.stopped) this.schedule(this.deps.settings.pollMs);
     }
   }
 
@@ -180,7 +196,7 @@ export class ValidationScheduler {
     const { stores, validator, clock, settings } = this.deps;
     if (authorization.status !== 'pending') {
       await stores.challenges.markInvalidWithAuthorization(challenge.id, { kind: 'malformed', detail: 'authorization is no longer pending' });
-      return { status: 'invalid' };
+      return this.decided(authorization.id, { status: 'invalid' });
     }
     let outcome: ValidationOutcome;
     try {
@@ -200,7 +216,7 @@ export class ValidationScheduler {
     if (outcome.valid) {
       const at = clock.now();
       await stores.challenges.markValidWithAuthorization(challenge.id, at);
-      return { status: 'valid', at };
+      return this.decided(authorization.id, { status: 'valid', at });
     }
     if (outcome.retryable && attempts < settings.maxAttempts) {
       const backoffMs = Math.min(2 ** (attempts - 1) * SECOND, 60 * SECOND);
@@ -208,6 +224,11 @@ export class ValidationScheduler {
       return { status: 'processing' };
     }
     await stores.challenges.markInvalidWithAuthorization(challenge.id, outcome.problem);
-    return { status: 'invalid' };
+    return this.decided(authorization.id, { status: 'invalid' });
+  }
+
+  private async decided(authorizationId: string, result: AttemptResult & { status: 'valid' | 'invalid' }): Promise<AttemptResult> {
+    await this.deps.events.committed({ type: 'authorization.changed', authorizationId, status: result.status });
+    return result;
   }
 }

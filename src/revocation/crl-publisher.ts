@@ -2,6 +2,7 @@ import type { RevokedEntryPage } from '../core/revoked-entries.js';
 import { DAY, MINUTE, SECOND, type Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
 import type { PublicUrls } from '../core/url-scheme.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 
 // ---- the slices of db/ and ca/ this publisher uses (declared here, implemented there; DESIGN.md layers) ----
 
@@ -62,10 +63,6 @@ export interface CrlSigners {
   forIssuer(issuerId: string): Promise<CrlSigner>;
 }
 
-export interface CrlLogger {
-  info(details: object, message: string): void;
-  error(details: object, message: string): void;
-}
 
 export interface CrlSettings {
   /** CHANCERY_CRL_SHARDS: the shards new certificates are spread over (certificates.crl_shard). */
@@ -86,7 +83,7 @@ export interface CrlSettings {
   expiredRetentionMs?: number;
   /** Revocations within this window share one regeneration of their scope. Default 500 ms. */
   coalesceMs?: number;
-  /** How often the schedule looks for scopes due for regeneration. Default min(refresh / 4, 5 min). */
+  /** How often the `crl.regenerate` job looks for scopes due for regeneration. Default min(refresh / 4, 5 min). */
   checkEveryMs?: number;
 }
 
@@ -97,7 +94,7 @@ export interface CrlPublisherDeps {
   urls: Pick<PublicUrls, 'crl'>;
   clock: Clock;
   settings: CrlSettings;
-  logger?: CrlLogger;
+  logger?: Logger;
 }
 
 interface ScopeState {
@@ -110,7 +107,6 @@ interface ScopeState {
   failures: number;
 }
 
-const silent: CrlLogger = { info: () => undefined, error: () => undefined };
 const MAX_RETRY_MS = 5 * MINUTE;
 
 /**
@@ -130,26 +126,26 @@ const MAX_RETRY_MS = 5 * MINUTE;
 export class CrlPublisher {
   private readonly store: CrlStore;
   private readonly clock: Clock;
-  private readonly logger: CrlLogger;
+  private readonly logger: Logger;
   readonly nextUpdateMs: number;
   readonly refreshMs: number;
   private readonly expiredRetentionMs: number;
   private readonly coalesceMs: number;
-  private readonly checkEveryMs: number;
+  readonly checkEveryMs: number;
   private readonly scopes = new Map<string, ScopeState>();
   private readonly cache = new Map<string, PublishedCrl>();
   private readonly loading = new Map<string, Promise<PublishedCrl | undefined>>();
   private queue: Promise<unknown> = Promise.resolve();
   private rootId: string | undefined;
-  private ticker: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> | undefined;
   private stopped = false;
+  /** Scheduled passes under way (regenerateDue). */
+  private readonly passes = new Set<Promise<void>>();
 
   constructor(private readonly deps: CrlPublisherDeps) {
     const { settings } = deps;
     this.store = deps.store;
     this.clock = deps.clock;
-    this.logger = deps.logger ?? silent;
+    this.logger = deps.logger ?? silentLogger;
     this.nextUpdateMs = settings.nextUpdateMs ?? DAY;
     this.refreshMs = settings.refreshMs ?? Math.floor(this.nextUpdateMs / 2);
     this.expiredRetentionMs = settings.expiredRetentionMs ?? this.nextUpdateMs;
@@ -260,35 +256,32 @@ export class CrlPublisher {
     return rootId === undefined ? undefined : this.latest(rootId, 0);
   }
 
-  /** Runs the schedule: due scopes now, then every checkEveryMs. Timers do not keep the process alive. */
-  start(): void {
-    if (this.ticker !== undefined || this.stopped) return;
-    const tick = (): void => {
-      if (this.ticking !== undefined || this.stopped) return;
-      this.ticking = this.generateDue()
-        .then((generated) => {
-          if (generated.length > 0) this.logger.info({ crls: generated.map(describe) }, 'CRLs regenerated');
-        })
-        .catch((error: unknown) => this.logger.error({ err: error }, 'scheduled CRL generation failed'))
-        .finally(() => {
-          this.ticking = undefined;
-        });
-    };
-    this.ticker = setInterval(tick, this.checkEveryMs);
-    this.ticker.unref();
-    tick();
+  /**
+   * One scheduled pass (the `crl.regenerate` job, every checkEveryMs on one instance at a time): regenerates
+   * the scopes that are due and logs what it published.
+   */
+  regenerateDue(): Promise<CrlInfo[]> {
+    if (this.stopped) return Promise.resolve([]);
+    const pass = this.generateDue().then((generated) => {
+      if (generated.length > 0) this.logger.info({ crls: generated.map(describe) }, 'CRLs regenerated');
+      return generated;
+    });
+    // stop() waits for it, so the database is not closed under a generation.
+    const tracked = pass.then(() => undefined, () => undefined);
+    this.passes.add(tracked);
+    void tracked.finally(() => this.passes.delete(tracked));
+    return pass;
   }
 
-  /** Stops the schedule and pending regenerations; waits for the one running, if any. */
+  /** Stops pending regenerations; waits for the one running, if any. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.ticker !== undefined) clearInterval(this.ticker);
-    this.ticker = undefined;
     for (const state of this.scopes.values()) {
       if (state.timer !== undefined) clearTimeout(state.timer);
       state.timer = undefined;
     }
-    await Promise.all([this.ticking, ...[...this.scopes.values()].map((s) => s.running)]);
+    await Promise.all([...this.scopes.values()].map((s) => s.running));
+    await Promise.all(this.passes);
   }
 
   // ---------------------------------------------------------------------------------------------------

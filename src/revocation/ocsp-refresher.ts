@@ -1,5 +1,6 @@
 /**
- * The background job that keeps pre-signed OCSP responses fresh: every tick it brings the responder
+ * The background job that keeps pre-signed OCSP responses fresh (`ocsp.refresh`, run by the JobRunner on one
+ * instance at a time; `chancery ocsp refresh` runs a pass at once): every pass it brings the responder
  * certificates up to date (rotation at half life), then claims, in batches, the stored responses past
  * their refresh point (half way from thisUpdate to nextUpdate) and re-signs them. Claims are leases in the
  * database, so the refreshers of several instances share the work instead of repeating it (rule 7).
@@ -7,6 +8,7 @@
  */
 import { MINUTE, type Clock } from '../core/clock.js';
 import type { CertificateFacts } from './ocsp-source.js';
+import type { Logger } from '../core/logger.js';
 
 /** Implemented by db/ (OcspResponseRepository). */
 export interface OcspRefreshStore {
@@ -20,7 +22,7 @@ export interface OcspRefresherSettings {
   batchSize: number;
   /** Signatures in flight at once within a batch. */
   concurrency: number;
-  /** How often the job looks (real time; what is due is decided by the Clock). */
+  /** How often the `ocsp.refresh` job runs (real time; what is due is decided by the Clock). */
   intervalMs: number;
   /** A claimed row is not claimed again by anyone for this long; a crashed claimer's rows come back after it. */
   leaseMs: number;
@@ -55,12 +57,11 @@ export interface OcspRefresherDeps {
   responders: { ensureCurrent(): Promise<void> };
   clock: Clock;
   settings?: Partial<OcspRefresherSettings>;
-  logger?: { info(object: object, message: string): void; error(object: object, message: string): void };
+  logger?: Logger;
 }
 
 export class OcspRefresher {
   private readonly settings: OcspRefresherSettings;
-  private timer: NodeJS.Timeout | undefined;
   private running: Promise<RefreshResult> | undefined;
   private runs = 0;
 
@@ -80,24 +81,20 @@ export class OcspRefresher {
     return this.running;
   }
 
-  start(): void {
-    if (this.timer !== undefined) return;
-    const tick = (): void => {
-      this.runOnce().then(
-        (result) => {
-          if (result.refreshed + result.backfilled + result.failed > 0) this.deps.logger?.info({ ...result }, 'OCSP responses refreshed');
-        },
-        (error: unknown) => this.deps.logger?.error({ err: error }, 'OCSP refresh failed'),
-      );
-    };
-    this.timer = setInterval(tick, this.settings.intervalMs);
-    this.timer.unref();
-    tick();
+  /** How often the `ocsp.refresh` job runs this (settings.intervalMs). */
+  get intervalMs(): number {
+    return this.settings.intervalMs;
   }
 
+  /** One pass with its outcome logged: what the `ocsp.refresh` job runs. */
+  async runScheduled(): Promise<RefreshResult> {
+    const result = await this.runOnce();
+    if (result.refreshed + result.backfilled + result.failed > 0) this.deps.logger?.info({ ...result }, 'OCSP responses refreshed');
+    return result;
+  }
+
+  /** Waits for a pass under way, if any. */
   async stop(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
     await this.running?.catch(() => undefined);
   }
 

@@ -13,6 +13,7 @@ import type { KeyAlgorithm, RsaScheme } from '../core/key-algorithm.js';
 import type { OcspResponderCertificateFactory } from '../ca/ocsp-responder-certificate.js';
 import type { OcspCodec, OcspResponderMaterial } from '../ca/ocsp-response.js';
 import type { Signer } from '../keys/signer.js';
+import type { Logger } from '../core/logger.js';
 
 /** The slice of the KeyStore responders need (DESIGN.md: revocation asks a KeyStore for OCSP responder keys). */
 export interface ResponderKeyStore {
@@ -46,10 +47,6 @@ export interface ResponderSettings {
   organization?: string;
 }
 
-export interface ResponderLogger {
-  info(object: object, message: string): void;
-  error(object: object, message: string): void;
-}
 
 export interface OcspResponderKeysDeps {
   keys: ResponderKeyStore;
@@ -61,7 +58,7 @@ export interface OcspResponderKeysDeps {
   issuers: readonly ServedIssuer[];
   clock: Clock;
   settings: ResponderSettings;
-  logger?: ResponderLogger;
+  logger?: Logger;
 }
 
 export interface ActiveResponder {

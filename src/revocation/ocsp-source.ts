@@ -23,6 +23,7 @@ import type { RevocationReason } from '../core/certificate.js';
 import { HOUR, type Clock } from '../core/clock.js';
 import { CaError, isCaError } from '../core/errors.js';
 import type { ActiveResponder } from './ocsp-responder-keys.js';
+import type { Logger } from '../core/logger.js';
 
 /**
  * The NOTIFY channel of the OCSP instances. Payloads: `revoked <serial>` (sent in the revocation's
@@ -110,10 +111,6 @@ export interface OcspTransactionScope {
   notify(payload: string): Promise<void>;
 }
 
-export interface OcspLogger {
-  warn(object: object, message: string): void;
-  error(object: object, message: string): void;
-}
 
 export interface OcspSourceSettings {
   /** Validity of a signed response, thisUpdate to nextUpdate (config ocsp.validityHours). */
@@ -138,7 +135,7 @@ export interface OcspSourceDeps {
   issuers: readonly { id: string; certificateDer: Uint8Array }[];
   clock: Clock;
   settings: OcspSourceSettings;
-  logger?: OcspLogger;
+  logger?: Logger;
 }
 
 interface Issuer {

@@ -23,7 +23,7 @@ export interface Validator {
   validate(request: ValidationRequest): Promise<ValidationOutcome>;
 }
 
-/** Where validation reaches (issue #3 "Validation reach"). */
+/** Where validation reaches: the ports and resolvers the VA contacts (RFC 8555 §8.3, §8.4; RFC 8737 §3). */
 export interface ValidationReach {
   /** CHANCERY_HTTP01_PORT, default 80. */
   http01Port: number;

@@ -12,8 +12,10 @@ import { DEFAULT_PROFILE, type CertificateProfile } from '../../src/core/profile
 import { publicUrls } from '../../src/core/url-scheme.js';
 import type { KeyAlgorithm } from '../../src/core/key-algorithm.js';
 import type { KeyStore } from '../../src/keys/signer.js';
-import { runCeremony } from '../../src/ra/ca-ceremony.js';
-import { CertificateIssuance } from '../../src/ra/certificate-issuance.js';
+import { runCeremony } from '../../src/ca/ceremony.js';
+import { CertificateIssuance, type IssuanceDeps } from '../../src/ra/certificate-issuance.js';
+import { DomainEvents } from '../../src/core/events.js';
+import type { Queryable } from '../../src/db/database.js';
 import { MemoryCertificateStore, MemoryIssuers } from './memory-stores.js';
 
 export const TEST_PUBLIC_URL = 'http://pki.test.internal:8080';
@@ -33,7 +35,15 @@ export interface TestCa {
 /** A root + intermediate made by the real ceremony on the given KeyStore, with PEM files for openssl. */
 export async function createTestCa(
   keys: KeyStore,
-  options: { clock?: Clock; profile?: CertificateProfile; crlShards?: number; rootAlgorithm?: KeyAlgorithm; intermediateAlgorithm?: KeyAlgorithm } = {},
+  options: {
+    clock?: Clock;
+    profile?: CertificateProfile;
+    crlShards?: number;
+    rootAlgorithm?: KeyAlgorithm;
+    intermediateAlgorithm?: KeyAlgorithm;
+    events?: DomainEvents<Queryable>;
+    firstOcsp?: IssuanceDeps['firstOcsp'];
+  } = {},
 ): Promise<TestCa> {
   const clock = options.clock ?? systemClock;
   const urls = publicUrls(TEST_PUBLIC_URL);
@@ -56,7 +66,18 @@ export async function createTestCa(
   const context = buildIssuerContext({ id: intermediate.id, certificateDer: intermediate.der, signer, urls, crlShards });
   const builder = new LeafCertificateBuilder(context, profile, crlShards);
   const store = new MemoryCertificateStore();
-  const issuance = new CertificateIssuance({ signer: builder, parseCsr, store, clock, profile });
+  // The memory store has no transactions: the in-transaction phase runs against a handle that refuses SQL.
+  const noSql: Queryable = { query: async () => Promise.reject(new Error('the memory store has no SQL')) };
+  const issuance = new CertificateIssuance({
+    signer: builder,
+    parseCsr,
+    store,
+    transaction: (fn) => fn(noSql, store),
+    events: options.events ?? new DomainEvents<Queryable>(),
+    ...(options.firstOcsp ? { firstOcsp: options.firstOcsp } : {}),
+    clock,
+    profile,
+  });
   const dir = await mkdtemp(join(tmpdir(), 'chancery-ca-'));
   const rootPemPath = join(dir, 'root.pem');
   const chainPemPath = join(dir, 'chain.pem');

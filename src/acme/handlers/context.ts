@@ -1,8 +1,9 @@
 import type { Clock } from '../../core/clock.js';
 import { CaError, type CaErrorKind } from '../../core/errors.js';
-import type { AcmeRegistrationAuthority } from '../../ra/acme-ra.js';
+import type { AcmeRegistrationAuthority } from '../../ra/acme-registration-authority.js';
 import type { JwsVerifier } from '../jws-verifier.js';
 import type { AcmeLinker } from '../linker.js';
+import type { Logger } from '../../core/logger.js';
 
 /** A request as the framework-free handlers see it (http/acme-app.ts builds it from Fastify's). */
 export interface AcmeRequest {
@@ -22,11 +23,6 @@ export interface AcmeResponse {
   body?: object | Buffer | string;
 }
 
-/** The slice of a pino/Fastify logger the handlers use. */
-export interface AcmeLogger {
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
 
 export interface DirectoryMeta {
   termsOfService?: string;

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../../config/config.js';
 import { HOUR } from '../../core/clock.js';
 import { CaError } from '../../core/errors.js';
-import { loadHierarchy, openCrlPublisher, openRuntime, type Runtime } from '../../main.js';
+import { compose } from '../../compose.js';
+import type { PublicUrls } from '../../core/url-scheme.js';
 import type { CrlInfo } from '../../revocation/crl-publisher.js';
 
 const USAGE = 'usage: chancery crl generate [--issuer ID --shard N] [--next-update-hours H]';
@@ -31,22 +32,20 @@ export async function crlCommand(config: Config, args: string[]): Promise<void> 
     throw new CaError('malformed', '--next-update-hours must be a whole number of hours from 1 to 720');
   }
 
-  const runtime = await openRuntime(config);
+  const chancery = await compose(config, { listen: false, tuning: hours === undefined ? {} : { crl: { nextUpdateMs: hours * HOUR } } });
   try {
-    const hierarchy = await loadHierarchy(runtime);
-    if (!hierarchy) throw new CaError('caState', 'no CA yet: run `chancery init` first');
-    const publisher = openCrlPublisher(runtime, hours === undefined ? {} : { nextUpdateMs: hours * HOUR });
+    const publisher = chancery.services.crl;
     const started = performance.now();
     const generated =
       values.issuer === undefined ? await publisher.generateAll() : [await publisher.generate(values.issuer, shard)];
     const seconds = (performance.now() - started) / 1000;
-    process.stdout.write(`${formatTable(generated, runtime, hierarchy.root.id)}\n${generated.length} CRL(s) in ${seconds.toFixed(2)} s\n`);
+    process.stdout.write(`${formatTable(generated, chancery.urls, chancery.hierarchy.root.id)}\n${generated.length} CRL(s) in ${seconds.toFixed(2)} s\n`);
   } finally {
-    await runtime.close();
+    await chancery.close();
   }
 }
 
-function formatTable(crls: CrlInfo[], runtime: Runtime, rootId: string): string {
+function formatTable(crls: CrlInfo[], urls: PublicUrls, rootId: string): string {
   const rows = [['issuer', 'shard', 'number', 'entries', 'thisUpdate', 'nextUpdate', 'url']];
   for (const crl of crls) {
     rows.push([
@@ -56,7 +55,7 @@ function formatTable(crls: CrlInfo[], runtime: Runtime, rootId: string): string 
       String(crl.entries),
       crl.thisUpdate.toISOString(),
       crl.nextUpdate.toISOString(),
-      crl.issuerId === rootId ? runtime.urls.rootCrl() : runtime.urls.crl(crl.issuerId, crl.shard),
+      crl.issuerId === rootId ? urls.rootCrl() : urls.crl(crl.issuerId, crl.shard),
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
-import { openEab, openRuntime } from '../../main.js';
+import { composeBase } from '../../compose.js';
 
 /**
  * `chancery eab create [--group NAME]`: a new External Account Binding credential (RFC 8555 §7.3.4).
@@ -16,10 +16,10 @@ export async function eabCommand(config: Config, args: string[]): Promise<void> 
   if (group !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(group)) {
     throw new CaError('malformed', `--group "${group.slice(0, 80)}" must be 1-64 letters, digits, dots, dashes or underscores`);
   }
-  const runtime = await openRuntime(config);
+  // No CA needed: credentials can be minted before the first start.
+  const chancery = await composeBase(config);
   try {
-    const eab = openEab(runtime);
-    const { credential, hmacKey } = await eab.create({ group });
+    const { credential, hmacKey } = await chancery.services.eab.create({ group });
     process.stdout.write(
       [
         `kid:      ${credential.kid}`,
@@ -31,6 +31,6 @@ export async function eabCommand(config: Config, args: string[]): Promise<void> 
       ].join('\n'),
     );
   } finally {
-    await runtime.close();
+    await chancery.close();
   }
 }

@@ -1,24 +1,24 @@
+import { compose } from '../../compose.js';
 import type { Config } from '../../config/config.js';
-import { initCa, openRuntime } from '../../main.js';
 import { writeCaFiles } from '../ca-files.js';
 
 /** `chancery init`: create the root and intermediate; refuses when a CA exists (exit 1). */
 export async function initCommand(config: Config): Promise<void> {
-  const runtime = await openRuntime(config);
+  const chancery = await compose(config, { ca: 'create', listen: false });
   try {
-    const { root, intermediate } = await initCa(runtime);
-    const files = await writeCaFiles(config.dataDir, { root, intermediate });
+    const { root, intermediate } = chancery.hierarchy;
+    const files = await writeCaFiles(config.dataDir, chancery.hierarchy);
     process.stdout.write(
       [
         `Created root CA ${root.id} (${root.subject}), valid until ${root.notAfter.toISOString()}`,
         `Created intermediate ${intermediate.id} (${intermediate.subject}), valid until ${intermediate.notAfter.toISOString()}`,
-        `Keys: ${runtime.keys.backend} key store`,
+        `Keys: ${chancery.keys.backend} key store`,
         `Root certificate (trust this): ${files.rootPem}`,
         `Issuing chain:                 ${files.chainPem}`,
         '',
       ].join('\n'),
     );
   } finally {
-    await runtime.close();
+    await chancery.close();
   }
 }

@@ -1,14 +1,15 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/config.js';
+import { compose } from '../../compose.js';
+import { REASON_CODES } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
-import { loadHierarchy, openAcme, openCrlPublisher, openOcsp, openRuntime } from '../../main.js';
-import { REASON_CODES } from '../../ra/revocation-service.js';
+import { parseSerialText } from '../../core/serial-number.js';
 
 const USAGE = `usage: chancery revoke --serial HEX [--reason NAME] [--invalidity-date ISO-8601]   (reasons: ${Object.keys(REASON_CODES).join(', ')})`;
 
 /**
  * `chancery revoke --serial HEX --reason NAME [--invalidity-date WHEN]`: revokes through the same
- * RevocationService as ACME, so the OCSP response is re-signed in the revocation's transaction (running
+ * Revoker as ACME, so the OCSP response is re-signed in the revocation's transaction (running
  * instances drop their cached answer on the NOTIFY) and the certificate's CRL is regenerated before this
  * command returns. WHEN (RFC 5280 §5.3.2: since when the key is known or suspected to be compromised) goes
  * into the CRL entry and the OCSP response.
@@ -20,44 +21,22 @@ export async function revokeCommand(config: Config, args: string[]): Promise<voi
     options: { serial: { type: 'string' }, reason: { type: 'string' }, 'invalidity-date': { type: 'string' } },
   });
   if (positionals.length > 0 || !values.serial) throw new CaError('malformed', USAGE);
-  const serial = normalizeSerial(values.serial);
+  const serial = parseSerialText(values.serial);
+  if (serial === undefined) throw new CaError('malformed', `--serial "${values.serial.slice(0, 60)}" is not a hexadecimal serial number`);
   const reasonName = values.reason ?? 'unspecified';
   const reason = REASON_CODES[reasonName];
   if (reason === undefined) throw new CaError('badRevocationReason', `unknown --reason "${reasonName.slice(0, 40)}"; ${USAGE}`);
   const invalidityDate = values['invalidity-date'] === undefined ? undefined : parseInvalidityDate(values['invalidity-date']);
 
-  const runtime = await openRuntime(config);
+  const chancery = await compose(config, { listen: false });
   try {
-    const hierarchy = await loadHierarchy(runtime);
-    if (!hierarchy) throw new CaError('caState', 'no CA in this database: nothing to revoke');
-    const acme = await openAcme(runtime, hierarchy, { startScheduler: false });
-    const ocsp = await openOcsp(runtime, hierarchy, { listen: false, startRefresher: false });
-    const crl = openCrlPublisher(runtime);
-    try {
-      ocsp.attach(acme.revocation);
-      acme.revocation.onRevoked((certificate) => crl.onRevoked(certificate));
-      const revoked = await acme.revocation.revoke(serial, reason, invalidityDate === undefined ? {} : { invalidityDate });
-      await crl.settled();
-      const since = revoked.invalidityDate === undefined ? '' : `, invalid since ${revoked.invalidityDate.toISOString()}`;
-      process.stdout.write(`Revoked ${revoked.serial} (${reasonName}) at ${revoked.revokedAt?.toISOString() ?? ''}${since}; OCSP re-signed, CRL regenerated\n`);
-    } finally {
-      await crl.stop();
-      await ocsp.close();
-      await acme.close();
-    }
+    const revoked = await chancery.services.revoker.revoke(serial, reason, invalidityDate === undefined ? {} : { invalidityDate });
+    await chancery.services.crl.settled();
+    const since = revoked.invalidityDate === undefined ? '' : `, invalid since ${revoked.invalidityDate.toISOString()}`;
+    process.stdout.write(`Revoked ${revoked.serial} (${reasonName}) at ${revoked.revokedAt?.toISOString() ?? ''}${since}; OCSP re-signed, CRL regenerated\n`);
   } finally {
-    await runtime.close();
+    await chancery.close();
   }
-}
-
-/**
- * Accepts `3a:f0:...`, `0x3AF0...` or plain hex; returns the stored form: lower-case hex of the serial's
- * magnitude octets (even length, no leading zero octets), as `openssl x509 -serial` prints it.
- */
-function normalizeSerial(text: string): string {
-  const hex = text.trim().replace(/^0x/i, '').replace(/:/g, '').toLowerCase();
-  if (!/^[0-9a-f]{1,42}$/.test(hex)) throw new CaError('malformed', `--serial "${text.slice(0, 60)}" is not a hexadecimal serial number`);
-  return (hex.length % 2 ? `0${hex}` : hex).replace(/^(00)+(?=..)/, '');
 }
 
 /** --invalidity-date: an ISO 8601 date (midnight UTC) or date-time with Z or an offset; seconds optional. */

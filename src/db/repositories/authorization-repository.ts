@@ -18,7 +18,7 @@ type JoinedRow = AuthorizationRow & { [K in keyof ChallengeRow as `c_${K}`]: Cha
  * One statement for authorizations and their challenges: `from` is a FROM item (a table, subquery or CTE)
  * aliased `a`, `where` an optional condition on it. One row per challenge (a LEFT JOIN keeps an authorization without any); rows of
  * one authorization are adjacent, challenges ordered by type. A round trip saved per read: every ACME poll of
- * an authorization is such a read (issue #3).
+ * an authorization is such a read.
  */
 function selectWithChallenges(from: string, where = 'true'): string {
   return `SELECT ${AUTHORIZATION_AND_CHALLENGE_COLUMNS} FROM ${from} ${challengesOf('a', CHALLENGE_COLUMNS)} WHERE ${where} ORDER BY a.id, c.type, c.id`;

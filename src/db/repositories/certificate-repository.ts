@@ -73,7 +73,7 @@ export class CertificateRepository {
 
   /**
    * Stores a signed certificate and moves its ACME order processing -> valid with it (RFC 8555 §7.4), in one
-   * statement: atomic on its own (rule 6) and one round trip (issue #3). True when the order moved. When it
+   * statement: atomic on its own (rule 6) and one round trip. True when the order moved. When it
    * did not (it was no longer processing, which only this finalization could have changed) the certificate
    * is stored all the same: it has been signed, and a signed certificate must be on record. Throws like insert().
    */

@@ -104,7 +104,7 @@ export class ChallengeRepository {
 
   /**
    * claimDue, plus the authorization and account key each validation needs, in the same statement: the
-   * scheduler validates what it claimed without further reads (issue #3).
+   * scheduler validates what it claimed without further reads.
    */
   async claimDueForValidation(now: Date, leaseUntil: Date, limit: number): Promise<ClaimedChallenge[]> {
     if (!Number.isInteger(limit) || limit < 1) throw new CaError('serverInternal', `claim limit must be a positive integer, not ${limit}`);

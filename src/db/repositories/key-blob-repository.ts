@@ -1,5 +1,5 @@
 import { CaError } from '../../core/errors.js';
-import type { KeyBlob, KeyBlobStore } from '../../keys/software/key-blob-store.js';
+import type { KeyBlob } from '../../core/key-blob.js';
 import type { Queryable } from '../database.js';
 import { UNIQUE_VIOLATION, keyBlobFromRow, keyBlobToRow, sqlError } from '../row-mappers.js';
 import type { KeyBlobRow } from '../row-types.js';
@@ -8,9 +8,10 @@ const COLUMNS = 'name, algorithm, encrypted_pkcs8, created_at';
 
 /**
  * The software KeyStore's encrypted keys, kept in the database so every instance sharing it signs with the
- * same CA keys (rule 7). Blobs are write-once: a key is never silently replaced.
+ * same CA keys (rule 7). Blobs are write-once: a key is never silently replaced. Implements keys/software
+ * KeyBlobStore structurally (db/ imports only core).
  */
-export class KeyBlobRepository implements KeyBlobStore {
+export class KeyBlobRepository {
   constructor(private readonly db: Queryable) {}
 
   async getKeyBlob(name: string): Promise<KeyBlob | undefined> {

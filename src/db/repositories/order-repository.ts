@@ -69,7 +69,7 @@ export class OrderRepository {
    * authorizations that must already exist and belong to the order's account.
    *
    * One statement (data-modifying CTEs), so it is atomic on its own and costs one round trip whatever the
-   * number of names (issue #3); foreign keys between the rows it inserts are checked at its end. It may
+   * number of names; foreign keys between the rows it inserts are checked at its end. It may
    * also run inside a caller's transaction.
    *
    * Throws CaError('alreadyReplaced') when order.replacesSerial is already being replaced by an order that
@@ -150,7 +150,7 @@ export class OrderRepository {
 
   /**
    * The order with how far its authorizations are (RFC 8555 §7.1.6: an order is ready once all of them are
-   * valid), read in one statement: a poll of the order needs nothing else (issue #3). `usable` counts
+   * valid), read in one statement: a poll of the order needs nothing else. `usable` counts
    * authorizations that are valid and unexpired at `now`; `failedId` is the first, in order position, that
    * can no longer become valid (invalid, deactivated, expired, revoked).
    */

@@ -1,10 +1,8 @@
 import t from 'tap';
-import { buildAcmeApp } from '../../../src/http/acme-app.js';
-import { acmeAppDeps, openAcme } from '../../../src/main.js';
 import type { ValidationOutcome, Validator } from '../../../src/va/validator.js';
 import { algNoneJws, hmacJws, InjectClient, makeAccountKey, signJws, tamperSignature, type TestKey } from '../../helpers/acme-jws.js';
 import { makeCsr, openssl, requireOpenssl, writeTemp } from '../../helpers/openssl.js';
-import { openTestRuntime } from '../../helpers/runtime.js';
+import { composeForTest } from '../../helpers/runtime.js';
 
 /**
  * RFC 8555 through the real stack (acme/ + ra/ + db/ on PGlite) with app.inject(): the happy path, then
@@ -12,15 +10,12 @@ import { openTestRuntime } from '../../helpers/runtime.js';
  */
 requireOpenssl();
 const validator: Validator & { outcome: ValidationOutcome } = { outcome: { valid: true }, validate: async () => validator.outcome };
-const { runtime, hierarchy } = await openTestRuntime();
-const acme = await openAcme(runtime, hierarchy, { validator, startScheduler: false });
-const BASE = acme.externalUrl;
-const app = buildAcmeApp(acmeAppDeps(runtime, hierarchy, acme));
-t.teardown(async () => {
-  await app.close();
-  await acme.close();
-  await runtime.close();
-});
+const { chancery } = await composeForTest({ validator });
+t.teardown(() => chancery.close());
+const runtime = chancery;
+const { hierarchy } = chancery;
+const BASE = chancery.acmeUrl;
+const app = (await chancery.apps()).acme;
 const client = new InjectClient(app, BASE);
 
 const TABLES = ['accounts', 'orders', 'authorizations', 'challenges', 'serials', 'certificates'] as const;
@@ -64,7 +59,7 @@ async function makeReady(kid: string, key: TestKey, order: { body: Record<string
     const answered = await client.post(challenge.url, key, { kid, payload: {} });
     if (answered.statusCode !== 200) throw new Error(`challenge: ${answered.body}`);
   }
-  await acme.scheduler.runOnce();
+  await chancery.services.scheduler.runOnce();
 }
 
 await t.test('ok/account, order, challenge, finalize, download: PEM chain with Link headers', async (t) => {

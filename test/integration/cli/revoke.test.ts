@@ -5,10 +5,11 @@ import t from 'tap';
 import { toPem } from '../../../src/core/pem.js';
 import { CrlRepository } from '../../../src/db/repositories/crl-repository.js';
 import { OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
-import { openIssuance, openRuntime } from '../../../src/main.js';
+import { openDatabase } from '../../../src/db/open-database.js';
+import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { runCli } from '../../helpers/chancery-process.js';
 import { openssl, requireOpenssl } from '../../helpers/openssl.js';
-import { openTestRuntime } from '../../helpers/runtime.js';
+import { composeForTest } from '../../helpers/runtime.js';
 
 /**
  * `chancery revoke` as an operator runs it, in its own process on the installation's data directory: bad
@@ -19,8 +20,9 @@ import { openTestRuntime } from '../../helpers/runtime.js';
 requireOpenssl();
 
 const PASSPHRASE = 'test-passphrase-0123456789';
-const { runtime, hierarchy, config } = await openTestRuntime({ env: { CHANCERY_KEY_PASSPHRASE: PASSPHRASE } });
-const { issuance } = await openIssuance(runtime, hierarchy);
+const { chancery, config } = await composeForTest({ env: { CHANCERY_KEY_PASSPHRASE: PASSPHRASE }, listen: false });
+const { hierarchy } = chancery;
+const { issuance } = chancery.services;
 const spki = (): Uint8Array => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
 const leaf = await issuance.issueForKey(spki(), [{ type: 'dns', value: 'leaf.example.internal' }]);
 const other = await issuance.issueForKey(spki(), [{ type: 'dns', value: 'other.example.internal' }]);
@@ -36,18 +38,18 @@ await writeFile(files.root, toPem(hierarchy.root.der));
 await writeFile(files.chain, toPem(hierarchy.intermediate.der));
 await writeFile(files.leaf, toPem(leaf.der));
 // The CLI is another process on the same PGlite data directory: this one lets go of it first.
-await runtime.close();
+await chancery.close();
 
 const env = { CHANCERY_DATA_DIR: config.dataDir, CHANCERY_KEY_PASSPHRASE: PASSPHRASE, CHANCERY_LOG_LEVEL: 'warn' };
 const revoke = (args: string[]): ReturnType<typeof runCli> => runCli(['revoke', ...args], env);
 
 /** The certificate rows and the latest CRL of the intermediate, read in this process between CLI runs. */
 async function stored(serial: string): Promise<{ status: string | undefined; invalidityDate: Date | undefined; crl: Uint8Array | undefined; ocsp: Uint8Array | undefined }> {
-  const reader = await openRuntime(config);
+  const reader = await openDatabase({ url: config.database.url, dataDir: config.dataDir });
   try {
-    const certificate = await reader.certificates.findBySerial(serial);
-    const crl = await new CrlRepository(reader.db).latest(intermediateId, certificate?.crlShard ?? 0);
-    const ocsp = await new OcspResponseRepository(reader.db).find(serial);
+    const certificate = await new CertificateRepository(reader).findBySerial(serial);
+    const crl = await new CrlRepository(reader).latest(intermediateId, certificate?.crlShard ?? 0);
+    const ocsp = await new OcspResponseRepository(reader).find(serial);
     return { status: certificate?.status, invalidityDate: certificate?.invalidityDate, crl: crl?.der, ocsp: ocsp?.der };
   } finally {
     await reader.close();

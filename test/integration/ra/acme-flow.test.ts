@@ -3,11 +3,11 @@ import { calculateJwkThumbprint } from 'jose';
 import t from 'tap';
 import { certIdOf } from '../../../src/ca/cert-id.js';
 import type { Account } from '../../../src/core/account.js';
-import { openAcme } from '../../../src/main.js';
+import { compose } from '../../../src/compose.js';
 import type { ValidationOutcome, ValidationRequest, Validator } from '../../../src/va/validator.js';
 import { expectCaError } from '../../helpers/expect-error.js';
 import { makeCsr, requireOpenssl } from '../../helpers/openssl.js';
-import { openTestRuntime } from '../../helpers/runtime.js';
+import { composeForTest } from '../../helpers/runtime.js';
 
 /** The RA end to end on PGlite with a scripted validator: orders, finalize, reuse, ARI, revocation. */
 requireOpenssl();
@@ -22,13 +22,18 @@ class ScriptedValidator implements Validator {
 }
 
 const validator = new ScriptedValidator();
-const { runtime, hierarchy } = await openTestRuntime();
-const acme = await openAcme(runtime, hierarchy, { validator, startScheduler: false });
-t.teardown(async () => {
-  await acme.close();
-  await runtime.close();
-});
+const { chancery, config } = await composeForTest({ validator });
+t.teardown(() => chancery.close());
+const { hierarchy } = chancery;
+const runtime = { db: chancery.db, certificates: chancery.services.certificates };
+const acme = { ...chancery.services, externalUrl: chancery.acmeUrl };
 const ra = acme.ra;
+
+/** A second instance on the same database (as two processes on one PostgreSQL would be). */
+async function anotherInstance(): Promise<{ ra: typeof ra; scheduler: typeof acme.scheduler; close(): Promise<void> }> {
+  const other = await compose(config, { database: chancery.db, validator, listen: false, logger: chancery.logger });
+  return { ...other.services, close: () => other.close() };
+}
 
 async function newAccount(): Promise<Account> {
   const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as Record<string, string>;
@@ -97,7 +102,7 @@ await t.test('ok/order -> challenge -> ready -> finalize -> valid with certifica
 
 await t.test('ok/the download of a certificate this instance just issued skips the database; another instance reads it', async (t) => {
   const { serial, der } = await issue(alice, ['fresh.example.internal']);
-  const other = await openAcme(runtime, hierarchy, { validator, startScheduler: false });
+  const other = await anotherInstance();
   t.teardown(() => other.close());
   t.same(Buffer.from((await other.ra.getCertificateChain(alice, serial)).certificate), Buffer.from(der), 'another instance reads the stored bytes');
   await expectCaError(t, ra.getCertificateChain(mallory, serial), 'unauthorized', /another account/);
@@ -230,7 +235,7 @@ await t.test('ok/a validation pending when the process stops is resumed by the n
   const { challenge } = await ra.respondToChallenge(alice, authz.challenges.find((c) => c.type === 'http-01')!.id);
   t.equal(challenge.status, 'processing', 'answered, not yet validated');
   // "Restart": the first scheduler never runs; a new composition over the same database picks the work up.
-  const next = await openAcme(runtime, hierarchy, { validator, startScheduler: false });
+  const next = await anotherInstance();
   t.teardown(() => next.close());
   // At least this one: the retry test's challenge may have come due too (its backoff is wall-clock time).
   t.ok((await next.scheduler.runOnce()) >= 1, 'the persisted validation is claimed');

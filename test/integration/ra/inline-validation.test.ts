@@ -2,9 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import t from 'tap';
 import type { Account } from '../../../src/core/account.js';
-import { openAcme } from '../../../src/main.js';
 import type { ValidationOutcome, ValidationRequest, Validator } from '../../../src/va/validator.js';
-import { openTestRuntime } from '../../helpers/runtime.js';
+import { composeForTest } from '../../helpers/runtime.js';
 
 /**
  * With the scheduler running, the instance that receives a challenge response attempts it at once and the
@@ -20,12 +19,10 @@ class ScriptedValidator implements Validator {
 }
 
 const validator = new ScriptedValidator();
-const { runtime, hierarchy } = await openTestRuntime();
-const acme = await openAcme(runtime, hierarchy, { validator });
-t.teardown(async () => {
-  await acme.close();
-  await runtime.close();
-});
+const { chancery } = await composeForTest({ validator });
+chancery.start();
+t.teardown(() => chancery.close());
+const acme = { ...chancery.services, externalUrl: chancery.acmeUrl };
 const ra = acme.ra;
 
 const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as Record<string, string>;

@@ -5,24 +5,24 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { openCrlPublisher } from '../../../src/main.js';
+import { compose, type CaHierarchy, type Chancery } from '../../../src/compose.js';
 import { loadConfig } from '../../../src/config/load-config.js';
-import type { IssuedCertificate, IssuerRecord } from '../../../src/core/certificate.js';
+import type { IssuedCertificate } from '../../../src/core/certificate.js';
 import { DAY, FakeClock, HOUR, MINUTE, type Clock } from '../../../src/core/clock.js';
 import { toPem } from '../../../src/core/pem.js';
-import type { Database } from '../../../src/db/database.js';
+import type { Database, Queryable } from '../../../src/db/database.js';
 import { CrlRepository } from '../../../src/db/repositories/crl-repository.js';
 import { IssuerRepository } from '../../../src/db/repositories/issuer-repository.js';
 import { registerCrlRoutes } from '../../../src/http/crl-routes.js';
-import { initCa, openIssuance, openRuntime, type CaHierarchy, type Runtime } from '../../../src/main.js';
-import { RevocationService } from '../../../src/ra/revocation-service.js';
-import type { CrlPublisher } from '../../../src/revocation/crl-publisher.js';
+import type { CrlPublisher, CrlSettings } from '../../../src/revocation/crl-publisher.js';
+import type { Revoker } from '../../../src/revocation/revoker.js';
 import { freshPgDatabase, withEachDatabase } from '../../helpers/databases.js';
+import { builders } from '../../helpers/builders.js';
 import { expectCaError } from '../../helpers/expect-error.js';
 import { openssl, requireOpenssl, writeTemp } from '../../helpers/openssl.js';
 
 /**
- * CRLs end to end (issue #4): generated from the database, signed through the key store, served over HTTP
+ * CRLs end to end: generated from the database, signed through the key store, served over HTTP
  * and judged by openssl (`crl -verify`, `verify -crl_check_all`); regenerated after revocations (coalesced)
  * and on schedule (fake clock); numbers increasing across two runtimes on one PostgreSQL; the repository on
  * PGlite and PostgreSQL.
@@ -31,7 +31,8 @@ requireOpenssl();
 
 const PASSPHRASE = 'test-passphrase-0123456789';
 
-async function runtimeOn(options: { databaseUrl?: string; clock: Clock; dir?: string }): Promise<Runtime> {
+/** A whole Chancery (compose()) with a CA; `crl` shortens the publisher's settings. */
+async function runtimeOn(options: { databaseUrl?: string; clock: Clock; dir?: string; crl?: Partial<CrlSettings> }): Promise<Chancery> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'chancery-crl-')));
   const config = loadConfig({
     env: {
@@ -43,7 +44,13 @@ async function runtimeOn(options: { databaseUrl?: string; clock: Clock; dir?: st
     },
     cwd: dir,
   });
-  return openRuntime(config, { clock: options.clock, logger: pino({ level: 'silent' }) });
+  return compose(config, {
+    clock: options.clock,
+    logger: pino({ level: 'silent' }),
+    ca: 'create-if-missing',
+    listen: false,
+    ...(options.crl ? { tuning: { crl: options.crl } } : {}),
+  });
 }
 
 function crlApp(publisher: CrlPublisher, clock: Clock): FastifyInstance {
@@ -58,11 +65,11 @@ function crlApp(publisher: CrlPublisher, clock: Clock): FastifyInstance {
 }
 
 interface Fixture {
-  runtime: Runtime;
+  runtime: Chancery;
   hierarchy: CaHierarchy;
   clock: FakeClock;
   publisher: CrlPublisher;
-  revocation: RevocationService;
+  revocation: Revoker<Queryable>;
   app: FastifyInstance;
   dir: string;
   rootPem: string;
@@ -72,15 +79,14 @@ interface Fixture {
 
 async function fixture(t: Test, options: { databaseUrl?: string } = {}): Promise<Fixture> {
   const clock = new FakeClock('2026-03-01T10:00:00Z');
-  const runtime = await runtimeOn({ clock, ...options });
+  // Each revocation also re-signs its OCSP response in its transaction (tens of ms on a loaded machine):
+  // a window of seconds spans a burst of them whatever the load. Tests wait with settled(), which runs a
+  // pending regeneration at once, so the window costs them no time.
+  const runtime = await runtimeOn({ clock, ...options, crl: { coalesceMs: 5000 } });
   t.teardown(() => runtime.close());
-  const hierarchy = await initCa(runtime);
-  const { issuance } = await openIssuance(runtime, hierarchy);
-  const publisher = openCrlPublisher(runtime, { coalesceMs: 20 });
-  t.teardown(() => publisher.stop());
-  const revocation = new RevocationService({ certificates: runtime.certificates, clock });
-  // What the lead wires in main.ts: every revocation schedules its scope's regeneration.
-  revocation.onRevoked((certificate) => publisher.onRevoked(certificate));
+  const { hierarchy } = runtime;
+  // compose() wires every revocation to schedule its scope's regeneration.
+  const { issuance, crl: publisher, revoker: revocation } = runtime.services;
   const app = crlApp(publisher, clock);
   t.teardown(() => app.close());
   const dir = await mkdtemp(join(tmpdir(), 'chancery-crl-files-'));
@@ -256,9 +262,9 @@ await t.test('CRLs of a runtime on PGlite: openssl, HTTP, revocations, schedule,
 
 await t.test('reason codes and invalidity dates of bulk rows, 2,000+ entries, two shards', async (t) => {
   const clock = new FakeClock('2026-03-01T10:00:00Z');
-  const runtime = await runtimeOn({ clock });
+  const runtime = await runtimeOn({ clock, crl: { shards: 2 } });
   t.teardown(() => runtime.close());
-  const hierarchy = await initCa(runtime);
+  const { hierarchy } = runtime;
   const crls = new CrlRepository(runtime.db);
   await crls.insertRevokedForBench({
     issuerId: hierarchy.intermediate.id,
@@ -270,7 +276,7 @@ await t.test('reason codes and invalidity dates of bulk rows, 2,000+ entries, tw
     notAfter: new Date('2026-04-01T00:00:00Z'),
     revokedAt: new Date('2026-02-15T00:00:00Z'),
   });
-  const publisher = openCrlPublisher(runtime, { shards: 2 });
+  const publisher = runtime.services.crl;
   const generated = await publisher.generateAll();
   const shards = generated.filter((c) => c.issuerId === hierarchy.intermediate.id);
   t.same(shards.map((c) => c.shard), [0, 1]);
@@ -296,11 +302,11 @@ await t.test('two runtimes on one PostgreSQL: CRL numbers never repeat, either s
   const clock = new FakeClock('2026-03-01T10:00:00Z');
   const a = await runtimeOn({ clock, databaseUrl: database.url });
   t.teardown(() => a.close());
-  const hierarchy = await initCa(a);
+  const { hierarchy } = a;
   const b = await runtimeOn({ clock, databaseUrl: database.url });
   t.teardown(() => b.close());
-  const publisherA = openCrlPublisher(a);
-  const publisherB = openCrlPublisher(b);
+  const publisherA = a.services.crl;
+  const publisherB = b.services.crl;
   const id = hierarchy.intermediate.id;
   const numbers: number[] = [];
   for (let i = 0; i < 3; i += 1) {
@@ -323,11 +329,7 @@ await t.test('two runtimes on one PostgreSQL: CRL numbers never repeat, either s
 await t.test('CrlRepository on PGlite and PostgreSQL', async (t) => {
   await withEachDatabase(t, async (t, db: Database) => {
     const at = new Date('2026-03-01T10:00:00Z');
-    const issuer: IssuerRecord = {
-      id: 'itest', role: 'root', keyName: 'k', der: new Uint8Array([0x30, 0]), subject: 'CN=test',
-      notBefore: at, notAfter: new Date('2036-03-01T10:00:00Z'), createdAt: at,
-    };
-    await new IssuerRepository(db).insert(issuer);
+    await new IssuerRepository(db).insert(builders(at).buildIssuer({ id: 'itest' }));
     const crls = new CrlRepository(db);
 
     await t.test('ok/numbers per scope from 1, never reused', async (t) => {

@@ -21,41 +21,49 @@ import { IssuerRepository } from '../../../src/db/repositories/issuer-repository
 import { OcspResponderRepository, OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
 import { requestFromPath } from '../../../src/http/ocsp-routes.js';
 import { buildPublicApp } from '../../../src/http/public-app.js';
-import { loadHierarchy, openIssuance, openOcsp, openRuntime, type CaHierarchy, type OcspRuntime, type Runtime } from '../../../src/main.js';
-import { RevocationService } from '../../../src/ra/revocation-service.js';
+import { compose, type CaHierarchy, type Chancery } from '../../../src/compose.js';
+import { DomainEvents } from '../../../src/core/events.js';
+import type { OcspRefresher } from '../../../src/revocation/ocsp-refresher.js';
+import { Revoker } from '../../../src/revocation/revoker.js';
 import { CACHE_TTL_MS, OcspSource } from '../../../src/revocation/ocsp-source.js';
 import { OcspResponderKeys } from '../../../src/revocation/ocsp-responder-keys.js';
 import { freshPgDatabase, withEachDatabase } from '../../helpers/databases.js';
+import { builders } from '../../helpers/builders.js';
 import { expectCaError } from '../../helpers/expect-error.js';
 import { openssl, requireOpenssl } from '../../helpers/openssl.js';
-import { openTestRuntime } from '../../helpers/runtime.js';
+import { composeForTest } from '../../helpers/runtime.js';
 
 /**
- * OCSP end to end (issue #4): pre-signed responses judged by `openssl ocsp` over POST and GET, revocation
+ * OCSP end to end: pre-signed responses judged by `openssl ocsp` over POST and GET, revocation
  * re-signing in the revocation's transaction, nonces, bad input, refresh and responder rotation on a fake
  * clock, and cache invalidation between two runtimes on one PostgreSQL.
  */
 requireOpenssl();
 
 interface Harness {
-  runtime: Runtime;
+  chancery: Chancery;
+  /** The composition's parts these tests reach for. */
+  runtime: Pick<Chancery, 'db' | 'clock' | 'config' | 'logger' | 'keys'> & { certificates: Chancery['services']['certificates'] };
   hierarchy: CaHierarchy;
-  ocsp: OcspRuntime;
-  revocation: RevocationService<Queryable>;
+  ocsp: { source: OcspSource; responders: OcspResponderKeys; refresher: OcspRefresher };
+  revocation: Revoker<Queryable>;
   app: FastifyInstance;
   url: string;
   dir: string;
   chainPem: string;
   rootPem: string;
-  issue(name?: string, options?: { hook?: boolean }): Promise<{ certificate: IssuedCertificate; pem: string }>;
+  /** Issues a certificate (its OCSP response pre-signed, as compose() wires it); `orphan` deletes that response. */
+  issue(name?: string, options?: { orphan?: boolean }): Promise<{ certificate: IssuedCertificate; pem: string }>;
   close(): Promise<void>;
 }
 
-function revocationService(runtime: Runtime): RevocationService<Queryable> {
-  return new RevocationService<Queryable>({
+/** A Revoker of its own over the harness's database, with its own event seam (not compose()'s wiring). */
+function revoker(runtime: Harness['runtime'], events: DomainEvents<Queryable>): Revoker<Queryable> {
+  return new Revoker<Queryable>({
     certificates: runtime.certificates,
     clock: runtime.clock,
     transaction: (fn) => runtime.db.transaction((tx) => fn({ tx, certificates: new CertificateRepository(tx) })),
+    events,
   });
 }
 
@@ -72,19 +80,22 @@ async function serve(source: { respond(der: Uint8Array): Promise<import('../../.
   return { app, url: `${address}/ocsp` };
 }
 
-async function harness(options: { clock?: Clock; env?: Record<string, string>; runtime?: { runtime: Runtime; hierarchy: CaHierarchy } } = {}): Promise<Harness> {
-  const { runtime, hierarchy } = options.runtime ?? (await openTestRuntime({ clock: options.clock, env: options.env }));
-  const { issuance } = await openIssuance(runtime, hierarchy);
-  const ocsp = await openOcsp(runtime, hierarchy, { startRefresher: false });
-  const revocation = revocationService(runtime);
-  ocsp.attach(revocation);
-  const { app, url } = await serve(ocsp.source, runtime.clock);
+async function harness(options: { clock?: Clock; env?: Record<string, string>; config?: Config } = {}): Promise<Harness> {
+  const chancery = options.config
+    ? await compose(options.config, { clock: options.clock, logger: pino({ level: 'silent' }) })
+    : (await composeForTest({ clock: options.clock, env: options.env })).chancery;
+  const { hierarchy } = chancery;
+  const { issuance, ocsp: source, responders, refresher, revoker: revocation, certificates } = chancery.services;
+  const runtime = { db: chancery.db, clock: chancery.clock, config: chancery.config, logger: chancery.logger, keys: chancery.keys, certificates };
+  const ocsp = { source, responders, refresher };
+  const { app, url } = await serve(source, chancery.clock);
   const dir = await mkdtemp(join(tmpdir(), 'chancery-ocsp-'));
   const chainPem = join(dir, 'chain.pem');
   const rootPem = join(dir, 'root.pem');
   await writeFile(chainPem, toPem(hierarchy.intermediate.der));
   await writeFile(rootPem, toPem(hierarchy.root.der));
   return {
+    chancery,
     runtime,
     hierarchy,
     ocsp,
@@ -97,15 +108,15 @@ async function harness(options: { clock?: Clock; env?: Record<string, string>; r
     async issue(name = `host-${randomBytes(4).toString('hex')}.example.internal`, issueOptions = {}) {
       const spki = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
       const certificate = await issuance.issueForKey(spki, [{ type: 'dns', value: name }]);
-      if (issueOptions.hook !== false) await ocsp.onIssued(certificate);
+      // As a process killed between storing a certificate and signing its response would leave it.
+      if (issueOptions.orphan) await chancery.db.query('DELETE FROM ocsp_responses WHERE serial = $1', [certificate.serial]);
       const pem = join(dir, `${certificate.serial}.pem`);
       await writeFile(pem, toPem(certificate.der));
       return { certificate, pem };
     },
     async close() {
       await app.close();
-      await ocsp.close();
-      await runtime.close();
+      await chancery.close();
     },
   };
 }
@@ -373,9 +384,12 @@ await t.test('PGlite runtime judged by openssl', async (t) => {
       clock: h.runtime.clock,
       settings: { validityMs: 72 * HOUR, nonce: 'ignore' },
     });
-    const revocation = revocationService(h.runtime);
-    revocation.beforeCommit((tx, c) => failing.beforeRevocationCommit({ store: new OcspResponseRepository(tx), notify: (p) => notify(tx, 'chancery_ocsp', p) }, c));
-    await revocation.revoke(victim.serial, 4);
+    const events = new DomainEvents<Queryable>();
+    events.onCommitting('certificate.revoked', ({ certificate: c }, tx) =>
+      failing.beforeRevocationCommit({ store: new OcspResponseRepository(tx), notify: (p) => notify(tx, 'chancery_ocsp', p) }, c),
+    );
+    events.onCommitted('certificate.revoked', ({ certificate: c }) => h.ocsp.source.afterRevocation(c));
+    await revoker(h.runtime, events).revoke(victim.serial, 4);
     t.equal(failures, 1);
     const stored = await new OcspResponseRepository(h.runtime.db).find(victim.serial);
     t.equal(stored?.status, 'revoked', 'a revoked row holds the place');
@@ -386,29 +400,34 @@ await t.test('PGlite runtime judged by openssl', async (t) => {
     t.ok((await new OcspResponseRepository(h.runtime.db).find(victim.serial))?.der, 'the live answer filled the row');
   });
 
-  await t.test('fail/a beforeCommit hook that throws rolls the revocation back', async (t) => {
+  await t.test('fail/an in-transaction handler that throws rolls the revocation back', async (t) => {
     const { certificate: victim, pem: victimPem } = await h.issue();
-    const revocation = revocationService(h.runtime);
-    revocation.beforeCommit(async (tx, c) => {
+    const events = new DomainEvents<Queryable>();
+    const committed: string[] = [];
+    events.onCommitting('certificate.revoked', async ({ certificate: c }, tx) => {
       await h.ocsp.source.beforeRevocationCommit({ store: new OcspResponseRepository(tx), notify: (p) => notify(tx, 'chancery_ocsp', p) }, c);
       throw new CaError('serverInternal', 'CRL bookkeeping failed');
     });
-    await expectCaError(t, revocation.revoke(victim.serial, 1), 'serverInternal', /CRL bookkeeping/);
+    events.onCommitted('certificate.revoked', ({ certificate: c }) => void committed.push(c.serial));
+    await expectCaError(t, revoker(h.runtime, events).revoke(victim.serial, 1), 'serverInternal', /CRL bookkeeping/);
+    t.same(committed, [], 'nothing after commit ran');
     t.equal((await h.runtime.certificates.findBySerial(victim.serial))?.status, 'valid');
     t.equal((await new OcspResponseRepository(h.runtime.db).find(victim.serial))?.status, 'good');
     t.match((await ocspClient(h, victimPem)).stdout, /: good/);
   });
 
-  await t.test('ok/RevocationService keeps working without a transaction runner', async (t) => {
+  await t.test('ok/after commit, handlers run in order before revoke() returns; unknown and repeated serials are refused', async (t) => {
     const { certificate: victim } = await h.issue();
-    const plain = new RevocationService({ certificates: h.runtime.certificates, clock: h.runtime.clock });
-    t.throws(() => plain.beforeCommit(async () => undefined), { kind: 'serverInternal', message: /transaction runner/ });
+    const events = new DomainEvents<Queryable>();
     const seen: string[] = [];
-    plain.onRevoked((c) => void seen.push(c.serial));
+    events.onCommitted('certificate.revoked', ({ certificate: c }) => void seen.push(`first ${c.serial} ${c.status}`));
+    events.onCommitted('certificate.revoked', async ({ certificate: c }) => void seen.push(`second ${c.serial}`));
+    const plain = revoker(h.runtime, events);
     t.equal((await plain.revoke(victim.serial, 0)).status, 'revoked');
-    t.same(seen, [victim.serial]);
+    t.same(seen, [`first ${victim.serial} revoked`, `second ${victim.serial}`]);
     await expectCaError(t, plain.revoke('00ff', 0), 'notFound', /no certificate/);
-    // Without the OCSP hook the stored row is stale, but the certificate wins once the row is re-read.
+    await expectCaError(t, plain.revoke(victim.serial, 0), 'alreadyRevoked', /already revoked/);
+    t.equal(seen.length, 2, 'a refused revocation raises nothing');
   });
 });
 
@@ -524,7 +543,7 @@ await t.test('fake clock: refresh and rotation', async (t) => {
   });
 
   await t.test('ok/backfill signs certificates that have no response', async (t) => {
-    const { certificate: orphan } = await h.issue(undefined, { hook: false });
+    const { certificate: orphan } = await h.issue(undefined, { orphan: true });
     t.equal(await responses.find(orphan.serial), undefined);
     const result = await h.ocsp.refresher.runOnce({ backfill: true });
     t.ok(result.backfilled >= 1);
@@ -558,9 +577,7 @@ await t.test('two runtimes on one PostgreSQL', async (t) => {
   if (!database) return;
   const a = await harness({ env: { CHANCERY_DATABASE_URL: database.url } });
   t.teardown(() => a.close());
-  const runtimeB = await openRuntime(a.runtime.config, { clock: systemClock, logger: a.runtime.logger });
-  const hierarchyB = await loadHierarchy(runtimeB);
-  const b = await harness({ runtime: { runtime: runtimeB, hierarchy: hierarchyB! } });
+  const b = await harness({ config: a.runtime.config, clock: systemClock });
   t.teardown(() => b.close());
 
   await t.test('ok/both sign with the same responder (the second adopts the first one\'s)', async (t) => {
@@ -619,31 +636,12 @@ await t.test('two runtimes on one PostgreSQL', async (t) => {
 await t.test('repositories and notifications on PGlite and PostgreSQL', async (t) => {
   await withEachDatabase(t, async (t: Test, db: Database) => {
     const at = new Date('2026-03-01T00:00:00Z');
-    await new IssuerRepository(db).insert({
-      id: 'iss1',
-      role: 'root',
-      keyName: 'k',
-      der: Buffer.from([1]),
-      subject: 'CN=x',
-      notBefore: at,
-      notAfter: new Date(at.getTime() + 365 * DAY),
-      createdAt: at,
-    });
+    const build = builders(at);
+    await new IssuerRepository(db).insert(build.buildIssuer({ id: 'iss1' }));
     const certificates = new CertificateRepository(db);
     const insertCertificate = async (serial: string, notAfter = new Date(at.getTime() + 30 * DAY)): Promise<void> => {
       await certificates.reserveSerial(serial, 'iss1', at);
-      await certificates.insert({
-        serial,
-        issuerId: 'iss1',
-        crlShard: 0,
-        der: Buffer.from([2]),
-        identifiers: [{ type: 'dns', value: `${serial}.example` }],
-        spkiSha256: '0'.repeat(64),
-        notBefore: at,
-        notAfter,
-        status: 'valid',
-        createdAt: at,
-      });
+      await certificates.insert(build.buildCertificate({ serial, issuerId: 'iss1', notAfter }));
     };
     const repository = new OcspResponseRepository(db);
     const record = (serial: string, status: 'good' | 'revoked', thisUpdate: Date, pending = false) => ({

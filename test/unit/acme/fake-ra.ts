@@ -6,12 +6,14 @@ import { FakeClock, HOUR, DAY } from '../../../src/core/clock.js';
 import { CaError } from '../../../src/core/errors.js';
 import type { Identifier } from '../../../src/core/identifier.js';
 import type { Authorization, Challenge, Order } from '../../../src/core/order.js';
-import type { AcmeRegistrationAuthority } from '../../../src/ra/acme-ra.js';
+import type { AcmeRegistrationAuthority } from '../../../src/ra/acme-registration-authority.js';
 import { buildAcmeApp } from '../../../src/http/acme-app.js';
 import { MemoryNonceStore } from '../../helpers/memory-nonces.js';
 import { nonceKeyFromPassphrase, SignedNonceStore, type NonceStore, type SpentNonces } from '../../../src/acme/nonce-store.js';
 import { InjectClient, makeAccountKey, type TestKey } from '../../helpers/acme-jws.js';
 import { builders, type Builders } from '../../helpers/builders.js';
+import type { KeyFacts } from '../../../src/core/key-facts.js';
+import { ACCOUNT_KEY_POLICY, checkKeyFacts } from '../../../src/policy/key-policy.js';
 
 /**
  * A small in-memory stand-in for the registration authority, enough to drive the wire layer: accounts are
@@ -52,6 +54,10 @@ export class FakeRa implements AcmeRegistrationAuthority {
     if (!thing) throw new CaError('notFound', `no such ${what}`);
     if (thing.accountId !== account.id) throw new CaError('unauthorized', `this ${what} belongs to another account`);
     return thing;
+  }
+
+  checkAccountKey(facts: KeyFacts, where: string): void {
+    checkKeyFacts(facts, ACCOUNT_KEY_POLICY, where);
   }
 
   async findAccount(id: string): Promise<Account | undefined> {

@@ -8,7 +8,8 @@ import t, { type Test } from 'tap';
 
 import { FakeClock } from '../../../src/core/clock.js';
 import { isCaError } from '../../../src/core/errors.js';
-import { type Job, type JobContext, type JobLogger, JobRunner, type LeaseStore } from '../../../src/core/jobs.js';
+import { type Job, type JobContext, JobRunner, type LeaseStore } from '../../../src/core/jobs.js';
+import type { Logger } from '../../../src/core/logger.js';
 
 const LEASE_MS = 600;
 const INTERVAL_MS = 20;
@@ -72,11 +73,12 @@ interface LogEntry {
   message: string;
 }
 
-function recordingLogger(entries: LogEntry[]): JobLogger {
+function recordingLogger(entries: LogEntry[]): Logger {
   return {
     info: (details, message) => entries.push({ level: 'info', details, message }),
     warn: (details, message) => entries.push({ level: 'warn', details, message }),
     error: (details, message) => entries.push({ level: 'error', details, message }),
+    debug: () => undefined,
   };
 }
 

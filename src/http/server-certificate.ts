@@ -3,7 +3,11 @@ import { isIP } from 'node:net';
 import type { Clock } from '../core/clock.js';
 import type { Identifier } from '../core/identifier.js';
 import { toPem } from '../core/pem.js';
-import type { CertificateIssuance } from './certificate-issuance.js';
+
+/** How the server certificate is issued: the RA's issuance pipeline (declared here, wired by compose.ts). */
+export interface ServerCertificateIssuer {
+  issueForKey(publicKey: Uint8Array, identifiers: readonly Identifier[]): Promise<{ der: Uint8Array; notAfter: Date }>;
+}
 
 export interface ServerTlsMaterial {
   key: string;
@@ -21,7 +25,7 @@ export class ServerCertificate {
   private timer: NodeJS.Timeout | undefined;
 
   /** `chain`: the issuing intermediate(s), sent after the leaf so clients that trust only the root can verify. */
-  constructor(private readonly deps: { issuance: CertificateIssuance; clock: Clock; hosts: string[]; chain: Uint8Array[] }) {}
+  constructor(private readonly deps: { issuance: ServerCertificateIssuer; clock: Clock; hosts: string[]; chain: Uint8Array[] }) {}
 
   async issue(): Promise<ServerTlsMaterial> {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

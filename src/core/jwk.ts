@@ -1,5 +1,5 @@
 import { createPublicKey } from 'node:crypto';
-import { CaError } from '../core/errors.js';
+import { CaError } from './errors.js';
 
 /** The members that identify a public key (RFC 7638 §3.2), per key type. */
 const IDENTIFYING: Record<string, string[]> = { EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'], OKP: ['crv', 'kty', 'x'] };

@@ -1,0 +1,90 @@
+import type { Account } from './account.js';
+import type { IssuedCertificate } from './certificate.js';
+import type { AuthorizationStatus, OrderStatus } from './order.js';
+
+/**
+ * The typed domain events (DESIGN.md rule 5): what changed, raised by the service that changed it. Side
+ * effects that follow a change — re-signing an OCSP response, regenerating a CRL, dropping caches, metrics,
+ * notifications, the audit entry — hang off these, wired once in compose.ts, so no caller can forget one.
+ */
+export type DomainEvent =
+  | {
+      type: 'certificate.issued';
+      certificate: IssuedCertificate;
+      /** What became of its first OCSP response during issuance (see FirstOcspOutcome). */
+      firstOcsp: FirstOcspOutcome;
+    }
+  | { type: 'certificate.revoked'; certificate: IssuedCertificate }
+  | { type: 'account.created'; account: Account }
+  | { type: 'account.changed'; account: Account; change: 'contacts' | 'key' }
+  | { type: 'account.deactivated'; account: Account }
+  | { type: 'eab.used'; kid: string; accountId: string; group?: string }
+  /** Created (pending or ready), and each status the RA moves it to; readiness that follows from a validation is raised as authorization.changed. */
+  | { type: 'order.changed'; orderId: string; accountId: string; status: OrderStatus }
+  /** Validated, failed, expired or deactivated; a validation's is raised after commit only (one statement on the pool). */
+  | { type: 'authorization.changed'; authorizationId: string; status: AuthorizationStatus };
+
+export type DomainEventType = DomainEvent['type'];
+export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
+
+/**
+ * What became of a certificate's first OCSP response during its issuance: stored with the certificate;
+ * attempted but not signed (left to live signing and the refresher's backfill, like any response that
+ * failed); or not attempted (the issuance stored through the plain path, so it is still to be signed).
+ */
+export type FirstOcspOutcome = 'stored' | 'unsigned' | 'not-attempted';
+
+/** Runs inside the change's transaction; a handler that throws rolls the change back. */
+export type CommittingHandler<T extends DomainEventType, Tx> = (event: EventOf<T>, tx: Tx) => Promise<void>;
+/** Runs after the change committed; the change stands whatever it does. */
+export type CommittedHandler<T extends DomainEventType> = (event: EventOf<T>) => Promise<void> | void;
+
+/**
+ * One event seam, two phases:
+ * - `committing`: inside the change's transaction, on its connection (`Tx`), before COMMIT — work that must
+ *   commit with the change or not at all (the revoked OCSP response; the audit entry, DESIGN.md rule 8).
+ * - `committed`: after COMMIT — caches, CRL regeneration, metrics, notifications.
+ * Handlers run in the order they were registered and are awaited one after another, so a service's call
+ * returns only once its change's consequences are done (a revocation's CRL is requested before revoke()
+ * returns). Registration happens once, in compose.ts.
+ */
+export class DomainEvents<Tx> {
+  // Stored untyped: onCommitting/onCommitted pair each handler with its event type, so the event a handler
+  // receives below is always the type it registered for.
+  private readonly committingHandlers = new Map<DomainEventType, ((event: DomainEvent, tx: Tx) => Promise<void>)[]>();
+  private readonly committedHandlers = new Map<DomainEventType, ((event: DomainEvent) => Promise<void> | void)[]>();
+
+  onCommitting<T extends DomainEventType>(type: T, handler: CommittingHandler<T, Tx>): void {
+    const list = this.committingHandlers.get(type) ?? [];
+    list.push(handler as unknown as (event: DomainEvent, tx: Tx) => Promise<void>);
+    this.committingHandlers.set(type, list);
+  }
+
+  onCommitted<T extends DomainEventType>(type: T, handler: CommittedHandler<T>): void {
+    const list = this.committedHandlers.get(type) ?? [];
+    list.push(handler as unknown as (event: DomainEvent) => Promise<void> | void);
+    this.committedHandlers.set(type, list);
+  }
+
+  /**
+   * True when something must run inside the transaction of a change of this type. A service whose change
+   * is otherwise a single statement (an ACME issuance) opens a transaction only then.
+   */
+  hasCommitting(type: DomainEventType): boolean {
+    return (this.committingHandlers.get(type)?.length ?? 0) > 0;
+  }
+
+  /** Call inside the change's transaction, after the change itself. */
+  async committing(event: DomainEvent, tx: Tx): Promise<void> {
+    const handlers = this.committingHandlers.get(event.type);
+    if (handlers === undefined) return;
+    for (const handler of handlers) await handler(event, tx);
+  }
+
+  /** Call after the change committed. */
+  async committed(event: DomainEvent): Promise<void> {
+    const handlers = this.committedHandlers.get(event.type);
+    if (handlers === undefined) return;
+    for (const handler of handlers) await handler(event);
+  }
+}
