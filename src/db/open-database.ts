@@ -1,8 +1,8 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { CaError } from '../core/errors.js';
 import type { Database } from './database.js';
+import { ensurePrivateDir } from './private-files.js';
 
 export interface OpenDatabaseOptions {
   /** CHANCERY_DATABASE_URL: empty for the embedded PGlite, or a postgres:// / postgresql:// URL. */
@@ -22,7 +22,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const url = options.url?.trim() ?? '';
   if (url === '') {
     const dir = join(options.dataDir, 'db');
-    await mkdir(dir, { recursive: true });
+    // The data directory and the database are the installation's private state: 0700, whatever the umask
+    // (the files inside are made private by openPgliteDatabase).
+    await ensurePrivateDir(options.dataDir);
+    await ensurePrivateDir(dir);
     // Drivers load lazily: each pulls in a large dependency that the other deployment never needs,
     // and start-up time is part of the spec (docs/benchmarks.md, bench:startup).
     const { openPgliteDatabase } = await import('./pglite-database.js');

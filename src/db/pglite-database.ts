@@ -5,6 +5,7 @@ import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 
 import { CaError } from '../core/errors.js';
 import type { Database, ListenHandlers, Queryable, QueryResult, Subscription } from './database.js';
+import { makeTreePrivate, PRIVATE_FILE_MODE } from './private-files.js';
 
 type PgliteRunner = Pick<Transaction, 'query' | 'exec'>;
 
@@ -142,7 +143,7 @@ async function lockDataDir(dir: string): Promise<() => Promise<void>> {
   if (openInThisProcess.has(lockFile)) throw inUse('this process');
   for (let attempt = 0; ; attempt++) {
     try {
-      await writeFile(lockFile, `${process.pid}\n`, { flag: 'wx' });
+      await writeFile(lockFile, `${process.pid}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) {
@@ -167,11 +168,27 @@ async function lockDataDir(dir: string): Promise<() => Promise<void>> {
  */
 export async function openPgliteDatabase(dir: string | undefined): Promise<Database> {
   if (dir === undefined) return new PgliteDatabase(await PGlite.create(), async () => undefined);
-  const release = await lockDataDir(dir);
+  const unlock = await lockDataDir(dir);
+  // Files PGlite writes get loose modes (see private-files.ts): tightened before it reads any (a data
+  // directory from a version that left them 0666), after it starts (the files of a new cluster, the
+  // relation-cache init file) and after it stops (anything written in between).
+  const release = async (): Promise<void> => {
+    try {
+      await makeTreePrivate(dir);
+    } finally {
+      await unlock();
+    }
+  };
   try {
-    return new PgliteDatabase(await PGlite.create(dir), release);
+    await makeTreePrivate(dir);
+    const pglite = await PGlite.create(dir);
+    await makeTreePrivate(dir).catch(async (error: unknown) => {
+      await pglite.close();
+      throw error;
+    });
+    return new PgliteDatabase(pglite, release);
   } catch (error) {
-    await release();
+    await unlock();
     throw error;
   }
 }
