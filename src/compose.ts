@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { NONCE_LIFETIME_MS, nonceKeyFromPassphrase, SignedNonceStore } from './acme/nonce-store.js';
@@ -44,6 +43,7 @@ import { StatementBatcher } from './db/statement-batcher.js';
 import { buildAcmeApp } from './http/acme-app.js';
 import { buildPublicApp } from './http/public-app.js';
 import { ServerCertificate } from './http/server-certificate.js';
+import { renewTls, tlsServerOptions } from './http/tls-policy.js';
 import { SecretBox } from './keys/secret-box.js';
 import type { KeyStore } from './keys/signer.js';
 import { resolvePassphrase, type PassphraseSource } from './keys/software/passphrase.js';
@@ -426,7 +426,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     if (tls) {
       serverCertificate.renewing(
         tls,
-        (material) => (built.acme.server as unknown as TlsServer).setSecureContext({ key: material.key, cert: material.cert }),
+        (material) => renewTls(built.acme, config.tls, material),
         (error) => logger.error({ err: error }, 'ACME server certificate renewal failed; retrying'),
       );
     }
@@ -510,7 +510,7 @@ function buildApplications(deps: {
       const issuer = [hierarchy.root, hierarchy.intermediate].find((i) => Buffer.from(i.der).equals(Buffer.from(der)));
       return issuer ? urls.caIssuer(issuer.id) : undefined;
     },
-    ...(deps.tls ? { https: deps.tls } : {}),
+    ...(deps.tls ? { https: tlsServerOptions(config.tls, deps.tls) } : {}),
   });
   return { acme: acmeApp, public: publicApp };
 }

@@ -1,4 +1,5 @@
 import type { KeyAlgorithm, RsaScheme } from '../core/key-algorithm.js';
+import type { TlsPolicy } from './tls-policy.js';
 
 /** The typed configuration every other layer receives (validated; paths absolute). */
 export interface Config {
@@ -61,6 +62,8 @@ export interface Config {
    * by. Another instance takes a job over at most about this long after its holder dies.
    */
   jobs: { leaseSeconds: number };
+  /** The TLS policy of every HTTPS listener (config/tls-policy.ts): TLS 1.3, and TLS 1.2 with ECDHE + AEAD only. */
+  tls: TlsPolicy;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 

@@ -5,6 +5,7 @@ import { CaError } from '../core/errors.js';
 import { packageRoot } from '../core/package-root.js';
 import type { Config } from './config.js';
 import { SETTINGS, type Setting } from './settings.js';
+import { checkTlsPolicy } from './tls-policy.js';
 
 type Tree = Record<string, unknown>;
 
@@ -44,6 +45,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (config.keys.backend === 'pkcs11' && !config.keys.pkcs11.pin && !config.keys.pkcs11.pinFile) {
     throw new CaError('badConfig', 'CHANCERY_KEYS=pkcs11 needs CHANCERY_PKCS11_PIN or CHANCERY_PKCS11_PIN_FILE (keys.pkcs11.pin / keys.pkcs11.pinFile)');
   }
+  checkTlsPolicy(config.tls);
   return config;
 }
 

@@ -1,4 +1,5 @@
 import { KEY_ALGORITHMS } from '../core/key-algorithm.js';
+import { TLS_VERSIONS } from './tls-policy.js';
 
 /**
  * Every setting: its place in the YAML tree, its CHANCERY_* variable and how to read it. This table is the
@@ -63,6 +64,8 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'ocsp.validityHours', env: 'CHANCERY_OCSP_VALIDITY_HOURS', type: { kind: 'int', min: 8, max: 240 } },
   { path: 'ocsp.responderValidityDays', env: 'CHANCERY_OCSP_RESPONDER_VALIDITY_DAYS', type: { kind: 'int', min: 1, max: 90 } },
   { path: 'jobs.leaseSeconds', env: 'CHANCERY_JOBS_LEASE_SECONDS', type: { kind: 'int', min: 5, max: 600 } },
+  { path: 'tls.minVersion', env: 'CHANCERY_TLS_MIN_VERSION', type: { kind: 'enum', values: TLS_VERSIONS } },
+  { path: 'tls.ciphers', env: 'CHANCERY_TLS_CIPHERS', type: { kind: 'string', nonEmpty: true } },
   {
     path: 'log.level',
     env: 'CHANCERY_LOG_LEVEL',

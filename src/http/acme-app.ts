@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { createAcmeHandlers, type AcmeHandlerDeps, type AcmeResponse, type DirectoryMeta } from '../acme/acme-handlers.js';
 import type { NonceStore } from '../acme/nonce-store.js';
 import type { Clock } from '../core/clock.js';
+import type { TlsServerOptions } from './tls-policy.js';
 
 /** What the ACME listener needs; compose.ts wires it (DESIGN.md rule 5). */
 export interface AcmeAppDeps {
@@ -17,8 +18,8 @@ export interface AcmeAppDeps {
   bodyLimit?: number;
   /** Optional: public URL of an issuing CA certificate from its DER, for Link rel="up" on downloads. */
   issuerCertificateUrl?: (issuerDer: Uint8Array) => string | undefined;
-  /** Serve HTTPS with this key and certificate (PEM); renew later with app.server.setSecureContext(). */
-  https?: { key: string; cert: string };
+  /** Serve HTTPS with this key, certificate (PEM) and TLS policy (tls-policy.ts); renew with renewTls(). */
+  https?: TlsServerOptions;
 }
 
 export const DEFAULT_ACME_BODY_LIMIT = 64 * 1024;
