@@ -54,6 +54,7 @@ import { AcmeRa } from './ra/acme-ra.js';
 import type { AcmeStoreAccess, AcmeStores } from './ra/acme-stores.js';
 import { CertificateIssuance } from './ra/certificate-issuance.js';
 import { EabService } from './ra/eab-service.js';
+import { OrderRecovery } from './ra/order-recovery.js';
 import { OrderService } from './ra/order-service.js';
 import { RenewalInfoService } from './ra/renewal-info.js';
 import { DEFAULT_SCHEDULER, ValidationScheduler, type SchedulerSettings } from './ra/validation-scheduler.js';
@@ -92,6 +93,11 @@ export interface ComposeOptions {
    * database in tests). The caller keeps it open and closes it; migrations still run.
    */
   database?: Database;
+  /**
+   * Wraps the opened key store: tests count and stall signatures through it (a crash between finalize's
+   * steps), as they pass a database or a validator.
+   */
+  wrapKeyStore?: (keys: KeyStore) => KeyStore;
   /** Settings that are not configuration (tests shorten timers). */
   tuning?: {
     crl?: Partial<CrlSettings>;
@@ -184,7 +190,7 @@ export async function compose(config: Config, options: ComposeOptions = {}): Pro
 }
 
 /** The part of compose() that needs no CA (see ChanceryBase); compose() builds on it. */
-export async function composeBase(config: Config, options: Pick<ComposeOptions, 'clock' | 'logger' | 'database'> = {}): Promise<ChanceryBase> {
+export async function composeBase(config: Config, options: Pick<ComposeOptions, 'clock' | 'logger' | 'database' | 'wrapKeyStore'> = {}): Promise<ChanceryBase> {
   return withCleanup(async (closers, closeAll) => {
     const base = await buildBase(config, options, closers);
     return { ...base, close: closeAll };
@@ -209,7 +215,7 @@ async function withCleanup<T>(build: (closers: Closers, closeAll: () => Promise<
 
 async function buildBase(
   config: Config,
-  options: Pick<ComposeOptions, 'clock' | 'logger' | 'database'>,
+  options: Pick<ComposeOptions, 'clock' | 'logger' | 'database' | 'wrapKeyStore'>,
   closers: Closers,
 ): Promise<Omit<ChanceryBase, 'close'> & { passphrase: string }> {
   const clock = options.clock ?? systemClock;
@@ -220,8 +226,9 @@ async function buildBase(
   if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
   const passphraseFile = join(config.dataDir, 'keys', 'passphrase');
   const passphrase = await resolvePassphrase(config.keys.passphrase || undefined, passphraseFile);
-  const keys = await openKeyStore(config, db, clock, logger, passphrase, passphraseFile);
-  closers.push(() => keys.close());
+  const opened = await openKeyStore(config, db, clock, logger, passphrase, passphraseFile);
+  closers.push(() => opened.close());
+  const keys = options.wrapKeyStore?.(opened) ?? opened;
   const urls = publicUrls(config.public.url);
   const issuers = new IssuerRepository(db);
   const certificates = new CertificateRepository(db);
@@ -401,6 +408,9 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   jobs.register({ name: 'crl.regenerate', intervalMs: crl.checkEveryMs, run: async () => void (await crl.regenerateDue()) });
   jobs.register({ name: 'ocsp.refresh', intervalMs: refresher.intervalMs, run: async () => void (await refresher.runScheduled()) });
   jobs.register({ name: 'validation.retries', intervalMs: schedulerSettings.pollMs, run: ({ signal }) => scheduler.poll(signal) });
+  // A finalize that died between claiming its order and storing the certificate left it processing.
+  const recovery = new OrderRecovery({ access, events, clock, settings: { processingTimeoutMs: config.acme.processingTimeoutSeconds * 1000 } });
+  jobs.register({ name: 'orders.recover', intervalMs: recovery.intervalMs, run: async ({ signal }) => void (await recovery.run(signal)) });
   jobs.register({
     name: 'nonces.purge',
     intervalMs: NONCE_PURGE_INTERVAL_MS,

@@ -121,11 +121,15 @@ export function createAcmeHandlers(deps: AcmeHandlerDeps): AcmeHandlers {
     const rendered = problemFromError(error);
     if (rendered.internal) {
       deps.logger.error({ err: error, method: request.method, path: request.path }, 'ACME request failed with an internal error');
+    } else if (rendered.retryAfterSeconds !== undefined) {
+      // A passing failure of ours (database, HSM): the operator wants to see it, the client retries.
+      deps.logger.warn({ err: error, method: request.method, path: request.path }, 'ACME request answered 503: temporarily unavailable');
     } else {
       deps.logger.debug({ problem: rendered.document.type, detail: rendered.document.detail, method: request.method, path: request.path }, 'ACME request refused');
     }
     let status = rendered.status;
     let headers: Record<string, string | string[]> = { 'content-type': PROBLEM_CONTENT_TYPE };
+    if (rendered.retryAfterSeconds !== undefined) headers['retry-after'] = String(rendered.retryAfterSeconds);
     if (error instanceof ResponseProblem) {
       if (error.status !== undefined) status = error.status;
       headers = { ...headers, ...error.headers };

@@ -71,6 +71,9 @@ const KINDS: Record<CaErrorKind, KindMapping> = {
   keyStore: { type: 'serverInternal', status: 500, internal: true },
   caState: { type: 'serverInternal', status: 500, internal: true },
   serverInternal: { type: 'serverInternal', status: 500, internal: true },
+  // RFC 8555 has no "try again later" type; serverInternal with 503 and Retry-After (RFC 9110 §15.6.4,
+  // §10.2.3) tells a client the failure is ours and passing. The detail is ours to write and says so.
+  unavailable: { type: 'serverInternal', status: 503 },
 };
 
 function mappingOf(kind: string): KindMapping {
@@ -112,6 +115,8 @@ export interface RenderedError {
    * because nothing of it reached the response.
    */
   internal: boolean;
+  /** Seconds for the Retry-After header (kind `unavailable`), when the error says when to try again. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -121,7 +126,9 @@ export interface RenderedError {
 export function problemFromError(error: unknown): RenderedError {
   if (error instanceof CaError) {
     const document = render(error.kind, error.detail, error.subproblems);
-    return { status: document.status, document, internal: mappingOf(error.kind).internal === true };
+    const rendered: RenderedError = { status: document.status, document, internal: mappingOf(error.kind).internal === true };
+    if (error.kind === 'unavailable') rendered.retryAfterSeconds = Math.max(1, Math.ceil(error.retryAfterSeconds ?? 1));
+    return rendered;
   }
   const document = render('serverInternal', GENERIC_INTERNAL_DETAIL, []);
   return { status: document.status, document, internal: true };

@@ -39,6 +39,8 @@ export interface Config {
     /** Comma-separated CAA issuer domain names for the directory meta. */
     caaIdentities: string;
     orderLifetimeHours: number;
+    /** An order processing longer than this was left by a finalize that died: the orders.recover job ends it. */
+    processingTimeoutSeconds: number;
     authorizationReuseDays: number;
   };
   validation: {

@@ -53,6 +53,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'acme.website', env: 'CHANCERY_ACME_WEBSITE', type: { kind: 'optionalUrl', protocols: ['https:', 'http:'] } },
   { path: 'acme.caaIdentities', env: 'CHANCERY_ACME_CAA_IDENTITIES', type: { kind: 'string' } },
   { path: 'acme.orderLifetimeHours', env: 'CHANCERY_ORDER_LIFETIME_HOURS', type: { kind: 'int', min: 1, max: 24 * 30 } },
+  { path: 'acme.processingTimeoutSeconds', env: 'CHANCERY_ORDER_PROCESSING_TIMEOUT_SECONDS', type: { kind: 'int', min: 10, max: 3600 } },
   { path: 'acme.authorizationReuseDays', env: 'CHANCERY_AUTHZ_REUSE_DAYS', type: { kind: 'int', min: 0, max: 90 } },
   { path: 'validation.http01Port', env: 'CHANCERY_HTTP01_PORT', type: { kind: 'int', min: 1, max: 65_535 } },
   { path: 'validation.tlsAlpn01Port', env: 'CHANCERY_TLSALPN01_PORT', type: { kind: 'int', min: 1, max: 65_535 } },

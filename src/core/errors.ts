@@ -30,7 +30,12 @@ export type CaErrorKind =
   | 'badConfig'
   | 'keyStore'
   | 'caState'
-  | 'serverInternal';
+  | 'serverInternal'
+  /**
+   * Temporarily unable to serve (the database connection dropped, the HSM is away): nothing the client did
+   * was wrong, and the same request may succeed after `retryAfterSeconds`.
+   */
+  | 'unavailable';
 
 export interface SubProblem {
   kind: CaErrorKind;
@@ -49,13 +54,16 @@ export class CaError extends Error {
   readonly kind: CaErrorKind;
   readonly detail: string;
   readonly subproblems: readonly SubProblem[];
+  /** When the same request may be tried again (kind `unavailable`): the wire layers send it as Retry-After. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(kind: CaErrorKind, detail: string, options: { subproblems?: SubProblem[]; cause?: unknown } = {}) {
+  constructor(kind: CaErrorKind, detail: string, options: { subproblems?: SubProblem[]; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CaError';
     this.kind = kind;
     this.detail = detail;
     this.subproblems = options.subproblems ?? [];
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

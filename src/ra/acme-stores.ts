@@ -44,6 +44,11 @@ export interface OrderStore {
    * order could not be claimed.
    */
   claimForIssuance(id: string, from: OrderStatus[], now: Date, serial: string, issuerId: string): Promise<boolean>;
+  /**
+   * processing -> invalid with `error` for orders claimed at or before `claimedBefore` (at most `limit`);
+   * the orders that moved.
+   */
+  failStuckProcessing(claimedBefore: Date, error: Problem, limit: number): Promise<Order[]>;
   listIdsByAccount(accountId: string, cursor: string | undefined, limit: number): Promise<{ ids: string[]; nextCursor?: string }>;
   updateStatus(id: string, from: OrderStatus[], to: OrderStatus, fields?: { error?: Problem; certificateSerial?: string }): Promise<Order | undefined>;
   findActiveByReplaces(serial: string): Promise<Order | undefined>;

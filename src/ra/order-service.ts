@@ -16,6 +16,7 @@ import { validityWindow } from '../policy/validity.js';
 import type { AcmeStoreAccess, AcmeStores, ClaimedChallenge } from './acme-stores.js';
 import type { CertificateIssuance } from './certificate-issuance.js';
 import { changeWithEvent } from './event-transaction.js';
+import { INTERRUPTED_ISSUANCE } from './order-recovery.js';
 import type { AttemptResult } from './validation-scheduler.js';
 
 export interface OrderSettings {
@@ -223,7 +224,9 @@ export class OrderService {
         persist: async (certificate: IssuedCertificate, ocsp, committing) => {
           const store = async (stores: AcmeStores): Promise<void> => {
             if (!(await stores.certificates.insertForOrder(certificate, order.id, ocsp))) {
-              throw new CaError('serverInternal', `order ${order.id} left processing during issuance`);
+              // OrderRecovery ended the order while this finalize ran past acme.processingTimeoutSeconds: the
+              // certificate is on record (it was signed) but the order is invalid, and says so.
+              throw new CaError('orderNotReady', `order ${order.id} was ended while its certificate was being issued: submit a new order`);
             }
           };
           if (committing === undefined) await store(this.stores);
@@ -239,8 +242,9 @@ export class OrderService {
       });
     } catch (error) {
       if (claimed && certificateSerial === undefined) {
-        // Claimed, then failed while signing or storing: the order cannot be finalized again (§7.1.6).
-        await this.updateOrder(order, ['processing'], 'invalid', { error: { kind: 'serverInternal', detail: 'certificate issuance failed' } });
+        // Claimed, then failed while signing or storing: the order cannot be finalized again (§7.1.6). Its
+        // serial stays reserved and unused (rule 2).
+        await this.updateOrder(order, ['processing'], 'invalid', { error: INTERRUPTED_ISSUANCE });
       }
       throw error;
     }

@@ -13,7 +13,7 @@ import { testConfig } from '../helpers/runtime.js';
  * when that instance stops another takes every job over (its leases are released at once). Two compositions
  * share one embedded database here, as two processes share one PostgreSQL.
  */
-const JOBS = ['crl.regenerate', 'nonces.purge', 'ocsp.refresh', 'validation.retries'];
+const JOBS = ['crl.regenerate', 'nonces.purge', 'ocsp.refresh', 'orders.recover', 'validation.retries'];
 const dir = await mkdtemp(join(tmpdir(), 'chancery-compose-'));
 const config = testConfig(dir, { CHANCERY_JOBS_LEASE_SECONDS: '5' });
 const db = await openDatabase({ url: config.database.url, dataDir: config.dataDir });
@@ -43,7 +43,7 @@ t.teardown(async () => {
 
 await t.test('ok/the first instance to start holds every job', async (t) => {
   a.start();
-  await waitFor('four held leases', async () => (await heldLeases()).length === JOBS.length);
+  await waitFor('every job held', async () => (await heldLeases()).length === JOBS.length);
   const held = await heldLeases();
   t.same(held.map((l) => l.name), JOBS);
   t.equal(new Set(held.map((l) => l.holder)).size, 1, 'one holder');

@@ -213,7 +213,7 @@ export class OrderRepository {
       `WITH k AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS k (id, from_statuses, at, serial, issuer_id)
        ), claimed AS (
-         UPDATE orders o SET status = 'processing'
+         UPDATE orders o SET status = 'processing', processing_since = k.at::timestamptz
          FROM k
          WHERE o.id = k.id AND o.status = ANY (string_to_array(k.from_statuses, ',')) AND o.expires > k.at::timestamptz
            AND NOT EXISTS (
@@ -235,6 +235,26 @@ export class OrderRepository {
     );
     const reserved = new Set(result.rows.map((row) => row.serial));
     return claims.map((c) => reserved.has(c.serial));
+  }
+
+  /**
+   * Ends orders stuck in processing (RFC 8555 §7.1.6: processing -> invalid; there is no way back to ready):
+   * those claimed at or before `claimedBefore` — or, claimed before the claim time was recorded, created
+   * then — move to invalid with `error`, at most `limit` of them. A compare-and-set on the status, so an
+   * order whose certificate is stored meanwhile stays valid. Returns the orders it moved.
+   */
+  async failStuckProcessing(claimedBefore: Date, error: Problem, limit: number): Promise<Order[]> {
+    const result = await this.db.query<OrderRow>(
+      `UPDATE orders AS o SET status = 'invalid', error = $2::text::jsonb
+       WHERE o.id IN (
+           SELECT id FROM orders
+           WHERE status = 'processing' AND COALESCE(processing_since, created_at) <= $1
+           ORDER BY processing_since LIMIT $3)
+         AND o.status = 'processing'
+       RETURNING ${COLUMNS}`,
+      [claimedBefore, problemToText(error), limit],
+    );
+    return result.rows.map(orderFromRow);
   }
 
   async findById(id: string): Promise<Order | undefined> {
