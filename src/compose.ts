@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger as PinoLogger } from 'pino';
@@ -64,6 +64,7 @@ import { OcspResponderKeys } from './revocation/ocsp-responder-keys.js';
 import { OCSP_CHANNEL, OcspSource } from './revocation/ocsp-source.js';
 import { Revoker } from './revocation/revoker.js';
 import { servedIssuers } from './revocation/served-issuers.js';
+import { createNetworkPolicy, type ListenerAddress } from './va/network-policy.js';
 import { createValidationAuthority } from './va/validation-authority.js';
 import type { Validator } from './va/validator.js';
 
@@ -326,14 +327,27 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
 
   // ---- the ACME RA ----
   const issuerKeyIds = (await issuers.list()).filter((i) => i.role === 'intermediate').map((i) => caCertificateFactory.parse(i.der).keyId);
+  // What validation may connect to, on every hop (va/network-policy.ts); newOrder refuses ip identifiers it
+  // denies. Our listeners are read at each check, so one on port 0 is known once it listens.
+  let builtApps: ChanceryApps | undefined;
+  const networkPolicy = createNetworkPolicy({
+    allowNetworks: config.validation.allowNetworks,
+    denyNetworks: config.validation.denyNetworks,
+    allowLoopback: config.validation.allowLoopback,
+    ownListeners: () => ownListeners(config, builtApps),
+    localAddresses,
+  });
   const validator =
     options.validator ??
-    createValidationAuthority({
-      http01Port: config.validation.http01Port,
-      tlsAlpn01Port: config.validation.tlsAlpn01Port,
-      dnsResolvers: config.validation.dnsResolvers,
-      timeoutMs: config.validation.timeoutSeconds * 1000,
-    });
+    createValidationAuthority(
+      {
+        http01Port: config.validation.http01Port,
+        tlsAlpn01Port: config.validation.tlsAlpn01Port,
+        dnsResolvers: config.validation.dnsResolvers,
+        timeoutMs: config.validation.timeoutSeconds * 1000,
+      },
+      { policy: networkPolicy },
+    );
   const schedulerSettings: SchedulerSettings = { ...DEFAULT_SCHEDULER, maxAttempts: config.validation.maxAttempts, ...options.tuning?.scheduler };
   const scheduler = new ValidationScheduler({ stores: access.stores, validator, events, clock, settings: schedulerSettings, logger });
   closers.push(() => scheduler.stop());
@@ -349,6 +363,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
       issuerKeyIds,
     },
     validation: scheduler,
+    identifierNetworkCheck: (identifier) => networkPolicy.refusesIdentifier(identifier),
   });
   const ra = new AcmeRa({
     access,
@@ -433,6 +448,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     const tls = config.acme.tls ? await serverCertificate.issue() : undefined;
     const built = buildApplications({ config, logger, clock, db, urls, hierarchy, issuers, ra, nonces, ocsp, crl, acmeUrl, tls });
     closers.push(() => built.acme.close(), () => built.public.close());
+    builtApps = built;
     if (tls) {
       serverCertificate.renewing(
         tls,
@@ -523,6 +539,27 @@ function buildApplications(deps: {
     ...(deps.tls ? { https: tlsServerOptions(config.tls, deps.tls) } : {}),
   });
   return { acme: acmeApp, public: publicApp };
+}
+
+/**
+ * The (address, port) pairs this process's listeners bind, which validation must never reach: each as
+ * configured, and as bound once listening (port 0 picks the port then).
+ */
+function ownListeners(config: Config, apps: ChanceryApps | undefined): ListenerAddress[] {
+  const listeners: ListenerAddress[] = [];
+  const add = (name: string, configured: { host: string; port: number }, app: FastifyInstance | undefined): void => {
+    listeners.push({ name, ...configured });
+    const bound = app?.server.address();
+    if (bound !== null && typeof bound === 'object') listeners.push({ name, host: bound.address, port: bound.port });
+  };
+  add('ACME', config.acme.listen, apps?.acme);
+  add('public', config.public.listen, apps?.public);
+  return listeners;
+}
+
+/** This machine's interface addresses: what a listener bound to 0.0.0.0 or :: accepts on. */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address));
 }
 
 /** The ACME stores on the database, and the same stores in one transaction. */

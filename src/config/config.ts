@@ -50,6 +50,11 @@ export interface Config {
     dnsResolvers: string[];
     timeoutSeconds: number;
     maxAttempts: number;
+    /** CIDR networks (validated); the validation network policy (va/network-policy.ts) gives their meaning. */
+    allowNetworks: string[];
+    denyNetworks: string[];
+    /** Whether validation may connect to 127.0.0.0/8 and ::1 (the quick start); false in production. */
+    allowLoopback: boolean;
   };
   /** nextUpdate - thisUpdate of every CRL; CRLs are regenerated at half of it and on each revocation. */
   crl: { nextUpdateHours: number };

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CaError } from '../core/errors.js';
+import { parseIpNetwork } from '../core/ip-network.js';
 import { packageRoot } from '../core/package-root.js';
 import type { Config } from './config.js';
 import { SETTINGS, type Setting } from './settings.js';
@@ -81,7 +82,7 @@ function parseSetting(setting: Setting, raw: unknown): unknown {
   const fail = (allowed: string): never => {
     throw new CaError('badConfig', `invalid setting ${name}: must be ${allowed}${shown}`);
   };
-  const listOk = setting.type.kind === 'hostPortList' && Array.isArray(raw);
+  const listOk = (setting.type.kind === 'hostPortList' || setting.type.kind === 'cidrList') && Array.isArray(raw);
   const text = raw === undefined || raw === null || listOk ? '' : typeof raw === 'object' ? fail('a scalar') : String(raw).trim();
   const type = setting.type;
   switch (type.kind) {
@@ -128,6 +129,15 @@ function parseSetting(setting: Setting, raw: unknown): unknown {
       for (const item of list) {
         const match = /^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(item);
         if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535) fail(`a comma-separated list of host:port, e.g. 127.0.0.1:53,[::1]:53 ("${item}" is not)`);
+      }
+      return list;
+    }
+    case 'cidrList': {
+      const items = Array.isArray(raw) ? raw.map((item) => String(item).trim()) : text.split(',').map((item) => item.trim());
+      const list = items.filter((item) => item !== '');
+      for (const item of list) {
+        const parsed = parseIpNetwork(item);
+        if ('error' in parsed) fail(`a comma-separated list of CIDR networks, e.g. 10.0.0.0/8,fd00::/8 (${parsed.error})`);
       }
       return list;
     }

@@ -15,6 +15,8 @@ export type SettingType =
   | { kind: 'bool' }
   /** Comma-separated in a variable, a YAML sequence or comma-separated string in a file. */
   | { kind: 'hostPortList' }
+  /** IPv4/IPv6 CIDR networks (an address alone is a /32 or /128): comma-separated or a YAML sequence. */
+  | { kind: 'cidrList' }
   | { kind: 'optionalUrl'; protocols: readonly string[] };
 
 export interface Setting {
@@ -60,6 +62,9 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'validation.dnsResolvers', env: 'CHANCERY_DNS_RESOLVERS', type: { kind: 'hostPortList' } },
   { path: 'validation.timeoutSeconds', env: 'CHANCERY_VALIDATION_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 120 } },
   { path: 'validation.maxAttempts', env: 'CHANCERY_VALIDATION_MAX_ATTEMPTS', type: { kind: 'int', min: 1, max: 20 } },
+  { path: 'validation.allowNetworks', env: 'CHANCERY_VALIDATION_ALLOW_NETWORKS', type: { kind: 'cidrList' } },
+  { path: 'validation.denyNetworks', env: 'CHANCERY_VALIDATION_DENY_NETWORKS', type: { kind: 'cidrList' } },
+  { path: 'validation.allowLoopback', env: 'CHANCERY_VALIDATION_ALLOW_LOOPBACK', type: { kind: 'bool' } },
   { path: 'crl.nextUpdateHours', env: 'CHANCERY_CRL_NEXT_UPDATE_HOURS', type: { kind: 'int', min: 1, max: 24 * 10 } },
   { path: 'ocsp.nonce', env: 'CHANCERY_OCSP_NONCE', type: { kind: 'enum', values: ['ignore', 'sign'] } },
   { path: 'ocsp.validityHours', env: 'CHANCERY_OCSP_VALIDITY_HOURS', type: { kind: 'int', min: 8, max: 240 } },

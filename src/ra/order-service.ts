@@ -16,6 +16,7 @@ import { validityWindow } from '../policy/validity.js';
 import type { AcmeStoreAccess, AcmeStores, ClaimedChallenge } from './acme-stores.js';
 import type { CertificateIssuance } from './certificate-issuance.js';
 import { changeWithEvent } from './event-transaction.js';
+import { refuseByNetworkPolicy, type IdentifierNetworkCheck } from './identifier-network-check.js';
 import { INTERRUPTED_ISSUANCE } from './order-recovery.js';
 import type { AttemptResult } from './validation-scheduler.js';
 
@@ -63,6 +64,8 @@ export class OrderService {
       settings: OrderSettings;
       /** Runs a challenge's first attempt as soon as the client answers it (ValidationScheduler). */
       validation: InlineValidation;
+      /** The validation network policy's verdict on an identifier (ip identifiers in denied ranges). */
+      identifierNetworkCheck: IdentifierNetworkCheck;
     },
   ) {}
 
@@ -77,6 +80,7 @@ export class OrderService {
     for (const id of identifiers) {
       if (id.type === 'ip' && id.value.startsWith('*')) throw new CaError('rejectedIdentifier', 'IP identifiers cannot be wildcards');
     }
+    refuseByNetworkPolicy(identifiers, this.deps.identifierNetworkCheck);
     // Refused now rather than at finalize, after the client proved control (RFC 8555 §7.4).
     validityWindow(settings.profile, request, now);
     const replacesSerial = request.replaces ? await this.checkReplaces(account, request.replaces) : undefined;

@@ -87,11 +87,16 @@ export function hostForUrl(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
-/** Finds the address to connect to for a DNS name. The signal bounds the lookup. */
-export type AddressResolver = (name: string, signal: AbortSignal) => Promise<string>;
+/**
+ * Finds the addresses of a name (an IP literal stands for itself). `accept` is asked about each address
+ * found; resolution stops after the first family (A, then AAAA) that yields an accepted address, so a name
+ * whose A record is acceptable costs one query. Returns every address found, accepted or not, so a caller
+ * can say why none was usable. The signal bounds the lookup.
+ */
+export type AddressResolver = (name: string, signal: AbortSignal, accept: (address: string) => boolean) => Promise<string[]>;
 
 /** Caller-supplied resolution (tests, or an operator who pins names); errors are reported as 'dns' problems. */
-export type ResolveAddress = (name: string) => Promise<string>;
+export type ResolveAddress = (name: string) => Promise<string | readonly string[]>;
 
 function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -148,52 +153,61 @@ export function dnsFailure(error: unknown, query: string, missing: string, timeo
 }
 
 /**
- * How http-01 and tls-alpn-01 find the address of a DNS name: a caller's `resolveAddress` when given (tests
+ * How http-01 and tls-alpn-01 find the addresses of a DNS name: a caller's `resolveAddress` when given (tests
  * use it to reach 127.0.0.1 without a DNS server); else the configured resolvers, the same ones dns-01 asks,
  * so all three challenges see one view of DNS; else the system's getaddrinfo (which honours /etc/hosts).
- * With explicit resolvers, A is asked before AAAA and the first address is used.
+ * With explicit resolvers, A is asked before AAAA, and AAAA only when no A record was accepted.
  */
 export function createAddressResolver(options: { dnsResolvers?: string[]; timeoutMs: number; resolveAddress?: ResolveAddress }): AddressResolver {
   const { dnsResolvers = [], timeoutMs, resolveAddress } = options;
   const resolvers = createDnsResolverPool(() => makeDnsResolver(dnsResolvers, timeoutMs));
-  return async (name, signal) => {
+  return async (name, signal, accept) => {
     if (isIP(name) !== 0) {
-      return name;
+      return [name];
     }
     const query = `the address of ${name}`;
     const missing = `no A or AAAA record for ${name}`;
+    const nonEmpty = (addresses: readonly string[]): string[] => {
+      if (addresses.length === 0) throw dnsFailure({ code: 'ENODATA' }, query, missing, timeoutMs);
+      return [...addresses];
+    };
     if (resolveAddress) {
       try {
-        return await raceAbort(signal, resolveAddress(name), () => dnsFailure({ code: 'ETIMEOUT' }, query, missing, timeoutMs));
+        const found = await raceAbort(signal, resolveAddress(name), () => dnsFailure({ code: 'ETIMEOUT' }, query, missing, timeoutMs));
+        return nonEmpty(typeof found === 'string' ? [found] : found);
       } catch (error) {
         if (error instanceof ValidationFailure) throw error;
         throw dnsFailure(error, query, missing, timeoutMs);
       }
     }
     if (isLocalhostName(name)) {
-      return '127.0.0.1';
+      return ['127.0.0.1'];
     }
     if (dnsResolvers.length === 0) {
       try {
-        const found = await raceAbort(signal, dnsPromises.lookup(name), () => dnsFailure({ code: 'ETIMEOUT' }, query, missing, timeoutMs));
-        return found.address;
+        const found = await raceAbort(signal, dnsPromises.lookup(name, { all: true }), () => dnsFailure({ code: 'ETIMEOUT' }, query, missing, timeoutMs));
+        return nonEmpty(found.map((entry) => entry.address));
       } catch (error) {
         if (error instanceof ValidationFailure) throw error;
         throw dnsFailure(error, query, missing, timeoutMs);
       }
     }
     return resolvers.use(signal, async (resolver) => {
+      const found: string[] = [];
       for (const family of ['A', 'AAAA'] as const) {
         try {
           const addresses = family === 'A' ? await resolver.resolve4(name) : await resolver.resolve6(name);
-          if (addresses[0] !== undefined) return addresses[0];
+          found.push(...addresses);
+          if (addresses.some(accept)) return found;
         } catch (error) {
           const code = errorCode(error);
-          // NXDOMAIN answers for every type; NODATA for A may still have AAAA.
+          // NXDOMAIN answers for every type; NODATA for A may still have AAAA. Once A gave addresses (none
+          // accepted), a failed AAAA query leaves those for the caller to explain.
+          if (family === 'AAAA' && found.length > 0) return found;
           if (code !== 'ENODATA' || family === 'AAAA') throw dnsFailure(error, query, missing, timeoutMs);
         }
       }
-      throw dnsFailure({ code: 'ENODATA' }, query, missing, timeoutMs);
+      return nonEmpty(found);
     });
   };
 }

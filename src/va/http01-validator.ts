@@ -1,16 +1,9 @@
 import http from 'node:http';
-import https from 'node:https';
 import { isIP } from 'node:net';
-import {
-  type AddressResolver,
-  ValidationFailure,
-  createAddressResolver,
-  hostForUrl,
-  quote,
-  runAttempt,
-  socketFailure,
-  type ResolveAddress,
-} from './attempt.js';
+import tls from 'node:tls';
+import { ValidationFailure, createAddressResolver, hostForUrl, quote, runAttempt, socketFailure, type ResolveAddress } from './attempt.js';
+import { createDialer, tcpConnector, type Connector, type Dialer } from './dial.js';
+import { createNetworkPolicy, type NetworkPolicy } from './network-policy.js';
 import type { ValidationOutcome, ValidationRequest, Validator } from './validator.js';
 
 /** Boulder's practice: a key authorization is ~87 bytes; anything much larger is not one. */
@@ -28,6 +21,10 @@ export interface Http01Options {
   resolveAddress?: ResolveAddress;
   bodyLimit?: number;
   maxRedirects?: number;
+  /** What may be contacted, on the first request and every redirect; the default policy otherwise. */
+  policy?: NetworkPolicy;
+  /** How connections are opened (tests count them); plain TCP otherwise. */
+  connector?: Connector;
 }
 
 interface Target {
@@ -47,7 +44,11 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export function createHttp01Validator(options: Http01Options): Validator {
   const bodyLimit = options.bodyLimit ?? HTTP01_BODY_LIMIT;
   const maxRedirects = options.maxRedirects ?? HTTP01_MAX_REDIRECTS;
-  const resolve: AddressResolver = createAddressResolver(options);
+  const dial: Dialer = createDialer({
+    resolve: createAddressResolver(options),
+    policy: options.policy ?? createNetworkPolicy(),
+    connector: options.connector ?? tcpConnector,
+  });
 
   return {
     validate: (request: ValidationRequest): Promise<ValidationOutcome> =>
@@ -62,7 +63,7 @@ export function createHttp01Validator(options: Http01Options): Validator {
         const origin: Target = { url: first, host, port: options.port };
         let target = origin;
         for (let hop = 0; ; hop += 1) {
-          const response = await fetchOnce(target, resolve, bodyLimit, options.timeoutMs, signal);
+          const response = await fetchOnce(target, dial, bodyLimit, options.timeoutMs, signal);
           if (REDIRECT_STATUSES.has(response.status)) {
             if (hop >= maxRedirects) {
               throw new ValidationFailure('connection', `too many redirects (more than ${maxRedirects}) from ${first.href}`, false);
@@ -76,9 +77,12 @@ export function createHttp01Validator(options: Http01Options): Validator {
           // RFC 8555 §8.3: "The server SHOULD ignore whitespace characters at the end of the body."
           const body = response.body.trimEnd();
           if (body !== request.keyAuthorization) {
+            // The body is never quoted back: after redirects it may come from any host the policy allows
+            // (an internal service), and the problem is read by whoever placed the order. Its size is enough
+            // for a client to tell an empty, truncated or foreign answer apart.
             throw new ValidationFailure(
               'incorrectResponse',
-              `${target.url.href} returned ${quote(body)}, expected the key authorization ${quote(request.keyAuthorization, 128)}`,
+              `${target.url.href} returned ${Buffer.byteLength(body, 'utf8')} bytes (after trailing whitespace) that do not match the key authorization (${Buffer.byteLength(request.keyAuthorization, 'utf8')} bytes)`,
               false,
             );
           }
@@ -92,7 +96,8 @@ export function createHttp01Validator(options: Http01Options): Validator {
  * Where a redirect may lead. RFC 8555 §10.2 warns that a validation request can be steered; like Boulder we
  * follow only http and https on their default ports 80 and 443, so a redirect cannot probe arbitrary services.
  * The one exception is the configured non-default http-01 port: a redirect back to the same host and port
- * as the first request stays within what the client was already asked to serve.
+ * as the first request stays within what the client was already asked to serve. Where the redirect may
+ * connect is then up to the network policy, checked by the dialer on every hop like the first request.
  */
 function redirectTarget(from: Target, location: string | undefined, origin: Target): Target {
   if (!location) {
@@ -126,33 +131,36 @@ interface Answer {
   body: string;
 }
 
-/** One request without following redirects; the body is read only for 200 and never beyond `bodyLimit`. */
-async function fetchOnce(target: Target, resolve: AddressResolver, bodyLimit: number, timeoutMs: number, signal: AbortSignal): Promise<Answer> {
-  const address = await resolve(target.host, signal);
+/**
+ * One request without following redirects; the body is read only for 200 and never beyond `bodyLimit`. The
+ * dialer checks the target against the network policy and the request goes over its connection to the
+ * checked address: no agent, so nothing else opens a socket or resolves the name again.
+ */
+async function fetchOnce(target: Target, dial: Dialer, bodyLimit: number, timeoutMs: number, signal: AbortSignal): Promise<Answer> {
+  const described = target.url.href;
+  const checked = await dial(target.host, target.port, signal, described);
   const secure = target.url.protocol === 'https:';
   const defaultPort = secure ? 443 : 80;
   // The Host header names the identifier (RFC 7230 §5.4), with the port only when it is not the default.
   const hostHeader = target.port === defaultPort ? hostForUrl(target.host) : `${hostForUrl(target.host)}:${target.port}`;
-  const described = target.url.href;
-  const requestOptions: https.RequestOptions = {
-    host: address,
-    port: target.port,
+  const requestOptions: http.RequestOptions = {
+    host: checked.address,
+    port: checked.port,
     method: 'GET',
     path: `${target.url.pathname}${target.url.search}`,
     headers: { Host: hostHeader, Accept: '*/*', 'User-Agent': 'Chancery-VA (http-01)', Connection: 'close' },
-    agent: false,
     maxHeaderSize: 16 * 1024,
     signal,
-  };
-  if (secure) {
     // A redirect to https may present any certificate: what proves control is the body, not the
     // certificate, and the client may be setting that certificate up right now (Boulder does the same).
-    requestOptions.rejectUnauthorized = false;
-    if (isIP(target.host) === 0) requestOptions.servername = target.host;
-  }
+    createConnection: () =>
+      secure
+        ? tls.connect({ socket: checked.open(), rejectUnauthorized: false, ...(isIP(target.host) === 0 ? { servername: target.host } : {}) })
+        : checked.open(),
+  };
   return new Promise<Answer>((resolvePromise, reject) => {
     const fail = (error: unknown): void => reject(socketFailure(error, described, timeoutMs));
-    const request = (secure ? https : http).request(requestOptions, (response) => {
+    const request = http.request(requestOptions, (response) => {
       const status = response.statusCode ?? 0;
       const location = response.headers.location;
       if (status !== 200) {

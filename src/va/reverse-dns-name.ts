@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipBytes } from '../core/ip-network.js';
 
 /**
  * The bytes of an IP address in network order: 4 for IPv4, 16 for IPv6. `undefined` when `value` is not a
@@ -8,42 +8,8 @@ import { isIPv4, isIPv6 } from 'node:net';
  * them instead of text forms, which differ in case and zero compression.
  */
 export function ipAddressBytes(value: string): Buffer | undefined {
-  if (isIPv4(value)) {
-    return Buffer.from(value.split('.').map((octet) => Number(octet)));
-  }
-  if (!isIPv6(value) || value.includes('%')) {
-    return undefined;
-  }
-  let text = value;
-  // An embedded IPv4 tail ("::ffff:192.0.2.1") stands for the last two 16-bit groups.
-  let tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  const last = text.slice(lastColon + 1);
-  if (last.includes('.')) {
-    const octets = last.split('.').map((octet) => Number(octet));
-    tail = [((octets[0] ?? 0) << 8) | (octets[1] ?? 0), ((octets[2] ?? 0) << 8) | (octets[3] ?? 0)];
-    text = text.slice(0, lastColon + 1) + '0';
-  }
-  const parseGroups = (part: string): number[] => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
-  const doubleColon = text.indexOf('::');
-  let groups: number[];
-  if (doubleColon >= 0) {
-    const head = parseGroups(text.slice(0, doubleColon));
-    const rest = parseGroups(text.slice(doubleColon + 2));
-    const wanted = 8 - (tail.length > 0 ? rest.length - 1 + tail.length : rest.length) - head.length;
-    groups = [...head, ...new Array<number>(wanted).fill(0), ...rest];
-  } else {
-    groups = parseGroups(text);
-  }
-  if (tail.length > 0) {
-    groups = [...groups.slice(0, groups.length - 1), ...tail];
-  }
-  if (groups.length !== 8) {
-    return undefined;
-  }
-  const bytes = Buffer.alloc(16);
-  groups.forEach((group, i) => bytes.writeUInt16BE(group, i * 2));
-  return bytes;
+  const bytes = ipBytes(value);
+  return bytes === undefined ? undefined : Buffer.from(bytes);
 }
 
 /**

@@ -1,6 +1,8 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import tls from 'node:tls';
-import { ValidationFailure, createAddressResolver, hostForUrl, runAttempt, socketFailure, type AddressResolver, type ResolveAddress } from './attempt.js';
+import { ValidationFailure, createAddressResolver, hostForUrl, runAttempt, socketFailure, type ResolveAddress } from './attempt.js';
+import { createDialer, tcpConnector, type CheckedTarget, type Connector, type Dialer } from './dial.js';
+import { createNetworkPolicy, type NetworkPolicy } from './network-policy.js';
 import { ipAddressBytes, reverseDnsName } from './reverse-dns-name.js';
 import type { ValidationOutcome, ValidationRequest, Validator } from './validator.js';
 
@@ -13,6 +15,10 @@ export interface TlsAlpn01Options {
   timeoutMs: number;
   dnsResolvers?: string[];
   resolveAddress?: ResolveAddress;
+  /** What may be contacted; the default policy otherwise. */
+  policy?: NetworkPolicy;
+  /** How connections are opened (tests count them); plain TCP otherwise. */
+  connector?: Connector;
 }
 
 /**
@@ -23,16 +29,21 @@ export interface TlsAlpn01Options {
  * certificate is a one-off made by the client, and the digest is what proves control.
  */
 export function createTlsAlpn01Validator(options: TlsAlpn01Options): Validator {
-  const resolve: AddressResolver = createAddressResolver(options);
+  const dial: Dialer = createDialer({
+    resolve: createAddressResolver(options),
+    policy: options.policy ?? createNetworkPolicy(),
+    connector: options.connector ?? tcpConnector,
+  });
   return {
     validate: (request: ValidationRequest): Promise<ValidationOutcome> =>
       runAttempt(options.timeoutMs, async (signal) => {
         const { identifier } = request;
         const ip = identifier.type === 'ip';
         const servername = ip ? reverseDnsName(identifier.value) : identifier.value;
-        const address = await resolve(identifier.value, signal);
         const target = `${hostForUrl(identifier.value)}:${options.port}`;
-        const der = await fetchCertificate(address, options.port, servername, target, options.timeoutMs, signal);
+        // Checked against the network policy, then connected to the very address that was checked.
+        const checked = await dial(identifier.value, options.port, signal, `tls-alpn-01 to ${target}`);
+        const der = await fetchCertificate(checked, servername, target, options.timeoutMs, signal);
         const expected = createHash('sha256').update(request.keyAuthorization, 'utf8').digest();
         checkChallengeCertificate(der, identifier.type, identifier.value, expected, target);
         return { valid: true, detail: `${target} presented a certificate with the expected acmeIdentifier` };
@@ -40,11 +51,14 @@ export function createTlsAlpn01Validator(options: TlsAlpn01Options): Validator {
   };
 }
 
-function fetchCertificate(address: string, port: number, servername: string, target: string, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
+function fetchCertificate(checked: CheckedTarget, servername: string, target: string, timeoutMs: number, signal: AbortSignal): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(socketFailure(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }), target, timeoutMs));
+      return;
+    }
     const socket = tls.connect({
-      host: address,
-      port,
+      socket: checked.open(),
       servername,
       ALPNProtocols: [ACME_TLS_ALPN_PROTOCOL],
       // RFC 8737 §3: "The ACME server MUST ... use TLS 1.2 or higher".

@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 import type { ChallengeType } from '../core/order.js';
 import { checkDnsServers, failureOutcome, ValidationFailure, type ResolveAddress } from './attempt.js';
+import type { Connector } from './dial.js';
 import { createDns01Validator } from './dns01-validator.js';
 import { createHttp01Validator } from './http01-validator.js';
+import { createNetworkPolicy, type NetworkPolicy } from './network-policy.js';
 import { createTlsAlpn01Validator } from './tls-alpn01-validator.js';
 import type { ValidationOutcome, ValidationReach, ValidationRequest, Validator } from './validator.js';
 
@@ -12,6 +14,13 @@ export interface ValidationAuthorityOptions {
    * set-ups; production leaves it unset and uses reach.dnsResolvers (or the system resolver).
    */
   resolveAddress?: ResolveAddress;
+  /**
+   * What http-01 and tls-alpn-01 may connect to (network-policy.ts). Without one, the default policy: the
+   * always-denied ranges, loopback allowed, no listener of ours known.
+   */
+  policy?: NetworkPolicy;
+  /** How connections are opened; tests inject one that counts attempts. */
+  connector?: Connector;
 }
 
 /** RFC 8555 §8.1: a token is base64url; anything else must not reach a URL path. */
@@ -29,10 +38,13 @@ const DNS_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
  */
 export function createValidationAuthority(reach: ValidationReach, options: ValidationAuthorityOptions = {}): Validator {
   checkDnsServers(reach.dnsResolvers);
+  const policy = options.policy ?? createNetworkPolicy();
   const shared = {
     timeoutMs: reach.timeoutMs,
     dnsResolvers: reach.dnsResolvers,
+    policy,
     ...(options.resolveAddress ? { resolveAddress: options.resolveAddress } : {}),
+    ...(options.connector ? { connector: options.connector } : {}),
   };
   const validators: Record<ChallengeType, Validator> = {
     'http-01': createHttp01Validator({ ...shared, port: reach.http01Port }),
@@ -43,6 +55,10 @@ export function createValidationAuthority(reach: ValidationReach, options: Valid
     async validate(request: ValidationRequest): Promise<ValidationOutcome> {
       try {
         checkRequest(request);
+        // An ip identifier whose address the policy denies on every port is refused as an identifier, as
+        // newOrder refuses it (an authorization may predate a stricter policy).
+        const refused = policy.refusesIdentifier(request.identifier);
+        if (refused !== undefined) throw new ValidationFailure('rejectedIdentifier', `the validation network policy refuses ${request.identifier.value}: ${refused}`, false);
       } catch (error) {
         return failureOutcome(error);
       }

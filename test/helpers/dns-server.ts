@@ -16,6 +16,12 @@ export interface DnsServer {
   setTxt(name: string, values: string[]): void;
   /** Sets the address of `name` (A for IPv4, AAAA for IPv6); undefined removes it. */
   setA(name: string, address: string | undefined): void;
+  /**
+   * Answers successive A/AAAA queries for `name` with these addresses in turn, the last one from then on
+   * (DNS rebinding: a first answer that passes a check, then another). A query of the other family than the
+   * next address gets NODATA and does not advance.
+   */
+  setAnswers(name: string, addresses: string[]): void;
   /** Names the server receives queries for but never answers (to test resolver timeouts). */
   setSilent(name: string, silent?: boolean): void;
   /** Every question seen, as "TYPE name", for assertions. */
@@ -38,6 +44,7 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
   const txt = new Map<string, string[]>();
   const addresses = new Map<string, string>();
   const silent = new Set<string>();
+  const sequences = new Map<string, string[]>();
   for (const [name, values] of options.txt ?? []) txt.set(normalize(name), values);
   for (const [name, address] of options.a ?? []) addresses.set(normalize(name), address);
   const queries: string[] = [];
@@ -80,14 +87,20 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
     queries.push(`${TYPE_NAMES[qtype] ?? String(qtype)} ${name}`);
     if (silent.has(name)) return undefined;
 
-    const exists = txt.has(name) || addresses.has(name);
+    const exists = txt.has(name) || addresses.has(name) || sequences.has(name);
     if (!exists) return Buffer.concat([header(RCODE_NXDOMAIN, 0), question]);
 
     const rdatas: { type: number; data: Buffer }[] = [];
     if (qtype === TYPE_TXT) {
       for (const value of txt.get(name) ?? []) rdatas.push({ type: TYPE_TXT, data: txtData(value) });
     }
-    const address = addresses.get(name);
+    const sequence = sequences.get(name);
+    let address = addresses.get(name);
+    if (sequence !== undefined && sequence.length > 0) {
+      address = sequence[0];
+      const matches = (qtype === TYPE_A && isIPv4(address!)) || (qtype === TYPE_AAAA && isIPv6(address!));
+      if (matches && sequence.length > 1) sequence.shift();
+    }
     if (address !== undefined && ((qtype === TYPE_A && isIPv4(address)) || (qtype === TYPE_AAAA && isIPv6(address)))) {
       rdatas.push({ type: qtype, data: ipAddressBytes(address)! });
     }
@@ -123,6 +136,9 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
     setA(name, address) {
       if (address === undefined) addresses.delete(normalize(name));
       else addresses.set(normalize(name), address);
+    },
+    setAnswers(name, list) {
+      sequences.set(normalize(name), [...list]);
     },
     setSilent(name, on = true) {
       if (on) silent.add(normalize(name));

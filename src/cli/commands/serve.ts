@@ -1,6 +1,7 @@
 import { compose, type Chancery } from '../../compose.js';
 import type { Config } from '../../config/config.js';
 import { writeCaFiles } from '../ca-files.js';
+import { startWarnings } from '../start-warnings.js';
 
 export interface ServeOptions {
   /** `npm start`: run the ceremony first when no CA exists. */
@@ -42,6 +43,8 @@ async function serve(chancery: Chancery, started: bigint): Promise<void> {
   const address = await apps.public.listen({ host: config.public.listen.host, port: config.public.listen.port });
   await apps.acme.listen({ host: config.acme.listen.host, port: config.acme.listen.port });
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const warnings = startWarnings({ allowLoopback: config.validation.allowLoopback, databaseDriver: chancery.db.driver, keysBackend: chancery.keys.backend });
+  for (const warning of warnings) logger.warn(warning.trim());
 
   process.stdout.write(
     [
@@ -52,6 +55,7 @@ async function serve(chancery: Chancery, started: bigint): Promise<void> {
       `  public listener:               ${address} (CA certificates, CRLs, OCSP, /livez, /readyz)`,
       `  certificates name:             ${config.public.url} (AIA, CRL DP)`,
       `  database: ${chancery.db.driver}; keys: ${chancery.keys.backend}; issuer: ${hierarchy.intermediate.id}`,
+      ...warnings,
       '',
     ].join('\n'),
   );

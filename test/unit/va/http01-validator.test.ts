@@ -112,19 +112,20 @@ const cases: Case[] = [
     valid: true,
   },
   {
-    name: 'fail/wrong key authorization is quoted back',
+    // The body may come from any host a redirect reached; the client reads this problem (RFC 8555 §10.2).
+    name: 'fail/wrong key authorization: its length is said, its text never',
     handler: () => serve('not-the-key-authorization'),
     valid: false,
     kind: 'incorrectResponse',
     retryable: false,
-    detail: /returned "not-the-key-authorization", expected the key authorization/,
+    detail: /returned 25 bytes \(after trailing whitespace\) that do not match the key authorization \(\d+ bytes\)$/,
   },
   {
-    name: 'fail/a long wrong body is quoted truncated',
+    name: 'fail/a long wrong body: its length only',
     handler: () => serve('x'.repeat(5000)),
     valid: false,
     kind: 'incorrectResponse',
-    detail: /returned "x{64}"\.\.\., expected/,
+    detail: /^(?!.*x{16}).*returned 5000 bytes /,
   },
   {
     name: 'fail/404',
