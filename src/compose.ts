@@ -43,6 +43,7 @@ import { StatementBatcher } from './db/statement-batcher.js';
 import { buildAcmeApp } from './http/acme-app.js';
 import { buildPublicApp } from './http/public-app.js';
 import { ServerCertificate } from './http/server-certificate.js';
+import { httpLimits } from './http/listener-limits.js';
 import { renewTls, tlsServerOptions } from './http/tls-policy.js';
 import { SecretBox } from './keys/secret-box.js';
 import type { KeyStore } from './keys/signer.js';
@@ -518,6 +519,7 @@ function buildApplications(deps: {
       clock,
       maxAgeSeconds: Math.floor(crl.refreshMs / 1000),
     },
+    limits: httpLimits(config.http),
   });
   const caaIdentities = config.acme.caaIdentities.split(',').map((s) => s.trim()).filter(Boolean);
   const acmeApp = buildAcmeApp({
@@ -537,6 +539,7 @@ function buildApplications(deps: {
       return issuer ? urls.caIssuer(issuer.id) : undefined;
     },
     ...(deps.tls ? { https: tlsServerOptions(config.tls, deps.tls) } : {}),
+    limits: httpLimits(config.http),
   });
   return { acme: acmeApp, public: publicApp };
 }

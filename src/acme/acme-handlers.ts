@@ -50,6 +50,13 @@ export interface AcmeHandlers {
   refuse(request: Pick<AcmeRequest, 'method' | 'path'>, status: number, detail: string): Promise<AcmeResponse>;
   /** The problem response for an error raised outside handle() (logged; serverInternal unless a CaError). */
   fail(request: Pick<AcmeRequest, 'method' | 'path'>, error: unknown): Promise<AcmeResponse>;
+  /**
+   * A problem response (type malformed) for bytes that never became a request: HTTP that does not parse,
+   * headers too large (431), a client too slow to send its request (408). Synchronous, because the HTTP
+   * layer writes it straight to the connection; no Replay-Nonce, because there is no request to know the
+   * method of (§6.5 gives one to every POST), and the client's next request gets one as usual.
+   */
+  unreadable(status: number, detail: string): AcmeResponse;
 }
 
 export const JOSE_CONTENT_TYPE = 'application/jose+json';
@@ -198,6 +205,9 @@ export function createAcmeHandlers(deps: AcmeHandlerDeps): AcmeHandlers {
     },
     async fail(request, error) {
       return decorate(problemResponse(error, request), request, linker.route(request.path));
+    },
+    unreadable(status, detail) {
+      return decorateFailure(problemResponse(new ResponseProblem('malformed', detail, { status }), { method: '', path: '' }));
     },
   };
 }

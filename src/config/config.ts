@@ -71,6 +71,12 @@ export interface Config {
   jobs: { leaseSeconds: number };
   /** The TLS policy of every HTTPS listener (config/tls-policy.ts): TLS 1.3, and TLS 1.2 with ECDHE + AEAD only. */
   tls: TlsPolicy;
+  /**
+   * What one client may hold of each listener (http/listener-limits.ts): the request line and headers must
+   * arrive within headersTimeoutSeconds of the request's start, the whole request within
+   * requestTimeoutSeconds; at most maxConnections open connections per listener.
+   */
+  http: { headersTimeoutSeconds: number; requestTimeoutSeconds: number; maxConnections: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
 

@@ -47,6 +47,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new CaError('badConfig', 'CHANCERY_KEYS=pkcs11 needs CHANCERY_PKCS11_PIN or CHANCERY_PKCS11_PIN_FILE (keys.pkcs11.pin / keys.pkcs11.pinFile)');
   }
   checkTlsPolicy(config.tls);
+  if (config.http.headersTimeoutSeconds > config.http.requestTimeoutSeconds) {
+    // The headers are part of the request: Node refuses a headers timeout longer than the request's.
+    throw new CaError(
+      'badConfig',
+      `invalid setting http.headersTimeoutSeconds (CHANCERY_HTTP_HEADERS_TIMEOUT_SECONDS): must not exceed http.requestTimeoutSeconds (CHANCERY_HTTP_REQUEST_TIMEOUT_SECONDS, ${config.http.requestTimeoutSeconds}); got ${config.http.headersTimeoutSeconds}`,
+    );
+  }
   return config;
 }
 

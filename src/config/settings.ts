@@ -72,6 +72,9 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'jobs.leaseSeconds', env: 'CHANCERY_JOBS_LEASE_SECONDS', type: { kind: 'int', min: 5, max: 600 } },
   { path: 'tls.minVersion', env: 'CHANCERY_TLS_MIN_VERSION', type: { kind: 'enum', values: TLS_VERSIONS } },
   { path: 'tls.ciphers', env: 'CHANCERY_TLS_CIPHERS', type: { kind: 'string', nonEmpty: true } },
+  { path: 'http.headersTimeoutSeconds', env: 'CHANCERY_HTTP_HEADERS_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 600 } },
+  { path: 'http.requestTimeoutSeconds', env: 'CHANCERY_HTTP_REQUEST_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 3600 } },
+  { path: 'http.maxConnections', env: 'CHANCERY_HTTP_MAX_CONNECTIONS', type: { kind: 'int', min: 1, max: 1_000_000 } },
   {
     path: 'log.level',
     env: 'CHANCERY_LOG_LEVEL',

@@ -1,7 +1,9 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createAcmeHandlers, type AcmeHandlerDeps, type AcmeResponse, type DirectoryMeta } from '../acme/acme-handlers.js';
 import type { NonceStore } from '../acme/nonce-store.js';
 import type { Clock } from '../core/clock.js';
+import { applyConnectionLimit, describeClientError, limitOptions, writeRawResponse, type ClientError, type HttpLimits } from './listener-limits.js';
 import type { TlsServerOptions } from './tls-policy.js';
 
 /** What the ACME listener needs; compose.ts wires it (DESIGN.md rule 5). */
@@ -20,6 +22,8 @@ export interface AcmeAppDeps {
   issuerCertificateUrl?: (issuerDer: Uint8Array) => string | undefined;
   /** Serve HTTPS with this key, certificate (PEM) and TLS policy (tls-policy.ts); renew with renewTls(). */
   https?: TlsServerOptions;
+  /** Timeouts and the connection cap (listener-limits.ts); Node's and Fastify's defaults without them. */
+  limits?: HttpLimits;
 }
 
 export const DEFAULT_ACME_BODY_LIMIT = 64 * 1024;
@@ -47,9 +51,32 @@ export function buildAcmeApp(deps: AcmeAppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     exposeHeadRoutes: false,
+    frameworkErrors,
+    clientErrorHandler,
   };
+  const listener = limitOptions(deps.limits, deps.https);
   // Fastify types an HTTPS instance differently; both expose the same routing API used below.
-  const app = (deps.https ? Fastify({ ...options, https: deps.https }) : Fastify(options)) as unknown as FastifyInstance;
+  const app = (listener.https ? Fastify({ ...options, ...listener, https: listener.https }) : Fastify({ ...options, ...listener })) as unknown as FastifyInstance;
+  applyConnectionLimit(app, deps.limits);
+
+  // Every answer on this listener is an RFC 8555 problem document (§6.7), also where Fastify or Node would
+  // send their own JSON. A URL the router cannot decode (bad percent-encoding) or a path segment over its
+  // length limit never reaches a route:
+  function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    const where = { method: request.method, path: pathOf(request) };
+    handlers
+      .refuse(where, error.statusCode ?? 400, `the request URL cannot be read (${error.code}): percent-encoding must encode UTF-8 (RFC 3986 §2.1)`)
+      .then((response) => send(reply, response), (failure: unknown) => send(reply, handlers.unreadable(500, String(failure))));
+  }
+  // ...and bytes that never became a request (headers too large, Transfer-Encoding with Content-Length, a
+  // client past its timeout) are answered on the connection itself, which is then closed.
+  function clientErrorHandler(error: ClientError, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const { status, detail } = describeClientError(error);
+    deps.logger.debug({ code: error.code, status }, 'ACME connection refused before a request could be read');
+    const response = handlers.unreadable(status, detail);
+    writeRawResponse(socket, { status: response.status, headers: response.headers, body: Buffer.from(JSON.stringify(response.body)) });
+  }
 
   // Bodies reach acme/ as raw bytes whatever their declared type: acme/ answers a wrong Content-Type with the
   // 415 problem RFC 8555 §6.2 asks for (with a Replay-Nonce), which Fastify's own 415 would not be.

@@ -1,4 +1,5 @@
 import { registerCrlRoutes, type CrlRouteDeps } from './crl-routes.js';
+import { applyConnectionLimit, limitOptions, type HttpLimits } from './listener-limits.js';
 import { ocspFrameworkErrors, registerOcspRoutes, type OcspRoutesDeps } from './ocsp-routes.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 
@@ -14,6 +15,8 @@ export interface PublicAppDeps {
   ocsp?: OcspRoutesDeps;
   /** CRLs (RFC 5280 §5) at /crl/<issuer>/<shard>.crl and /crl/root.crl. */
   crl?: CrlRouteDeps;
+  /** Timeouts and the connection cap (listener-limits.ts); Node's and Fastify's defaults without them. */
+  limits?: HttpLimits;
 }
 
 /**
@@ -26,7 +29,9 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     ...(deps.ocsp ? { frameworkErrors: ocspFrameworkErrors } : {}),
+    ...limitOptions(deps.limits),
   });
+  applyConnectionLimit(app, deps.limits);
 
   app.get('/livez', async (_request, reply) => reply.type('text/plain').send('ok\n'));
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { connect as tlsConnect } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -82,6 +83,26 @@ await t.test('ok/a renewed certificate keeps the policy (setSecureContext replac
   const renewed = await handshake(['-tls1_3']);
   t.match(renewed.output, /CN\s*=\s*renewed\.test/, 'the renewed certificate is served');
   await checkPolicy(t, 'after renewal');
+});
+
+await t.test('fail/a request Node cannot read is answered with a problem document over TLS too', async (t) => {
+  const response = await new Promise<string>((resolve, reject) => {
+    // The listener's certificate is not what is under test here.
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
+      socket.write(`GET /acme/directory HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    });
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`no answer in 5 s: ${text}`)), 5000);
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+    socket.on('error', () => undefined);
+  });
+  t.match(response, /^HTTP\/1\.1 431 /, 'HTTP 431');
+  t.match(response, /\r\ncontent-type: application\/problem\+json\r\n/i, 'a problem document');
+  t.match(response, /"type":"urn:ietf:params:acme:error:malformed"/);
 });
 
 await t.test('config: tls.ciphers may narrow the policy, never widen it', async (t) => {
