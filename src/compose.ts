@@ -46,6 +46,7 @@ import { ServerCertificate } from './http/server-certificate.js';
 import { httpLimits } from './http/listener-limits.js';
 import { renewTls, tlsServerOptions } from './http/tls-policy.js';
 import { SecretBox } from './keys/secret-box.js';
+import { SignerHealth } from './keys/signer-health.js';
 import type { KeyStore } from './keys/signer.js';
 import { resolvePassphrase, type PassphraseSource } from './keys/software/passphrase.js';
 import { SoftwareKeyStore } from './keys/software/software-key-store.js';
@@ -351,6 +352,8 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     );
   const schedulerSettings: SchedulerSettings = { ...DEFAULT_SCHEDULER, maxAttempts: config.validation.maxAttempts, ...options.tuning?.scheduler };
   const scheduler = new ValidationScheduler({ stores: access.stores, validator, events, clock, settings: schedulerSettings, logger });
+  // Whether the HSM can sign, without signing: asked by finalize before it claims an order, and by /readyz.
+  const signerHealth = new SignerHealth({ health: keys.health, clock, cacheMs: config.keys.healthCacheSeconds * 1000, logger });
   closers.push(() => scheduler.stop());
   const orders = new OrderService({
     access,
@@ -365,6 +368,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     },
     validation: scheduler,
     identifierNetworkCheck: (identifier) => networkPolicy.refusesIdentifier(identifier),
+    signing: signerHealth,
   });
   const ra = new AcmeRa({
     access,
@@ -447,7 +451,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   let started = false;
   const buildApps = async (): Promise<ChanceryApps> => {
     const tls = config.acme.tls ? await serverCertificate.issue() : undefined;
-    const built = buildApplications({ config, logger, clock, db, urls, hierarchy, issuers, ra, nonces, ocsp, crl, acmeUrl, tls });
+    const built = buildApplications({ config, logger, clock, db, urls, hierarchy, issuers, ra, nonces, ocsp, crl, acmeUrl, tls, signerHealth });
     closers.push(() => built.acme.close(), () => built.public.close());
     builtApps = built;
     if (tls) {
@@ -503,6 +507,7 @@ function buildApplications(deps: {
   crl: CrlPublisher;
   acmeUrl: string;
   tls: { key: string; cert: string } | undefined;
+  signerHealth: SignerHealth;
 }): ChanceryApps {
   const { config, logger, clock, hierarchy, urls, crl } = deps;
   const rootPem = toPem(hierarchy.root.der);
@@ -511,7 +516,7 @@ function buildApplications(deps: {
     logger,
     issuerCertificate: async (id) => known.get(id) ?? (await deps.issuers.findById(id))?.der,
     rootPem: async () => rootPem,
-    ready: async () => (await deps.db.query('SELECT 1 AS ok')).rowCount === 1,
+    ready: () => readiness(deps.db, deps.signerHealth),
     ocsp: { ocsp: deps.ocsp, clock, logger },
     crl: {
       latest: (issuerId, shard) => crl.latest(issuerId, shard),
@@ -563,6 +568,17 @@ function ownListeners(config: Config, apps: ChanceryApps | undefined): ListenerA
 /** This machine's interface addresses: what a listener bound to 0.0.0.0 or :: accepts on. */
 function localAddresses(): string[] {
   return Object.values(networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address));
+}
+
+/** /readyz: the database answers and the signer can sign (SignerHealth: cached, never signs). */
+async function readiness(db: Database, signer: SignerHealth): Promise<{ ready: boolean; reason?: string }> {
+  try {
+    await db.query('SELECT 1 AS ok');
+  } catch {
+    return { ready: false, reason: 'database unreachable' };
+  }
+  const signing = await signer.check();
+  return signing.ok ? { ready: true } : { ready: false, reason: `signer: ${signing.reason ?? 'unavailable'}` };
 }
 
 /** The ACME stores on the database, and the same stores in one transaction. */

@@ -17,6 +17,8 @@ export interface Config {
       pinFile: string;
       sessions: number;
     };
+    /** How long a signer health check (/readyz, finalize) is reused before the HSM is probed again. */
+    healthCacheSeconds: number;
   };
   ca: {
     organization: string;

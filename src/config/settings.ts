@@ -37,6 +37,7 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'keys.pkcs11.pin', env: 'CHANCERY_PKCS11_PIN', type: { kind: 'string' }, secret: true },
   { path: 'keys.pkcs11.pinFile', env: 'CHANCERY_PKCS11_PIN_FILE', type: { kind: 'string' } },
   { path: 'keys.pkcs11.sessions', env: 'CHANCERY_PKCS11_SESSIONS', type: { kind: 'int', min: 1, max: 256 } },
+  { path: 'keys.healthCacheSeconds', env: 'CHANCERY_KEYS_HEALTH_CACHE_SECONDS', type: { kind: 'int', min: 1, max: 60 } },
   { path: 'ca.organization', env: 'CHANCERY_CA_ORGANIZATION', type: { kind: 'string', nonEmpty: true } },
   { path: 'ca.rootAlgorithm', env: 'CHANCERY_CA_ROOT_ALGORITHM', type: { kind: 'enum', values: KEY_ALGORITHMS } },
   { path: 'ca.intermediateAlgorithm', env: 'CHANCERY_CA_INTERMEDIATE_ALGORITHM', type: { kind: 'enum', values: KEY_ALGORITHMS } },

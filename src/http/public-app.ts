@@ -3,6 +3,12 @@ import { applyConnectionLimit, limitOptions, type HttpLimits } from './listener-
 import { ocspFrameworkErrors, registerOcspRoutes, type OcspRoutesDeps } from './ocsp-routes.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 
+/** /readyz's answer: not ready says why (one line, no secrets). */
+export interface Readiness {
+  ready: boolean;
+  reason?: string;
+}
+
 /** What the public listener needs to know; compose.ts wires it to the stores. */
 export interface PublicAppDeps {
   logger: FastifyBaseLogger;
@@ -10,7 +16,7 @@ export interface PublicAppDeps {
   issuerCertificate(id: string): Promise<Uint8Array | undefined>;
   rootPem(): Promise<string>;
   /** True when this instance can serve: database reachable, keys loaded. */
-  ready(): Promise<boolean>;
+  ready(): Promise<boolean | Readiness>;
   /** OCSP responder (RFC 6960 / RFC 5019) at /ocsp. */
   ocsp?: OcspRoutesDeps;
   /** CRLs (RFC 5280 §5) at /crl/<issuer>/<shard>.crl and /crl/root.crl. */
@@ -36,8 +42,12 @@ export function buildPublicApp(deps: PublicAppDeps): FastifyInstance {
   app.get('/livez', async (_request, reply) => reply.type('text/plain').send('ok\n'));
 
   app.get('/readyz', async (_request, reply) => {
-    const ready = await deps.ready().catch(() => false);
-    return reply.code(ready ? 200 : 503).type('text/plain').send(ready ? 'ready\n' : 'not ready\n');
+    const answer = await deps.ready().catch((): Readiness => ({ ready: false }));
+    const { ready, reason } = typeof answer === 'boolean' ? { ready: answer, reason: undefined } : answer;
+    if (ready) return reply.code(200).type('text/plain').send('ready\n');
+    // The reason names the failing dependency (database, signer and its CKR_* code): what an operator
+    // looking at a failing probe needs first.
+    return reply.code(503).type('text/plain').send(reason === undefined ? 'not ready\n' : `not ready: ${reason}\n`);
   });
 
   app.get('/ca/root.pem', async (_request, reply) =>

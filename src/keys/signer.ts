@@ -25,9 +25,27 @@ export interface LoadOptions {
   rsaScheme?: RsaScheme;
 }
 
+/**
+ * How a key store whose keys live in a device (an HSM) is checked and brought back without signing anything
+ * (SignerHealth drives it). A software store has no device to lose and offers none.
+ */
+export interface KeyStoreHealth {
+  /**
+   * Checks the sessions, the token and every loaded key's handle, without signing; throws CaError('keyStore')
+   * naming what failed.
+   */
+  probe(): Promise<void>;
+  /** Re-opens sessions and finds the loaded keys again (re-initializing the device library if it must). */
+  recover(): Promise<void>;
+  /** Signatures that failed so far: a change since the last probe means the device may be gone. */
+  readonly signFailures: number;
+}
+
 /** Creates and loads named keys. Names are the stable handle stored with issuer records. */
 export interface KeyStore {
   readonly backend: 'software' | 'pkcs11';
+  /** Present when the keys live in a device that can be lost and found again (PKCS#11). */
+  readonly health?: KeyStoreHealth;
   /** Generates a new key. Throws CaError('conflict') if the name is taken. */
   create(name: string, spec: KeySpec): Promise<Signer>;
   /** Loads an existing key, or undefined if there is none of that name. */

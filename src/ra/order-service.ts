@@ -2,7 +2,7 @@ import type { Account } from '../core/account.js';
 import type { IssuedCertificate } from '../core/certificate.js';
 import { parseCertId } from '../core/cert-id.js';
 import { DAY, type Clock } from '../core/clock.js';
-import { CaError, type Problem } from '../core/errors.js';
+import { CaError, isCaError, type Problem } from '../core/errors.js';
 import type { DomainEvents } from '../core/events.js';
 import type { Identifier } from '../core/identifier.js';
 import { newId } from '../core/ids.js';
@@ -42,6 +42,13 @@ export interface InlineValidation {
 /** What a certificate download needs of a certificate; none of it ever changes once issued. */
 export type DownloadableCertificate = Pick<IssuedCertificate, 'serial' | 'issuerId' | 'accountId' | 'der'>;
 
+/** The signer's health as finalize asks it (keys/ SignerHealth): cached for seconds, never signs. */
+export interface SigningAvailability {
+  check(): Promise<{ ok: boolean; reason?: string }>;
+  /** Seconds until it is worth asking again: the Retry-After of a finalize refused meanwhile. */
+  readonly retryAfterSeconds: number;
+}
+
 /** Certificates this instance issued most recently, kept for their download (OrderService.recentlyIssued). */
 const RECENTLY_ISSUED = 1024;
 
@@ -66,6 +73,8 @@ export class OrderService {
       validation: InlineValidation;
       /** The validation network policy's verdict on an identifier (ip identifiers in denied ranges). */
       identifierNetworkCheck: IdentifierNetworkCheck;
+      /** Whether the CA can sign now (cached, never signs); asked before an order is claimed. */
+      signing?: SigningAvailability;
     },
   ) {}
 
@@ -210,6 +219,14 @@ export class OrderService {
     if (order.status !== 'ready') {
       throw new CaError('orderNotReady', `order ${orderId} is ${order.status}; it must be ready to finalize`);
     }
+    // Before the claim: §7.1.6 has no way from processing back to ready, so an order claimed while the HSM is
+    // away would be lost to the client; refused now, it stays ready for the retry.
+    const signing = await this.deps.signing?.check();
+    if (signing !== undefined && !signing.ok) {
+      throw new CaError('unavailable', `the CA cannot sign right now (${signing.reason ?? 'signer unavailable'}); the order is still ready: finalize it again later`, {
+        retryAfterSeconds: this.deps.signing!.retryAfterSeconds,
+      });
+    }
     let claimed = false;
     let certificateSerial: string | undefined;
     try {
@@ -249,6 +266,11 @@ export class OrderService {
         // Claimed, then failed while signing or storing: the order cannot be finalized again (§7.1.6). Its
         // serial stays reserved and unused (rule 2).
         await this.updateOrder(order, ['processing'], 'invalid', { error: INTERRUPTED_ISSUANCE });
+        if (isCaError(error, 'keyStore')) {
+          // The HSM failed under this one: a failure of ours that passes, not a bug (the signer's health is
+          // probed before the next claim). The cause is logged by the wire layer, never sent.
+          throw new CaError('unavailable', `signing failed; this order is now invalid: submit a new order`, { cause: error, retryAfterSeconds: 1 });
+        }
       }
       throw error;
     }

@@ -104,6 +104,7 @@ export function countingKeyStore(keys: KeyStore, log: SignatureLog, onCrash: () 
   });
   return {
     backend: keys.backend,
+    ...(keys.health === undefined ? {} : { health: keys.health }),
     create: async (name, spec) => wrap(await keys.create(name, spec)),
     load: async (name, options) => {
       const signer = await keys.load(name, options);

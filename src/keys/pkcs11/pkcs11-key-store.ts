@@ -9,11 +9,11 @@ import {
 } from 'graphene-pk11';
 import { CaError } from '../../core/errors.js';
 import { rsaBits, type KeyAlgorithm } from '../../core/key-algorithm.js';
-import type { KeySpec, KeyStore, LoadOptions } from '../signer.js';
+import type { KeySpec, KeyStore, KeyStoreHealth, LoadOptions } from '../signer.js';
 import { signPlanFor } from './mechanisms.js';
-import { keyStoreError } from './pkcs11-error.js';
+import { ckrName, keyStoreError } from './pkcs11-error.js';
 import { acquireModule, type ModuleLease, type TokenClaim } from './pkcs11-module.js';
-import { Pkcs11Signer } from './pkcs11-signer.js';
+import { Pkcs11Signer, type KeyBinding, type SessionSource } from './pkcs11-signer.js';
 import { EC_CURVES, ecPublicKey, isEcAlgorithm, rsaPublicKey, type RebuiltPublicKey } from './public-key.js';
 import { DEFAULT_SESSIONS, SessionPool, type SessionPoolStats } from './session-pool.js';
 
@@ -64,8 +64,9 @@ export async function openPkcs11KeyStore(options: Pkcs11KeyStoreOptions): Promis
   let claim: TokenClaim | undefined;
   try {
     claim = lease.claimToken(options.tokenLabel);
-    const pool = SessionPool.open(claim.slot, options.tokenLabel, options.pin, options.sessions ?? DEFAULT_SESSIONS);
-    return new Pkcs11KeyStore({ tokenLabel: options.tokenLabel, pool, claim, lease });
+    const sessions = options.sessions ?? DEFAULT_SESSIONS;
+    const pool = SessionPool.open(claim.slot, options.tokenLabel, options.pin, sessions);
+    return new Pkcs11KeyStore({ tokenLabel: options.tokenLabel, pool, claim, lease, pin: options.pin, sessions });
   } catch (error) {
     claim?.release();
     lease.release();
@@ -79,23 +80,58 @@ export async function openPkcs11KeyStore(options: Pkcs11KeyStoreOptions): Promis
  * private/public object pair sharing CKA_LABEL = CKA_ID = the key name; the public object is what load() reads
  * to rebuild the SubjectPublicKeyInfo.
  */
-export class Pkcs11KeyStore implements KeyStore {
+export class Pkcs11KeyStore implements KeyStore, SessionSource {
   readonly backend = 'pkcs11' as const;
   readonly tokenLabel: string;
-  readonly #pool: SessionPool;
-  readonly #claim: TokenClaim;
+  /** The logged-in sessions; undefined while the token is lost and recovery has not found it again. */
+  #pool: SessionPool | undefined;
+  #claim: TokenClaim | undefined;
   readonly #lease: ModuleLease;
+  /**
+   * The user PIN, kept in this object only to log in again when the token comes back after being lost (a
+   * restart would read it from the configuration anyway). Never logged, never put in an error.
+   */
+  readonly #pin: string;
+  readonly #sessions: number;
+  /** Every key a signer was made for, by name: recovery finds each again and updates its handle in place. */
+  readonly #keys = new Map<string, KeyBinding>();
   /** Names being created right now: the token enforces no label uniqueness, so this store does, in-process. */
   readonly #creating = new Set<string>();
+  #signFailures = 0;
+  #recovering: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  /** Why the token is unavailable, while #pool is undefined. */
+  #lost: CaError | undefined;
 
   /** Use openPkcs11KeyStore(); this takes already-opened resources and owns them from here on. */
-  constructor(init: { tokenLabel: string; pool: SessionPool; claim: TokenClaim; lease: ModuleLease }) {
+  constructor(init: { tokenLabel: string; pool: SessionPool; claim: TokenClaim; lease: ModuleLease; pin: string; sessions: number }) {
     this.tokenLabel = init.tokenLabel;
     this.#pool = init.pool;
     this.#claim = init.claim;
     this.#lease = init.lease;
+    this.#pin = init.pin;
+    this.#sessions = init.sessions;
   }
+
+  /** The current session pool (SessionSource): signers ask for it at each signature, so recovery can swap it. */
+  get pool(): SessionPool {
+    if (this.#closed !== undefined) throw new CaError('keyStore', 'PKCS#11 key store is closed');
+    if (this.#pool === undefined) throw this.#lost ?? new CaError('keyStore', `PKCS#11 token "${this.tokenLabel}" is not available`);
+    return this.#pool;
+  }
+
+  /** A signature failed (SessionSource): SignerHealth probes before trusting the token again. */
+  signFailed(): void {
+    this.#signFailures += 1;
+  }
+
+  readonly health: KeyStoreHealth = ((store: Pkcs11KeyStore): KeyStoreHealth => ({
+    probe: () => store.#probe(),
+    recover: () => store.#recover(),
+    get signFailures(): number {
+      return store.#signFailures;
+    },
+  }))(this);
 
   async create(name: string, spec: KeySpec): Promise<Pkcs11Signer> {
     checkName(name);
@@ -103,7 +139,7 @@ export class Pkcs11KeyStore implements KeyStore {
     if (this.#creating.has(name)) throw conflict(name);
     this.#creating.add(name);
     try {
-      const created = await this.#pool.use(async ({ session }) => {
+      const created = await this.pool.use(async ({ session }) => {
         if (findByLabel(session, name, undefined).length > 0) throw conflict(name);
         const keys = await generateKeyPair(session, name, spec.algorithm);
         return { keyHandle: keys.privateKey.handle, rebuilt: readPublicKey(keys.publicKey, spec.algorithm) };
@@ -116,8 +152,8 @@ export class Pkcs11KeyStore implements KeyStore {
         keyAlgorithm: spec.algorithm,
         publicKey: created.rebuilt.spki,
         plan,
-        pool: this.#pool,
-        keyHandle: created.keyHandle,
+        sessions: this,
+        key: this.#bind(name, created.keyHandle),
       });
     } catch (error) {
       throw keyStoreError(`PKCS#11 key generation for "${name}" failed`, error);
@@ -130,7 +166,7 @@ export class Pkcs11KeyStore implements KeyStore {
     checkName(name);
     let found: { keyHandle: Buffer; rebuilt: RebuiltPublicKey } | undefined;
     try {
-      found = await this.#pool.use(async ({ session }) => {
+      found = await this.pool.use(async ({ session }) => {
         const key = findKey(session, name);
         return key === undefined ? undefined : { keyHandle: key.privateKey.handle, rebuilt: key.rebuilt };
       });
@@ -143,8 +179,8 @@ export class Pkcs11KeyStore implements KeyStore {
       keyAlgorithm: found.rebuilt.keyAlgorithm,
       publicKey: found.rebuilt.spki,
       plan: signPlanFor(found.rebuilt.keyAlgorithm, options.rsaScheme),
-      pool: this.#pool,
-      keyHandle: found.keyHandle,
+      sessions: this,
+      key: this.#bind(name, found.keyHandle),
     });
   }
 
@@ -152,7 +188,7 @@ export class Pkcs11KeyStore implements KeyStore {
   async describeKey(name: string): Promise<Pkcs11KeyAttributes | undefined> {
     checkName(name);
     try {
-      return await this.#pool.use(async ({ session }) => {
+      return await this.pool.use(async ({ session }) => {
         const key = findKey(session, name);
         if (key === undefined) return undefined;
         const attrs = key.privateKey.getAttribute({
@@ -182,16 +218,150 @@ export class Pkcs11KeyStore implements KeyStore {
 
   stats(): Pkcs11KeyStoreStats {
     const configured = Number(process.env.UV_THREADPOOL_SIZE);
-    return { ...this.#pool.stats(), uvThreadpoolSize: Number.isInteger(configured) && configured > 0 ? configured : 4 };
+    const pool = this.#pool?.stats() ?? { sessions: 0, inFlight: 0, maxInFlight: 0, queued: 0, completed: 0 };
+    return { ...pool, uvThreadpoolSize: Number.isInteger(configured) && configured > 0 ? configured : 4 };
   }
 
   /** Waits for running and queued operations, logs out, closes the sessions and finalizes the library if last. */
   close(): Promise<void> {
-    this.#closed ??= this.#pool.close().finally(() => {
-      this.#claim.release();
-      this.#lease.release();
-    });
+    this.#closed ??= (async () => {
+      await this.#recovering?.catch(() => undefined);
+      try {
+        await this.#pool?.close();
+      } finally {
+        this.#claim?.release();
+        this.#lease.release();
+      }
+    })();
     return this.#closed;
+  }
+
+  /** The binding of `name`, shared by every signer of that key, its handle set to `handle` (the newest find). */
+  #bind(name: string, handle: Buffer): KeyBinding {
+    let binding = this.#keys.get(name);
+    if (binding === undefined) {
+      binding = { name, handle };
+      this.#keys.set(name, binding);
+    } else {
+      binding.handle = handle;
+    }
+    return binding;
+  }
+
+  /**
+   * Without signing (a CA key's signature is a certificate or CRL): C_GetSessionInfo on a session, C_GetTokenInfo
+   * on the slot, and C_GetAttributeValue(CKA_CLASS) on every loaded key's handle (Base v2.40 §5.6, §5.5, §5.7).
+   * With the token removed SoftHSM answers the last with CKR_OBJECT_HANDLE_INVALID and the token info with
+   * CKR_GENERAL_ERROR; an HSM that dropped its sessions answers CKR_SESSION_HANDLE_INVALID; one gone from
+   * the bus CKR_DEVICE_REMOVED or CKR_TOKEN_NOT_PRESENT.
+   */
+  async #probe(): Promise<void> {
+    const pool = this.pool;
+    const slot = this.#claim?.slot;
+    try {
+      await pool.use(async ({ handle }) => {
+        pool.lib.C_GetSessionInfo(handle);
+        if (slot !== undefined) pool.lib.C_GetTokenInfo(slot.handle);
+        for (const key of this.#keys.values()) pool.lib.C_GetAttributeValue(handle, key.handle, [{ type: CKA_CLASS }]);
+      });
+    } catch (error) {
+      throw this.#unavailable('probe', error);
+    }
+  }
+
+  /**
+   * Brings the token back without a restart: new sessions on the same slot and every loaded key found again by
+   * label (its object handle may have changed); if that is not enough, C_Finalize and C_Initialize the library
+   * (SoftHSM forgets a token that was removed until then) and find the token again by label. One recovery at a
+   * time; signatures in flight on the old sessions end first (a C_Finalize under a running C_Sign is undefined
+   * behaviour, Base v2.40 §5.4), for at most RECOVERY_DRAIN_MS.
+   */
+  #recover(): Promise<void> {
+    if (this.#closed !== undefined) return Promise.reject(new CaError('keyStore', 'PKCS#11 key store is closed'));
+    this.#recovering ??= (async () => {
+      try {
+        try {
+          await this.#reopen(false);
+        } catch {
+          await this.#reopen(true);
+        }
+        this.#lost = undefined;
+      } catch (error) {
+        this.#lost = this.#unavailable('recovery', error);
+        throw this.#lost;
+      }
+    })().finally(() => {
+      this.#recovering = undefined;
+    });
+    return this.#recovering;
+  }
+
+  async #reopen(reinitialize: boolean): Promise<void> {
+    const old = this.#pool;
+    if (reinitialize) {
+      // Nothing may run on the library across C_Finalize: retire the sessions first.
+      this.#pool = undefined;
+      if (old !== undefined && !(await closedWithin(old, { logout: false }, RECOVERY_DRAIN_MS))) {
+        throw new CaError('keyStore', `PKCS#11 operations still running on token "${this.tokenLabel}"; not re-initializing under them`);
+      }
+      this.#claim?.release();
+      this.#claim = undefined;
+      this.#lease.reinitialize();
+      try {
+        this.#claim = this.#lease.claimToken(this.tokenLabel);
+      } catch (error) {
+        // The detail would list the library's tokens; what matters (and may reach /readyz) is that ours is gone.
+        throw new CaError('keyStore', 'the token is not present', { cause: error });
+      }
+    }
+    const claim = this.#claim;
+    if (claim === undefined) throw new CaError('keyStore', `PKCS#11 token "${this.tokenLabel}" is not claimed`);
+    const pool = SessionPool.open(claim.slot, this.tokenLabel, this.#pin, this.#sessions);
+    let handles: Map<string, Buffer>;
+    try {
+      handles = await pool.use(async ({ session }) => {
+        const found = new Map<string, Buffer>();
+        for (const name of this.#keys.keys()) {
+          const key = findKey(session, name);
+          if (key === undefined) throw new CaError('keyStore', `PKCS#11 key "${name}" is not on token "${this.tokenLabel}"`);
+          found.set(name, key.privateKey.handle);
+        }
+        return found;
+      });
+    } catch (error) {
+      await pool.close({ logout: false }).catch(() => undefined);
+      throw error;
+    }
+    for (const [name, handle] of handles) this.#bind(name, handle);
+    this.#pool = pool;
+    // The old sessions are not logged out: login belongs to the application and token (Base v2.40 §5.6), and
+    // the new sessions share it. They close once their operations end.
+    if (!reinitialize && old !== undefined) void old.close({ logout: false }).catch(() => undefined);
+  }
+
+  /** A CaError('keyStore') that names the token and the CKR_* code only: it may end up in /readyz. */
+  #unavailable(step: 'probe' | 'recovery', error: unknown): CaError {
+    const code = ckrName(error) ?? ckrName((error as { cause?: unknown } | undefined)?.cause);
+    const reason = code ?? (error instanceof CaError ? error.detail : 'unexpected error');
+    return new CaError('keyStore', `PKCS#11 token "${this.tokenLabel}" ${step} failed: ${reason}`, { cause: error });
+  }
+}
+
+/** How long recovery waits for operations in flight on the old sessions before it gives up on a re-initialize. */
+const RECOVERY_DRAIN_MS = 5_000;
+
+/** CKA_CLASS (Base v2.40 §4.2): an attribute every object has and any session may read. */
+const CKA_CLASS = 0x0;
+
+async function closedWithin(pool: SessionPool, options: { logout: boolean }, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([pool.close(options).then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

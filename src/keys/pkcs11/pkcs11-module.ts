@@ -42,6 +42,13 @@ export interface ModuleLease {
   readonly module: Module;
   /** Finds the token BY LABEL (slot ids are not stable: SoftHSM derives them from random serials) and reserves it. */
   claimToken(tokenLabel: string): TokenClaim;
+  /**
+   * C_Finalize then C_Initialize (Base v2.40 §5.4): the library forgets every session and object handle and
+   * reads its tokens again. The way back after a token was removed and restored (SoftHSM keeps answering
+   * CKR_OBJECT_HANDLE_INVALID / CKR_GENERAL_ERROR for it until then). Every key store of this process on the
+   * library loses its sessions; the caller must have no operation running on it.
+   */
+  reinitialize(): void;
   /** Drops this reference; the last one finalizes the library. Idempotent. */
   release(): void;
 }
@@ -60,6 +67,18 @@ export function acquireModule(library: string): ModuleLease {
   return {
     module: current.module,
     claimToken: (tokenLabel) => claimToken(current, library, tokenLabel),
+    reinitialize: () => {
+      try {
+        current.module.finalize();
+      } catch {
+        // CKR_CRYPTOKI_NOT_INITIALIZED (a previous attempt stopped half way): initialize below is what matters.
+      }
+      try {
+        current.module.initialize({ flags: CKF_OS_LOCKING_OK });
+      } catch (error) {
+        throw keyStoreError(`C_Initialize of PKCS#11 library "${library}" failed`, error);
+      }
+    },
     release: () => {
       if (released) return;
       released = true;

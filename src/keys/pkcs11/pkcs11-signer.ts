@@ -5,6 +5,23 @@ import type { SignPlan } from './mechanisms.js';
 import { keyStoreError } from './pkcs11-error.js';
 import type { PooledSession, SessionPool } from './session-pool.js';
 
+/** Where a signer takes its session from: the store's current pool, which recovery may replace. */
+export interface SessionSource {
+  /** Throws CaError('keyStore') while the token is unavailable. */
+  readonly pool: SessionPool;
+  /** Told of every failed signature, so the store's health is probed before the token is trusted again. */
+  signFailed(): void;
+}
+
+/**
+ * A key object on the token by name, shared by every signer of that key: recovery (a token removed and
+ * restored, the library re-initialized) finds the key again and puts its new handle here.
+ */
+export interface KeyBinding {
+  readonly name: string;
+  handle: Buffer;
+}
+
 /**
  * A Signer over a private key object on the token. Holds the object handle (valid in every session of this
  * application, Base v2.40 §5.7) but never exposes it: only name, algorithms and the SPKI leave this class.
@@ -14,32 +31,38 @@ export class Pkcs11Signer implements Signer {
   readonly keyAlgorithm: KeyAlgorithm;
   readonly algorithm: SignatureAlgorithm;
   readonly publicKey: Uint8Array;
-  readonly #pool: SessionPool;
+  readonly #sessions: SessionSource;
   readonly #plan: SignPlan;
-  readonly #keyHandle: Buffer;
+  readonly #key: KeyBinding;
 
   constructor(init: {
     name: string;
     keyAlgorithm: KeyAlgorithm;
     publicKey: Uint8Array;
     plan: SignPlan;
-    pool: SessionPool;
-    keyHandle: Buffer;
+    sessions: SessionSource;
+    key: KeyBinding;
   }) {
     this.name = init.name;
     this.keyAlgorithm = init.keyAlgorithm;
     this.algorithm = init.plan.algorithm;
     this.publicKey = init.publicKey;
     this.#plan = init.plan;
-    this.#pool = init.pool;
-    this.#keyHandle = init.keyHandle;
+    this.#sessions = init.sessions;
+    this.#key = init.key;
   }
 
   async sign(tbs: Uint8Array): Promise<Uint8Array> {
     // Hash before taking a session: sessions are the scarce resource, hashing is not.
     const digest = createHash(this.#plan.hash).update(tbs).digest();
     const input = this.#plan.input(digest);
-    return this.#pool.use((session) => this.#signOnce(session, input));
+    try {
+      const pool = this.#sessions.pool;
+      return await pool.use((session) => this.#signOnce(pool, session, input));
+    } catch (error) {
+      this.#sessions.signFailed();
+      throw keyStoreError(`PKCS#11 signing with key "${this.name}" failed`, error);
+    }
   }
 
   /**
@@ -56,10 +79,10 @@ export class Pkcs11Signer implements Signer {
    * C_Sign always ends the operation except on CKR_BUFFER_TOO_SMALL (ruled out by the pool's buffer size), so the
    * session comes back clean either way.
    */
-  #signOnce(session: PooledSession, input: Buffer): Promise<Uint8Array> {
-    const lib = this.#pool.lib;
+  #signOnce(pool: SessionPool, session: PooledSession, input: Buffer): Promise<Uint8Array> {
+    const lib = pool.lib;
     try {
-      lib.C_SignInit(session.handle, this.#plan.mechanism, this.#keyHandle);
+      lib.C_SignInit(session.handle, this.#plan.mechanism, this.#key.handle);
     } catch (error) {
       return Promise.reject(keyStoreError(`PKCS#11 C_SignInit with key "${this.name}" failed`, error));
     }

@@ -151,6 +151,11 @@ export class SessionPool {
     });
   }
 
+  /** Operations running or queued right now. */
+  get busy(): boolean {
+    return this.#inFlight > 0 || this.#waiters.length > 0;
+  }
+
   stats(): SessionPoolStats {
     return {
       sessions: this.#all.length,
@@ -164,8 +169,10 @@ export class SessionPool {
   /**
    * Stops taking new operations, lets running and queued ones finish, then logs out and closes every session
    * (closing the last session would also return the token to the public state, Base v2.40 §5.6 C_CloseSession).
+   * `logout: false` when a newer pool on the same token replaces this one: login state belongs to the
+   * application, not the session (§5.6 C_Logout), so logging out here would log the new pool out too.
    */
-  close(): Promise<void> {
+  close(options: { logout?: boolean } = {}): Promise<void> {
     if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
     this.#closed = (async () => {
@@ -176,7 +183,7 @@ export class SessionPool {
       }
       const first = this.#all[0];
       try {
-        first?.session.logout();
+        if (options.logout !== false) first?.session.logout();
       } catch {
         // CKR_USER_NOT_LOGGED_IN and friends: nothing to undo.
       }
