@@ -20,8 +20,6 @@ export type CaErrorKind =
   | 'badRevocationReason'
   | 'alreadyRevoked'
   | 'alreadyReplaced'
-  | 'invalidProfile'
-  | 'caa'
   | 'incorrectResponse'
   | 'connection'
   | 'dns'

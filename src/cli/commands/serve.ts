@@ -23,16 +23,40 @@ export async function serveCommand(config: Config, options: ServeOptions): Promi
     await chancery.close();
     throw error;
   }
+  const { logger } = chancery;
+  const graceSeconds = config.shutdownGraceSeconds;
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    // Ctrl-C under `npm start` delivers SIGINT twice (the terminal's, and the one npm forwards): a repeat
+    // must not cut the drain short, so it is ignored (the handler stays installed: Node's default would kill).
+    if (stopping) return void logger.info({ signal }, 'already shutting down');
     stopping = true;
-    chancery.logger.info({ signal }, 'shutting down');
-    void chancery.close();
+    logger.info({ signal, graceSeconds }, 'shutting down: accepting no new connections, finishing requests already received');
+    // Should closing itself hang (a database that never answers), the process still ends.
+    setTimeout(() => {
+      logger.error({ signal }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, (graceSeconds + SHUTDOWN_MARGIN_SECONDS) * 1000).unref();
+    // close(): the listeners drain (up to the grace), then jobs stop (their leases released), then the key
+    // store (HSM sessions) and the database (and its data-directory lock) close. Exit at once after: nothing
+    // that is left (a client's half-open socket) may hold the process.
+    chancery.close().then(
+      () => {
+        logger.info({ signal }, 'stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }
+
+/** Beyond the grace: the time closing jobs, the key store and the database may take before the process gives up. */
+const SHUTDOWN_MARGIN_SECONDS = 15;
 
 async function serve(chancery: Chancery, started: bigint): Promise<void> {
   const { config, logger, hierarchy } = chancery;
