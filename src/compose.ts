@@ -4,6 +4,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger as PinoLogger } from 'pino';
+import { acmeLinker } from './acme/linker.js';
 import { NONCE_LIFETIME_MS, nonceKeyFromPassphrase, SignedNonceStore } from './acme/nonce-store.js';
 import { caCertificateFactory } from './ca/ca-certificate-factory.js';
 import { runCeremony } from './ca/ceremony.js';
@@ -51,7 +52,7 @@ import { SignerHealth } from './keys/signer-health.js';
 import type { KeyStore } from './keys/signer.js';
 import { resolvePassphrase, type PassphraseSource } from './keys/software/passphrase.js';
 import { SoftwareKeyStore } from './keys/software/software-key-store.js';
-import { profileFromSettings } from './policy/profiles.js';
+import { profileRegistryFromConfig, type ProfileRegistry } from './policy/profiles.js';
 import { AccountService } from './ra/account-service.js';
 import { AcmeRa } from './ra/acme-ra.js';
 import type { AcmeStoreAccess, AcmeStores } from './ra/acme-stores.js';
@@ -68,6 +69,7 @@ import { OCSP_CHANNEL, OcspSource } from './revocation/ocsp-source.js';
 import { Revoker } from './revocation/revoker.js';
 import { servedIssuers } from './revocation/served-issuers.js';
 import { createNetworkPolicy, type ListenerAddress } from './va/network-policy.js';
+import { createCaaChecker } from './va/caa.js';
 import { createValidationAuthority } from './va/validation-authority.js';
 import type { Validator } from './va/validator.js';
 
@@ -180,6 +182,20 @@ export function createLogger(config: Config): PinoLogger {
   return pino({ level: config.log.level, redact: ['pin', 'passphrase', 'password', '*.pin', '*.passphrase'] });
 }
 
+/** How long a revocation waits for its CRL (a 1M-entry shard regenerates in seconds; see docs/benchmarks.md). */
+const CRL_WAIT_MS = 30_000;
+
+/** Waits for `promise` at most `ms`; calls `late` if it had to stop waiting. */
+async function withinMs(promise: Promise<void>, ms: number, late: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+    timer.unref();
+  });
+  if (await Promise.race([promise.then(() => false), timedOut])) late();
+  clearTimeout(timer);
+}
+
 /** How often spent nonces older than any acceptable nonce are deleted (the `nonces.purge` job). */
 const NONCE_PURGE_INTERVAL_MS = MINUTE;
 
@@ -253,7 +269,8 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   const intermediateSigner = await keys.load(hierarchy.intermediate.keyName, { rsaScheme });
   if (!intermediateSigner) throw missingKey(hierarchy.intermediate, keys);
   const crlShards = config.issuance.crlShards;
-  const profile = profileFromSettings({ validityDays: config.issuance.validityDays });
+  const profiles = profileRegistryFromConfig(config);
+  const profile = profiles.resolve(undefined);
   const builder = new LeafCertificateBuilder(
     buildIssuerContext({ id: hierarchy.intermediate.id, certificateDer: hierarchy.intermediate.der, signer: intermediateSigner, urls, crlShards }),
     profile,
@@ -340,6 +357,14 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     ownListeners: () => ownListeners(config, builtApps),
     localAddresses,
   });
+  const caaIdentities = config.acme.caaIdentities.split(',').map((s) => s.trim()).filter(Boolean);
+  if (config.validation.caa.enabled && caaIdentities.length === 0) {
+    throw new CaError('badConfig', 'validation.caa.enabled (CHANCERY_VALIDATION_CAA) needs acme.caaIdentities (CHANCERY_ACME_CAA_IDENTITIES): the issuer domain names CAA records name this CA by');
+  }
+  const caa = config.validation.caa.enabled
+    ? createCaaChecker({ identities: caaIdentities, dnsResolvers: config.validation.dnsResolvers, timeoutMs: config.validation.timeoutSeconds * 1000 })
+    : undefined;
+  const accountUri = (accountId: string): string => acmeLinker(acmeExternalUrl(config)).account(accountId);
   const validator =
     options.validator ??
     createValidationAuthority(
@@ -349,10 +374,10 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
         dnsResolvers: config.validation.dnsResolvers,
         timeoutMs: config.validation.timeoutSeconds * 1000,
       },
-      { policy: networkPolicy },
+      { policy: networkPolicy, ...(caa ? { caa } : {}) },
     );
   const schedulerSettings: SchedulerSettings = { ...DEFAULT_SCHEDULER, maxAttempts: config.validation.maxAttempts, ...options.tuning?.scheduler };
-  const scheduler = new ValidationScheduler({ stores: access.stores, validator, events, clock, settings: schedulerSettings, logger });
+  const scheduler = new ValidationScheduler({ stores: access.stores, validator, events, clock, settings: schedulerSettings, logger, accountUri });
   // Whether the HSM can sign, without signing: asked by finalize before it claims an order, and by /readyz.
   const signerHealth = new SignerHealth({ health: keys.health, clock, cacheMs: config.keys.healthCacheSeconds * 1000, logger });
   closers.push(() => scheduler.stop());
@@ -364,12 +389,13 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     settings: {
       orderLifetimeMs: config.acme.orderLifetimeHours * HOUR,
       authorizationLifetimeMs: Math.max(config.acme.authorizationReuseDays * DAY, config.acme.orderLifetimeHours * HOUR),
-      profile,
+      profiles,
       issuerKeyIds,
     },
     validation: scheduler,
     identifierNetworkCheck: (identifier) => networkPolicy.refusesIdentifier(identifier),
     signing: signerHealth,
+    ...(caa ? { caa: { recheckMs: config.validation.caa.recheckHours * HOUR, check: (request) => caa.check(request), accountUri } } : {}),
   });
   const ra = new AcmeRa({
     access,
@@ -409,12 +435,20 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   });
   // The revoked OCSP response is signed and stored, and the NOTIFY sent, in the revocation's transaction:
   // no instance can read `good` from the database once the revocation is visible.
-  events.onCommitting('certificate.revoked', ({ certificate }, tx) =>
-    ocsp.beforeRevocationCommit({ store: new OcspResponseRepository(tx), notify: (payload) => notify(tx, OCSP_CHANNEL, payload) }, certificate),
-  );
+  // A noRevAvail certificate's revocation is recorded and never published (RFC 9608): no OCSP, no CRL.
+  events.onCommitting('certificate.revoked', async ({ certificate }, tx) => {
+    if (certificate.noRevAvail) return;
+    await ocsp.beforeRevocationCommit({ store: new OcspResponseRepository(tx), notify: (payload) => notify(tx, OCSP_CHANNEL, payload) }, certificate);
+  });
   events.onCommitted('certificate.revoked', async ({ certificate }) => {
+    if (certificate.noRevAvail) return;
     await ocsp.afterRevocation(certificate);
-    crl.onRevoked(certificate);
+    // The revocation returns once the CRL listing it is published (shared by concurrent revocations), so a
+    // cache fetching the CRL right after cannot keep the old one. Bounded: with the HSM away the revocation
+    // (committed, OCSP re-signed) still answers; the CRL follows when signing works again.
+    await withinMs(crl.onRevoked(certificate), CRL_WAIT_MS, () =>
+      logger.warn({ serial: certificate.serial, issuerId: certificate.issuerId, shard: certificate.crlShard }, 'the CRL listing a revocation is not published yet; it is retried'),
+    );
   });
 
   // ---- periodic work, each job on one instance at a time across instances ----
@@ -452,7 +486,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   let started = false;
   const buildApps = async (): Promise<ChanceryApps> => {
     const tls = config.acme.tls ? await serverCertificate.issue() : undefined;
-    const built = buildApplications({ config, logger, clock, db, urls, hierarchy, issuers, ra, nonces, ocsp, crl, acmeUrl, tls, signerHealth });
+    const built = buildApplications({ config, logger, clock, db, urls, hierarchy, issuers, ra, nonces, ocsp, crl, acmeUrl, profiles, tls, signerHealth });
     closers.push(() => closeGracefully([built.acme, built.public], config.shutdownGraceSeconds * 1000, logger));
     builtApps = built;
     if (tls) {
@@ -507,6 +541,7 @@ function buildApplications(deps: {
   ocsp: OcspSource;
   crl: CrlPublisher;
   acmeUrl: string;
+  profiles: ProfileRegistry;
   tls: { key: string; cert: string } | undefined;
   signerHealth: SignerHealth;
 }): ChanceryApps {
@@ -523,7 +558,8 @@ function buildApplications(deps: {
       latest: (issuerId, shard) => crl.latest(issuerId, shard),
       rootCrl: () => crl.rootCrl(),
       clock,
-      maxAgeSeconds: Math.floor(crl.refreshMs / 1000),
+      // A revocation is in the CRL when it returns; a cache may still hold the older CRL this long.
+      maxAgeSeconds: Math.min(config.crl.cacheMaxAgeSeconds, Math.floor(crl.refreshMs / 1000)),
     },
     limits: httpLimits(config.http),
   });
@@ -538,6 +574,7 @@ function buildApplications(deps: {
       ...(config.acme.termsOfService ? { termsOfService: config.acme.termsOfService } : {}),
       ...(config.acme.website ? { website: config.acme.website } : {}),
       ...(caaIdentities.length ? { caaIdentities } : {}),
+      profiles: Object.fromEntries(deps.profiles.all().map((p) => [p.name, p.description])),
     },
     // RFC 8555 §7.4.2 Link rel="up": where the issuer's certificate can be fetched (the AIA caIssuers URL).
     issuerCertificateUrl: (der) => {

@@ -108,6 +108,8 @@ export function createAcmeHandlers(deps: AcmeHandlerDeps): AcmeHandlers {
         return accounts.keyChange(ctx, request);
       case 'newOrder':
         return orders.newOrder(ctx, request);
+      case 'newAuthz':
+        return orders.newAuthz(ctx, request);
       case 'order':
         return orders.order(ctx, request, route.orderId);
       case 'finalize':

@@ -89,6 +89,12 @@ const CURVE_BYTES: Record<string, number> = { 'P-256': 32, 'P-384': 48, 'P-521':
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Why a kid request's signature fails, as a client can act on it: after a key change (RFC 8555 §7.3.5) the
+ * old key is no longer the account's, and a client still signing with it needs to be told so.
+ */
+const NOT_THE_ACCOUNT_KEY = ": it does not verify with the account's current key (a key replaced by keyChange is no longer the account's key)";
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -275,7 +281,7 @@ function importKey(cache: Lru<string, KeyObject>, jwk: PublicJwk, what: string):
  * for `alg` only, so the header cannot pick another algorithm; returns the decoded payload. The caller has
  * checked that `alg` fits the key (checkAlgorithmFitsKey) and refused crit/b64 (parseProtectedHeader).
  */
-function verifySignature(cache: Lru<string, KeyObject>, jws: FlattenedJwsObject, alg: SupportedJwsAlgorithm, jwk: PublicJwk, what: string): Uint8Array {
+function verifySignature(cache: Lru<string, KeyObject>, jws: FlattenedJwsObject, alg: SupportedJwsAlgorithm, jwk: PublicJwk, what: string, hint = ''): Uint8Array {
   const key = importKey(cache, jwk, what);
   const method = NODE_VERIFY[alg];
   const signature = decodeBase64url(jws.signature, `${what} signature`);
@@ -288,7 +294,7 @@ function verifySignature(cache: Lru<string, KeyObject>, jws: FlattenedJwsObject,
       valid = false; // e.g. an RSA signature longer than the modulus
     }
   }
-  if (!valid) throw new CaError('malformed', `${what} signature is invalid`);
+  if (!valid) throw new CaError('malformed', `${what} signature is invalid${hint}`);
   return payload;
 }
 
@@ -447,7 +453,7 @@ export class JwsVerifier {
     if (known !== undefined && consumeAndFind !== undefined && fitsKey(alg, known.jwk)) {
       let payloadBytes: Uint8Array | undefined;
       try {
-        payloadBytes = verifySignature(this.keys, jws, alg, known.jwk, 'JWS');
+        payloadBytes = verifySignature(this.keys, jws, alg, known.jwk, 'JWS', NOT_THE_ACCOUNT_KEY);
       } catch {
         // Perhaps the account has a new key since (and the client signs with it): the plain way decides.
       }
@@ -460,7 +466,7 @@ export class JwsVerifier {
         this.rememberAccount(account);
         if (account.jwkThumbprint !== known.thumbprint) {
           checkAlgorithmFitsKey(alg, account.publicJwk);
-          payloadBytes = verifySignature(this.keys, jws, alg, account.publicJwk, 'JWS');
+          payloadBytes = verifySignature(this.keys, jws, alg, account.publicJwk, 'JWS', NOT_THE_ACCOUNT_KEY);
         }
         return { account, payloadBytes };
       }
@@ -468,7 +474,7 @@ export class JwsVerifier {
     const account = await this.deps.ra.findAccount(accountId);
     if (!account) throw new CaError('accountDoesNotExist', `no account exists at ${kid}`);
     checkAlgorithmFitsKey(alg, account.publicJwk);
-    const payloadBytes = verifySignature(this.keys, jws, alg, account.publicJwk, 'JWS');
+    const payloadBytes = verifySignature(this.keys, jws, alg, account.publicJwk, 'JWS', NOT_THE_ACCOUNT_KEY);
     await this.consumeNonce(nonce);
     this.rememberAccount(account);
     return { account, payloadBytes };

@@ -30,6 +30,7 @@ export type AcmeRoute =
   | { name: 'newNonce' }
   | { name: 'newAccount' }
   | { name: 'newOrder' }
+  | { name: 'newAuthz' }
   | { name: 'revokeCert' }
   | { name: 'keyChange' }
   | { name: 'renewalInfo'; certId: string }
@@ -50,6 +51,8 @@ export interface AcmeLinker {
   newNonce(): string;
   newAccount(): string;
   newOrder(): string;
+  /** RFC 8555 §7.4.1 pre-authorization. */
+  newAuthz(): string;
   revokeCert(): string;
   keyChange(): string;
   /** RFC 9773 §4: the directory advertises the bare URL; clients append "/<certID>". */
@@ -79,6 +82,7 @@ const PATTERNS: { re: RegExp; make: (m: RegExpExecArray) => AcmeRoute }[] = [
   { re: /^\/acme\/new-nonce$/, make: () => ({ name: 'newNonce' }) },
   { re: /^\/acme\/new-account$/, make: () => ({ name: 'newAccount' }) },
   { re: /^\/acme\/new-order$/, make: () => ({ name: 'newOrder' }) },
+  { re: /^\/acme\/new-authz$/, make: () => ({ name: 'newAuthz' }) },
   { re: /^\/acme\/revoke-cert$/, make: () => ({ name: 'revokeCert' }) },
   { re: /^\/acme\/key-change$/, make: () => ({ name: 'keyChange' }) },
   // Any single segment routes here so a bad certID gets a 400 malformed naming it rather than a 404 (the handler
@@ -122,6 +126,7 @@ export function acmeLinker(baseUrl: string): AcmeLinker {
     newNonce: () => `${acme}/new-nonce`,
     newAccount: () => `${acme}/new-account`,
     newOrder: () => `${acme}/new-order`,
+    newAuthz: () => `${acme}/new-authz`,
     revokeCert: () => `${acme}/revoke-cert`,
     keyChange: () => `${acme}/key-change`,
     renewalInfo: (certId) => (certId === undefined ? `${acme}/renewal-info` : `${acme}/renewal-info/${certId}`),

@@ -60,6 +60,10 @@ const KINDS: Record<CaErrorKind, KindMapping> = {
   badRevocationReason: { type: 'badRevocationReason', status: 400 },
   alreadyRevoked: { type: 'alreadyRevoked', status: 400 },
   alreadyReplaced: { type: 'alreadyReplaced', status: 409 },
+  // draft-ietf-acme-profiles: a profile the server does not offer.
+  invalidProfile: { type: 'invalidProfile', status: 400 },
+  // RFC 8555 §6.7: CAA records forbid issuance (RFC 8659, RFC 8657).
+  caa: { type: 'caa', status: 403 },
   incorrectResponse: { type: 'incorrectResponse', status: 403 },
   connection: { type: 'connection', status: 400 },
   dns: { type: 'dns', status: 400 },

@@ -41,6 +41,8 @@ export interface OrderResource {
   finalize: string;
   certificate?: string;
   replaces?: string;
+  /** draft-ietf-acme-profiles: the profile the order is issued under. */
+  profile?: string;
 }
 
 /**
@@ -61,6 +63,7 @@ export function renderOrder(order: Order, linker: AcmeLinker, extras: { replaces
   if (order.error) resource.error = renderStoredProblem(order.error);
   if (order.status === 'valid' && order.certificateSerial) resource.certificate = linker.certificate(order.certificateSerial);
   if (extras.replaces !== undefined) resource.replaces = extras.replaces;
+  if (order.profile !== undefined) resource.profile = order.profile;
   return resource;
 }
 

@@ -199,14 +199,15 @@ export interface NewOrderRequest {
   notAfter?: Date;
   /** RFC 9773 §5 certID of the certificate this order replaces. */
   replaces?: string;
+  /** draft-ietf-acme-profiles: the profile name the client asks for (the RA judges it: invalidProfile). */
+  profile?: string;
 }
 
 const IDENTIFIER_TYPES: readonly IdentifierType[] = ['dns', 'ip'];
 /** Longest DNS name (RFC 1035 presentation form) / IPv6 text; the policy checks the value itself. */
 const MAX_IDENTIFIER_LENGTH = 253;
 
-function parseIdentifier(value: unknown, index: number): Identifier {
-  const field = `identifiers[${index}]`;
+function parseIdentifier(value: unknown, field: string): Identifier {
   const obj = requireObject(value, field);
   const type = obj.type;
   if (typeof type !== 'string') throw new CaError('malformed', `${field}.type must be a string`);
@@ -243,7 +244,7 @@ export function parseNewOrder(payload: unknown): NewOrderRequest {
     throw new CaError('malformed', obj.identifiers === undefined ? '"identifiers" is required' : `"identifiers" must be an array, got ${describe(obj.identifiers)}`);
   }
   if (obj.identifiers.length === 0) throw new CaError('malformed', '"identifiers" must name at least one identifier');
-  const request: NewOrderRequest = { identifiers: obj.identifiers.map(parseIdentifier) };
+  const request: NewOrderRequest = { identifiers: obj.identifiers.map((value, index) => parseIdentifier(value, `identifiers[${index}]`)) };
   const notBefore = optionalString(obj, 'notBefore');
   const notAfter = optionalString(obj, 'notAfter');
   if (notBefore !== undefined) request.notBefore = parseRfc3339(notBefore, 'notBefore');
@@ -256,7 +257,22 @@ export function parseNewOrder(payload: unknown): NewOrderRequest {
     if (!isCertId(replaces)) throw new CaError('malformed', '"replaces" must be an RFC 9773 certID: base64url(keyIdentifier).base64url(serial)');
     request.replaces = replaces;
   }
+  const profile = optionalString(obj, 'profile');
+  if (profile !== undefined) {
+    // A name, not free text: it is echoed in the order and in problem details.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile)) {
+      throw new CaError('invalidProfile', `"profile" must be a profile name from the directory's meta.profiles, got ${JSON.stringify(profile.slice(0, 64))}`);
+    }
+    request.profile = profile;
+  }
   return request;
+}
+
+/** RFC 8555 §7.4.1 newAuthz payload: {"identifier": {"type", "value"}}. */
+export function parseNewAuthz(payload: unknown): { identifier: Identifier } {
+  const obj = requireObject(payload, 'newAuthz payload');
+  if (obj.identifier === undefined) throw new CaError('malformed', '"identifier" is required');
+  return { identifier: parseIdentifier(obj.identifier, 'identifier') };
 }
 
 /** RFC 8555 §7.4 finalize payload: the CSR as base64url DER (not PEM). */

@@ -8,6 +8,7 @@ import {
   implicitPrimitive,
   integer,
   namedBits,
+  nullValue,
   octetString,
   oid,
   sequence,
@@ -73,6 +74,14 @@ export function authorityInfoAccess(ocspUrl: string | undefined, caIssuersUrl: s
   if (ocspUrl) entries.push(sequence(oid(OID.ocsp), implicitPrimitive(6, Buffer.from(ocspUrl, 'latin1'))));
   if (caIssuersUrl) entries.push(sequence(oid(OID.caIssuers), implicitPrimitive(6, Buffer.from(caIssuersUrl, 'latin1'))));
   return extension(OID.authorityInfoAccess, false, sequence(...entries));
+}
+
+/**
+ * noRevAvail (RFC 9608 §2): the issuer publishes no revocation information for this certificate. Its value
+ * is NULL; §2 requires it non-critical in end-entity certificates, alongside no CRL DP and no OCSP URL.
+ */
+export function noRevAvail(): Der {
+  return extension(OID.noRevAvail, false, nullValue());
 }
 
 /**

@@ -27,6 +27,8 @@ export interface IssuerContext {
   signatureAlgorithmDer: Der;
   akiExtension: Der;
   aiaExtension: Der;
+  /** AIA with caIssuers only: for noRevAvail certificates, which name no OCSP responder (RFC 9608 §2). */
+  aiaCaIssuersOnlyExtension: Der;
   crlDpExtensions: Der[];
 }
 
@@ -61,6 +63,7 @@ export function buildIssuerContext(options: {
     signatureAlgorithmDer: signatureAlgorithmIdentifier(options.signer.algorithm),
     akiExtension: authorityKeyIdentifier(keyId),
     aiaExtension: authorityInfoAccess(options.urls.ocsp(), options.urls.caIssuer(options.id)),
+    aiaCaIssuersOnlyExtension: authorityInfoAccess(undefined, options.urls.caIssuer(options.id)),
     crlDpExtensions,
   };
 }

@@ -3,7 +3,7 @@ import { CaError } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
 import type { CertificateProfile } from '../core/profile.js';
 import { explicit, integer, sequence, time, unsignedInteger, type Der } from './der/der-writer.js';
-import { basicConstraints, extendedKeyUsage, keyIdentifierExtension, keyUsage, KEY_USAGE, subjectAltName } from './extensions.js';
+import { basicConstraints, extendedKeyUsage, keyIdentifierExtension, keyUsage, KEY_USAGE, noRevAvail, subjectAltName } from './extensions.js';
 import type { IssuerContext } from './issuer-context.js';
 import { encodeName } from './name.js';
 import { crlShardOf, randomSerial, serialHex } from './serial.js';
@@ -19,6 +19,8 @@ export interface LeafRequest {
   /** The validity window policy/ computed (validityWindow), client requests (RFC 8555 §7.1.3) included. */
   notBefore: Date;
   notAfter: Date;
+  /** The profile to issue under; the builder's own when absent. */
+  profile?: CertificateProfile;
 }
 
 /** A TBS that passed the checks, with the facts the stores need; signing turns it into a certificate. */
@@ -53,9 +55,10 @@ export class LeafCertificateBuilder {
   }
 
   prepare(request: LeafRequest, now: Date): PreparedLeaf {
-    const { notBefore, notAfter } = this.validity(request, now);
+    const profile = request.profile ?? this.profile;
+    const { notBefore, notAfter } = this.validity(request, profile, now);
     const identifiers = [...request.identifiers];
-    this.check(request, identifiers);
+    this.check(request, profile, identifiers);
 
     const serialBytes = randomSerial();
     const crlShard = crlShardOf(serialBytes, this.crlShards);
@@ -68,14 +71,17 @@ export class LeafCertificateBuilder {
 
     const usageBits =
       request.keyFamily === 'rsa' ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment] : [KEY_USAGE.digitalSignature];
+    // RFC 9608 §2: a noRevAvail certificate names no CRL DP and no OCSP responder, and says so.
+    const revocation = profile.noRevAvail
+      ? [this.issuer.aiaCaIssuersOnlyExtension, noRevAvail()]
+      : [this.issuer.aiaExtension, this.issuer.crlDpExtensions[crlShard]!];
     const extensions = sequence(
       keyUsage(usageBits),
-      extendedKeyUsage(this.profile.extendedKeyUsages),
+      extendedKeyUsage(profile.extendedKeyUsages),
       basicConstraints(false),
       keyIdentifierExtension(keyIdentifier(spki)),
       this.issuer.akiExtension,
-      this.issuer.aiaExtension,
-      this.issuer.crlDpExtensions[crlShard]!,
+      ...revocation,
       subjectAltName(identifiers, !useCn),
     );
     const tbs = sequence(
@@ -115,11 +121,11 @@ export class LeafCertificateBuilder {
    * the issuer: notAfter is cut at the issuer's notAfter (RFC 5280 §6.1.3: a chain is only as valid as its
    * shortest-lived certificate).
    */
-  private validity(request: LeafRequest, now: Date): { notBefore: Date; notAfter: Date } {
+  private validity(request: LeafRequest, profile: CertificateProfile, now: Date): { notBefore: Date; notAfter: Date } {
     const { notBefore, notAfter: wanted } = request;
     if (wanted.getTime() <= notBefore.getTime()) throw new CaError('malformed', 'notAfter must be later than notBefore');
-    if (wanted.getTime() - notBefore.getTime() + ONE_SECOND > this.profile.validityMs) {
-      throw new CaError('malformed', `validity ${notBefore.toISOString()} to ${wanted.toISOString()} exceeds the profile "${this.profile.name}"`);
+    if (wanted.getTime() - notBefore.getTime() + ONE_SECOND > profile.validityMs) {
+      throw new CaError('malformed', `validity ${notBefore.toISOString()} to ${wanted.toISOString()} exceeds the profile "${profile.name}"`);
     }
     const notAfter = wanted.getTime() > this.issuer.notAfter.getTime() ? this.issuer.notAfter : wanted;
     if (notAfter.getTime() <= now.getTime()) {
@@ -129,10 +135,10 @@ export class LeafCertificateBuilder {
   }
 
   /** The TBS check of rule 2, on the facts the TBS is encoded from. */
-  private check(request: LeafRequest, identifiers: Identifier[]): void {
+  private check(request: LeafRequest, profile: CertificateProfile, identifiers: Identifier[]): void {
     if (identifiers.length === 0) throw new CaError('malformed', 'a certificate needs at least one identifier');
-    if (identifiers.length > this.profile.maxIdentifiers) {
-      throw new CaError('rejectedIdentifier', `at most ${this.profile.maxIdentifiers} identifiers per certificate`);
+    if (identifiers.length > profile.maxIdentifiers) {
+      throw new CaError('rejectedIdentifier', `at most ${profile.maxIdentifiers} identifiers per certificate`);
     }
     if (Buffer.from(request.publicKey).equals(Buffer.from(this.issuer.signer.publicKey))) {
       throw new CaError('badPublicKey', 'the subscriber key must not be the CA key');

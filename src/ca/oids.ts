@@ -14,6 +14,8 @@ export const OID = {
   invalidityDate: '2.5.29.24',
   issuingDistributionPoint: '2.5.29.28',
   crlDistributionPoints: '2.5.29.31',
+  /** RFC 9608 §2 id-ce-noRevAvail. */
+  noRevAvail: '2.5.29.56',
   certificatePolicies: '2.5.29.32',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',

@@ -1,5 +1,6 @@
 import type { KeyAlgorithm, RsaScheme } from '../core/key-algorithm.js';
 import type { TlsPolicy } from './tls-policy.js';
+import type { ExtendedKeyUsage, ProfileId } from '../core/profile.js';
 
 /** The typed configuration every other layer receives (validated; paths absolute). */
 export interface Config {
@@ -57,9 +58,16 @@ export interface Config {
     denyNetworks: string[];
     /** Whether validation may connect to 127.0.0.0/8 and ::1 (the quick start); false in production. */
     allowLoopback: boolean;
+    /** CAA (RFC 8659, RFC 8657) against acme.caaIdentities; re-checked at finalize for older validations. */
+    caa: { enabled: boolean; recheckHours: number };
   };
+  /**
+   * The certificate profile registry (draft-ietf-acme-profiles): fixed ids, settings per id. validity
+   * undefined = issuance.validityDays.
+   */
+  profiles: { default: ProfileId } & Record<ProfileId, { validity: number | undefined; ekus: ExtendedKeyUsage[]; description: string }>;
   /** nextUpdate - thisUpdate of every CRL; CRLs are regenerated at half of it and on each revocation. */
-  crl: { nextUpdateHours: number };
+  crl: { nextUpdateHours: number; cacheMaxAgeSeconds: number };
   ocsp: {
     /** RFC 8954 nonces: ignore (RFC 5019 responders; the pre-signed cache serves) or sign live and echo. */
     nonce: 'ignore' | 'sign';

@@ -89,7 +89,7 @@ function parseSetting(setting: Setting, raw: unknown): unknown {
   const fail = (allowed: string): never => {
     throw new CaError('badConfig', `invalid setting ${name}: must be ${allowed}${shown}`);
   };
-  const listOk = (setting.type.kind === 'hostPortList' || setting.type.kind === 'cidrList') && Array.isArray(raw);
+  const listOk = (setting.type.kind === 'hostPortList' || setting.type.kind === 'enumList' || setting.type.kind === 'cidrList') && Array.isArray(raw);
   const text = raw === undefined || raw === null || listOk ? '' : typeof raw === 'object' ? fail('a scalar') : String(raw).trim();
   const type = setting.type;
   switch (type.kind) {
@@ -145,6 +145,23 @@ function parseSetting(setting: Setting, raw: unknown): unknown {
       for (const item of list) {
         const parsed = parseIpNetwork(item);
         if ('error' in parsed) fail(`a comma-separated list of CIDR networks, e.g. 10.0.0.0/8,fd00::/8 (${parsed.error})`);
+      }
+      return list;
+    }
+    case 'duration': {
+      if (text === '' && type.optional) return undefined;
+      const match = /^(\d{1,6})(m|h|d)$/.exec(text);
+      const ms = match ? Number(match[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : NaN;
+      if (!(ms >= type.minMs && ms <= type.maxMs)) {
+        fail(`${type.optional ? 'empty or ' : ''}a duration from ${type.minMs / 60_000}m to ${type.maxMs / 86_400_000}d, e.g. 90m, 12h or 30d`);
+      }
+      return ms;
+    }
+    case 'enumList': {
+      const items = Array.isArray(raw) ? raw.map((item) => String(item).trim()) : text.split(',').map((item) => item.trim());
+      const list = [...new Set(items.filter((item) => item !== ''))];
+      if ((type.nonEmpty && list.length === 0) || list.some((item) => !type.values.includes(item))) {
+        fail(`a ${type.nonEmpty ? 'non-empty ' : ''}comma-separated list of ${type.values.join(', ')}`);
       }
       return list;
     }

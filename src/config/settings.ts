@@ -1,5 +1,20 @@
 import { KEY_ALGORITHMS } from '../core/key-algorithm.js';
 import { TLS_VERSIONS } from './tls-policy.js';
+import { PROFILE_IDS } from '../core/profile.js';
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 24 * 60 * MINUTE_MS;
+
+/** The settings of one certificate profile (profiles.<id>.*, CHANCERY_PROFILE_<ID>_*). */
+function profileSettings(id: string): Setting[] {
+  const env = `CHANCERY_PROFILE_${id.toUpperCase().replace(/-/g, '_')}`;
+  return [
+    // Empty: issuance.validityDays. A short-lived profile is bounded by 7 days (policy/profiles.ts).
+    { path: `profiles.${id}.validity`, env: `${env}_VALIDITY`, type: { kind: 'duration', minMs: MINUTE_MS, maxMs: 398 * DAY_MS, optional: true } },
+    { path: `profiles.${id}.ekus`, env: `${env}_EKUS`, type: { kind: 'enumList', values: ['serverAuth', 'clientAuth'], nonEmpty: true } },
+    { path: `profiles.${id}.description`, env: `${env}_DESCRIPTION`, type: { kind: 'string', nonEmpty: true } },
+  ];
+}
 
 /**
  * Every setting: its place in the YAML tree, its CHANCERY_* variable and how to read it. This table is the
@@ -17,7 +32,11 @@ export type SettingType =
   | { kind: 'hostPortList' }
   /** IPv4/IPv6 CIDR networks (an address alone is a /32 or /128): comma-separated or a YAML sequence. */
   | { kind: 'cidrList' }
-  | { kind: 'optionalUrl'; protocols: readonly string[] };
+  | { kind: 'optionalUrl'; protocols: readonly string[] }
+  /** A duration such as 90m, 12h or 30d (minutes, hours, days); empty allowed when `optional`. */
+  | { kind: 'duration'; minMs: number; maxMs: number; optional?: boolean }
+  /** Comma-separated in a variable, a YAML sequence or comma-separated string in a file; each one of `values`. */
+  | { kind: 'enumList'; values: readonly string[]; nonEmpty?: boolean };
 
 export interface Setting {
   path: string;
@@ -66,7 +85,12 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'validation.allowNetworks', env: 'CHANCERY_VALIDATION_ALLOW_NETWORKS', type: { kind: 'cidrList' } },
   { path: 'validation.denyNetworks', env: 'CHANCERY_VALIDATION_DENY_NETWORKS', type: { kind: 'cidrList' } },
   { path: 'validation.allowLoopback', env: 'CHANCERY_VALIDATION_ALLOW_LOOPBACK', type: { kind: 'bool' } },
+  { path: 'validation.caa.enabled', env: 'CHANCERY_VALIDATION_CAA', type: { kind: 'bool' } },
+  { path: 'validation.caa.recheckHours', env: 'CHANCERY_VALIDATION_CAA_RECHECK_HOURS', type: { kind: 'int', min: 0, max: 24 * 30 } },
+  { path: 'profiles.default', env: 'CHANCERY_PROFILE_DEFAULT', type: { kind: 'enum', values: PROFILE_IDS } },
+  ...PROFILE_IDS.flatMap(profileSettings),
   { path: 'crl.nextUpdateHours', env: 'CHANCERY_CRL_NEXT_UPDATE_HOURS', type: { kind: 'int', min: 1, max: 24 * 10 } },
+  { path: 'crl.cacheMaxAgeSeconds', env: 'CHANCERY_CRL_CACHE_MAX_AGE_SECONDS', type: { kind: 'int', min: 0, max: 86_400 } },
   { path: 'ocsp.nonce', env: 'CHANCERY_OCSP_NONCE', type: { kind: 'enum', values: ['ignore', 'sign'] } },
   { path: 'ocsp.validityHours', env: 'CHANCERY_OCSP_VALIDITY_HOURS', type: { kind: 'int', min: 8, max: 240 } },
   { path: 'ocsp.responderValidityDays', env: 'CHANCERY_OCSP_RESPONDER_VALIDITY_DAYS', type: { kind: 'int', min: 1, max: 90 } },

@@ -26,6 +26,13 @@ export interface IssuedCertificate {
   orderId?: string;
   /** Serial of the predecessor this certificate replaces (RFC 9773 §5). */
   replacesSerial?: string;
+  /** The certificate profile it was issued under (draft-ietf-acme-profiles); DEFAULT_PROFILE_ID when absent. */
+  profile?: string;
+  /**
+   * RFC 9608 noRevAvail: a short-lived certificate whose revocation is recorded but never published — no
+   * CRL lists it and OCSP does not answer for it (its own lifetime is the bound on misuse).
+   */
+  noRevAvail?: boolean;
 }
 
 /** A CA certificate Chancery holds: the root or an issuing intermediate. */

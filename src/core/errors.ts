@@ -20,6 +20,8 @@ export type CaErrorKind =
   | 'badRevocationReason'
   | 'alreadyRevoked'
   | 'alreadyReplaced'
+  | 'invalidProfile'
+  | 'caa'
   | 'incorrectResponse'
   | 'connection'
   | 'dns'

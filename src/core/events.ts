@@ -30,9 +30,10 @@ export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T 
 /**
  * What became of a certificate's first OCSP response during its issuance: stored with the certificate;
  * attempted but not signed (left to live signing and the refresher's backfill, like any response that
- * failed); or not attempted (the issuance stored through the plain path, so it is still to be signed).
+ * failed); not attempted (the issuance stored through the plain path, so it is still to be signed); or
+ * none at all (a noRevAvail certificate, RFC 9608: no OCSP responder answers for it).
  */
-export type FirstOcspOutcome = 'stored' | 'unsigned' | 'not-attempted';
+export type FirstOcspOutcome = 'stored' | 'unsigned' | 'not-attempted' | 'none';
 
 /** Runs inside the change's transaction; a handler that throws rolls the change back. */
 export type CommittingHandler<T extends DomainEventType, Tx> = (event: EventOf<T>, tx: Tx) => Promise<void>;

@@ -18,6 +18,8 @@ export interface Order {
   certificateSerial?: string;
   /** Serial of the certificate this order replaces (RFC 9773 §5). */
   replacesSerial?: string;
+  /** The certificate profile it was requested with (draft-ietf-acme-profiles); DEFAULT_PROFILE_ID when absent. */
+  profile?: string;
   createdAt: Date;
 }
 

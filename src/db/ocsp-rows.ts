@@ -38,6 +38,8 @@ export interface OcspCertificateRow {
   revocation_reason: number | null;
   invalidity_date: Date | null;
   not_after: Date;
+  /** Only where the statement selects it (findCertificate). */
+  no_rev_avail?: boolean;
 }
 
 export type OcspStatus = 'good' | 'revoked';
@@ -64,4 +66,6 @@ export interface OcspCertificateFacts {
   revocationReason?: RevocationReason;
   invalidityDate?: Date;
   notAfter: Date;
+  /** RFC 9608: no OCSP answer for it. */
+  noRevAvail?: boolean;
 }

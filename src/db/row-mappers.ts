@@ -18,6 +18,7 @@ import type {
   OrderStatus,
 } from '../core/order.js';
 import type { KeyBlob } from '../core/key-blob.js';
+import { DEFAULT_PROFILE_ID } from '../core/profile.js';
 import type {
   AccountRow,
   AuthorizationRow,
@@ -151,6 +152,8 @@ export function certificateFromRow(row: CertificateRow): IssuedCertificate {
   if (row.account_id !== null) cert.accountId = row.account_id;
   if (row.order_id !== null) cert.orderId = row.order_id;
   if (row.replaces_serial !== null) cert.replacesSerial = row.replaces_serial;
+  cert.profile = row.profile;
+  if (row.no_rev_avail) cert.noRevAvail = true;
   return cert;
 }
 
@@ -177,6 +180,8 @@ export function certificateToRow(cert: IssuedCertificate): CertificateRow {
     account_id: cert.accountId ?? null,
     order_id: cert.orderId ?? null,
     replaces_serial: cert.replacesSerial ?? null,
+    profile: cert.profile ?? DEFAULT_PROFILE_ID,
+    no_rev_avail: cert.noRevAvail === true,
   };
 }
 
@@ -326,6 +331,7 @@ export function orderFromRow(row: OrderRow): Order {
   if (error !== undefined) order.error = error;
   if (row.certificate_serial !== null) order.certificateSerial = row.certificate_serial;
   if (row.replaces_serial !== null) order.replacesSerial = row.replaces_serial;
+  order.profile = row.profile;
   return order;
 }
 
@@ -343,6 +349,7 @@ export function orderToRow(order: Order): Omit<OrderRow, 'authorization_ids'> {
     certificate_serial: order.certificateSerial ?? null,
     replaces_serial: order.replacesSerial ?? null,
     created_at: order.createdAt,
+    profile: order.profile ?? DEFAULT_PROFILE_ID,
   };
 }
 

@@ -46,6 +46,10 @@ export interface CertificateRow {
   account_id: string | null;
   order_id: string | null;
   replaces_serial: string | null;
+  /** The certificate profile it was issued under (draft-ietf-acme-profiles). */
+  profile: string;
+  /** RFC 9608 noRevAvail: revocation recorded, never published (no CRL entry, no OCSP answer). */
+  no_rev_avail: boolean;
 }
 
 // ---- ACME (0002_acme) ------------------------------------------------------------------------------------
@@ -89,6 +93,7 @@ export interface OrderRow {
   certificate_serial: string | null;
   replaces_serial: string | null;
   created_at: Date;
+  profile: string;
   /** Not a column: the order's authorization ids in position order, aggregated as a jsonb array. */
   authorization_ids: unknown;
 }

@@ -22,7 +22,7 @@ export interface CrlRouteDeps {
   maxAgeSeconds: number;
 }
 
-// Issuer ids are short lower-case names (ra/ca-ceremony.ts); shards are below 4096 (config/settings.ts).
+// Issuer ids are short lower-case names (ca/ceremony.ts); shards are below 4096 (config/settings.ts).
 const ISSUER = /^[a-z0-9]{1,32}$/;
 const SHARD_FILE = /^(0|[1-9][0-9]{0,3})\.crl$/;
 

@@ -79,8 +79,12 @@ export class AcmeRa implements AcmeRegistrationAuthority {
     return this.deps.access.stores.orders.listIdsByAccount(account.id, cursor, limit);
   }
 
-  newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string }): Promise<Order> {
+  newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string; profile?: string }): Promise<Order> {
     return this.deps.orders.newOrder(account, request);
+  }
+
+  newAuthorization(account: Account, identifier: Identifier): Promise<{ authorization: Authorization; created: boolean }> {
+    return this.deps.orders.newAuthorization(account, identifier);
   }
 
   getOrder(account: Account, orderId: string): Promise<Order> {

@@ -48,8 +48,14 @@ export interface AcmeRegistrationAuthority {
 
   // ----- orders, authorizations, challenges (§7.4, §7.5) -----
   /** `replaces` is an ARI certID (RFC 9773 §5). */
-  newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string }): Promise<Order>;
+  newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string; profile?: string }): Promise<Order>;
   getOrder(account: Account, orderId: string): Promise<Order>;
+  /**
+   * newAuthz (§7.4.1): a new pending authorization for the identifier (created), or the valid one the account
+   * already holds for it (not created). The same identifier and network policy as newOrder; a wildcard is
+   * 'rejectedIdentifier'.
+   */
+  newAuthorization(account: Account, identifier: Identifier): Promise<{ authorization: Authorization; created: boolean }>;
   getAuthorization(account: Account, authorizationId: string): Promise<Authorization>;
   /** §7.5.2 client deactivation. */
   deactivateAuthorization(account: Account, authorizationId: string): Promise<Authorization>;

@@ -55,6 +55,8 @@ export interface OrderStore {
 }
 
 export interface AuthorizationStore {
+  /** Authorizations with their challenges (two statements: run it in a transaction to make it atomic). */
+  insertMany(authorizations: readonly Authorization[]): Promise<void>;
   findById(id: string): Promise<Authorization | undefined>;
   findByIds(ids: string[]): Promise<Authorization[]>;
   findReusable(accountId: string, identifier: Identifier, wildcard: boolean, validAfter: Date): Promise<Authorization | undefined>;

@@ -15,7 +15,14 @@ import type { FirstOcspResponse } from './acme-stores.js';
 export interface LeafSigner {
   readonly issuerId: string;
   prepare(
-    request: { publicKey: Uint8Array; keyFamily: 'rsa' | 'ec'; identifiers: readonly Identifier[]; notBefore: Date; notAfter: Date },
+    request: {
+      publicKey: Uint8Array;
+      keyFamily: 'rsa' | 'ec';
+      identifiers: readonly Identifier[];
+      notBefore: Date;
+      notAfter: Date;
+      profile: CertificateProfile;
+    },
     now: Date,
   ): PreparedTbs;
   sign(prepared: PreparedTbs): Promise<Buffer>;
@@ -70,6 +77,8 @@ export interface IssueOptions {
   expectedIdentifiers?: readonly Identifier[];
   notBefore?: Date;
   notAfter?: Date;
+  /** The profile to issue under (the order's); the issuance's default profile when absent. */
+  profile?: CertificateProfile;
   /** Keys the subscriber key must differ from (the ACME account key, RFC 8555 §11.1). */
   forbiddenKeys?: readonly Uint8Array[];
   /** Who asked for it: recorded with the certificate (revocation and inventory read it). */
@@ -117,10 +126,11 @@ export class CertificateIssuance {
         throw new CaError('badCSR', 'the certificate key must differ from the account key (RFC 8555 §11.1)');
       }
     }
-    const checked = checkIdentifiers(identifiers, this.deps.profile.maxIdentifiers);
+    const profile = options.profile ?? this.deps.profile;
+    const checked = checkIdentifiers(identifiers, profile.maxIdentifiers);
     const now = this.deps.clock.now();
-    const { notBefore, notAfter } = validityWindow(this.deps.profile, options, now);
-    const prepared = this.deps.signer.prepare({ publicKey, keyFamily: key.family, identifiers: checked, notBefore, notAfter }, now);
+    const { notBefore, notAfter } = validityWindow(profile, options, now);
+    const prepared = this.deps.signer.prepare({ publicKey, keyFamily: key.family, identifiers: checked, notBefore, notAfter, profile }, now);
     if (options.reserveSerial) await options.reserveSerial(prepared.serial, prepared.issuerId, now);
     else await this.deps.store.reserveSerial(prepared.serial, prepared.issuerId, now);
     const der = await this.deps.signer.sign(prepared);
@@ -135,16 +145,19 @@ export class CertificateIssuance {
       notAfter: prepared.notAfter,
       status: 'valid',
       createdAt: now,
+      profile: profile.name,
+      ...(profile.noRevAvail ? { noRevAvail: true } : {}),
       ...options.metadata,
     };
     const { events, firstOcsp } = this.deps;
     const committing = events.hasCommitting('certificate.issued')
       ? (firstOcspOutcome: FirstOcspOutcome) => (tx: Queryable) => events.committing({ type: 'certificate.issued', certificate, firstOcsp: firstOcspOutcome }, tx)
       : undefined;
-    let outcome: FirstOcspOutcome = 'not-attempted';
+    // RFC 9608: no OCSP responder answers for a noRevAvail certificate, so it gets no response at all.
+    let outcome: FirstOcspOutcome = profile.noRevAvail ? 'none' : 'not-attempted';
     if (options.persist) {
-      const ocsp = firstOcsp ? await firstOcsp(certificate) : undefined;
-      if (firstOcsp) outcome = ocsp ? 'stored' : 'unsigned';
+      const ocsp = firstOcsp && !profile.noRevAvail ? await firstOcsp(certificate) : undefined;
+      if (firstOcsp && !profile.noRevAvail) outcome = ocsp ? 'stored' : 'unsigned';
       await options.persist(certificate, ocsp, committing?.(outcome));
     } else if (committing) {
       const inTransaction = committing(outcome);

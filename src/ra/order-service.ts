@@ -7,8 +7,8 @@ import type { DomainEvents } from '../core/events.js';
 import type { Identifier } from '../core/identifier.js';
 import { newId } from '../core/ids.js';
 import { jwkToSpki } from '../core/jwk.js';
-import type { Authorization, AuthorizationStatus, Challenge, Order, OrderStatus } from '../core/order.js';
-import type { CertificateProfile } from '../core/profile.js';
+import type { Authorization, AuthorizationStatus, Challenge, ChallengeType, Order, OrderStatus } from '../core/order.js';
+import type { ProfileRegistry } from '../policy/profiles.js';
 import type { Queryable } from '../db/database.js';
 import { challengeTypesFor } from '../policy/challenge-policy.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
@@ -24,12 +24,24 @@ export interface OrderSettings {
   orderLifetimeMs: number;
   /** How long a new authorization stays valid, and so how long later orders of the account reuse it. */
   authorizationLifetimeMs: number;
-  profile: CertificateProfile;
+  /** The profile registry (draft-ietf-acme-profiles): an order names one or gets the default. */
+  profiles: ProfileRegistry;
   /** Key identifiers of the issuers whose certificates may be named in `replaces`. */
   issuerKeyIds: Buffer[];
 }
 
 const SPKI_CACHE_SIZE = 10_000;
+
+/**
+ * CAA checking at finalize (va/ CaaChecker, declared here: ra/ does not import va/ values), with how old a
+ * validation may be before CAA is checked again (validation.caa.recheckHours).
+ */
+export interface CaaRecheck {
+  recheckMs: number;
+  check(request: { name: string; wildcard: boolean; accountUri?: string; method?: ChallengeType }): Promise<{ ok: true } | { ok: false; problem: Problem; retryable: boolean }>;
+  /** The account's URL for RFC 8657 accounturi (the URL scheme belongs to acme/). */
+  accountUri(accountId: string): string;
+}
 
 /** The slice of the ValidationScheduler the order service drives (see its leaseForInline / validateNow). */
 export interface InlineValidation {
@@ -73,6 +85,8 @@ export class OrderService {
       validation: InlineValidation;
       /** The validation network policy's verdict on an identifier (ip identifiers in denied ranges). */
       identifierNetworkCheck: IdentifierNetworkCheck;
+      /** CAA re-checked at finalize for old validations; absent while validation.caa.enabled is off. */
+      caa?: CaaRecheck;
       /** Whether the CA can sign now (cached, never signs); asked before an order is claimed. */
       signing?: SigningAvailability;
     },
@@ -82,16 +96,17 @@ export class OrderService {
     return this.deps.access.stores;
   }
 
-  async newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string }): Promise<Order> {
+  async newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string; profile?: string }): Promise<Order> {
     const now = this.deps.clock.now();
     const { settings } = this.deps;
-    const identifiers = checkIdentifiers(request.identifiers, settings.profile.maxIdentifiers);
+    const profile = settings.profiles.resolve(request.profile);
+    const identifiers = checkIdentifiers(request.identifiers, profile.maxIdentifiers);
     for (const id of identifiers) {
       if (id.type === 'ip' && id.value.startsWith('*')) throw new CaError('rejectedIdentifier', 'IP identifiers cannot be wildcards');
     }
     refuseByNetworkPolicy(identifiers, this.deps.identifierNetworkCheck);
     // Refused now rather than at finalize, after the client proved control (RFC 8555 §7.4).
-    validityWindow(settings.profile, request, now);
+    validityWindow(profile, request, now);
     const replacesSerial = request.replaces ? await this.checkReplaces(account, request.replaces) : undefined;
 
     // Reuse only when it outlives the order comfortably (Boulder-style margin of one day). One read for all
@@ -107,7 +122,7 @@ export class OrderService {
     let earliestExpiry = now.getTime() + settings.orderLifetimeMs;
     for (const { identifier, wildcard } of wanted) {
       const reused = reusable.find((a) => a.wildcard === wildcard && a.identifier.type === identifier.type && a.identifier.value === identifier.value);
-      const authorization = reused ?? this.newAuthorization(account, identifier, wildcard, now);
+      const authorization = reused ?? this.freshAuthorization(account, identifier, wildcard, now);
       if (!reused) fresh.push(authorization);
       chosen.push(authorization);
       authorizationIds.push(authorization.id);
@@ -124,11 +139,39 @@ export class OrderService {
       notAfter: request.notAfter,
       expires: new Date(earliestExpiry),
       replacesSerial,
+      profile: profile.name,
       createdAt: now,
     };
     // One statement stores the authorizations, challenges, order and links atomically (rule 6).
     await changeWithEvent(this.deps, 'order.changed', (stores) => stores.orders.insertWithAuthorizations(order, fresh), () => this.orderEvent(order, order.status));
     return order;
+  }
+
+  /**
+   * §7.4.1 pre-authorization: checked like an order's identifiers (policy, network policy), then the valid
+   * authorization the account holds for it if one outlives the reuse margin, else a new pending one —
+   * which later orders reuse like any other (findReusableMany).
+   */
+  async newAuthorization(account: Account, requested: Identifier): Promise<{ authorization: Authorization; created: boolean }> {
+    const now = this.deps.clock.now();
+    const [identifier] = checkIdentifiers([requested], 1) as [Identifier];
+    if (identifier.value.startsWith('*')) {
+      throw new CaError('rejectedIdentifier', `${identifier.value}: pre-authorization cannot cover a wildcard (RFC 8555 §7.4.1); order it, and prove it with dns-01`, {
+        subproblems: [{ kind: 'rejectedIdentifier', detail: 'wildcards cannot be pre-authorized', identifier }],
+      });
+    }
+    refuseByNetworkPolicy([identifier], this.deps.identifierNetworkCheck);
+    const held = await this.stores.authorizations.findReusable(account.id, identifier, false, new Date(now.getTime() + DAY));
+    if (held?.status === 'valid') return { authorization: held, created: false };
+    const authorization = this.freshAuthorization(account, identifier, false, now);
+    await changeWithEvent(
+      this.deps,
+      'authorization.changed',
+      // Two statements (authorization, challenges): one transaction, so no authorization is left without them.
+      () => this.deps.access.transaction((stores) => stores.authorizations.insertMany([authorization])),
+      () => ({ type: 'authorization.changed', authorizationId: authorization.id, status: 'pending' }),
+    );
+    return { authorization, created: true };
   }
 
   async getOrder(account: Account, orderId: string): Promise<Order> {
@@ -227,6 +270,7 @@ export class OrderService {
         retryAfterSeconds: this.deps.signing!.retryAfterSeconds,
       });
     }
+    if (this.deps.caa) await this.recheckCaa(account, order, this.deps.caa);
     let claimed = false;
     let certificateSerial: string | undefined;
     try {
@@ -234,6 +278,7 @@ export class OrderService {
         expectedIdentifiers: order.identifiers,
         notBefore: order.notBefore,
         notAfter: order.notAfter,
+        profile: this.deps.settings.profiles.resolve(order.profile),
         forbiddenKeys: [this.accountSpki(account)],
         metadata: { accountId: account.id, orderId: order.id, replacesSerial: order.replacesSerial },
         reserveSerial: async (serial, issuerId, at) => {
@@ -324,6 +369,32 @@ export class OrderService {
     return order;
   }
 
+  /**
+   * RFC 8659 at finalize: an authorization is reused for up to 30 days, CAA may have changed since it was
+   * validated; one validated longer ago than recheckMs is checked again (before the claim, so a refusal leaves
+   * the order ready). One read of the order's authorizations, only when CAA checking is on.
+   */
+  private async recheckCaa(account: Account, order: Order, caa: CaaRecheck): Promise<void> {
+    const now = this.deps.clock.now().getTime();
+    for (const authorization of await this.stores.authorizations.findByIds(order.authorizationIds)) {
+      if (authorization.identifier.type !== 'dns') continue;
+      const validated = authorization.challenges.find((c) => c.status === 'valid');
+      if (validated?.validatedAt !== undefined && now - validated.validatedAt.getTime() <= caa.recheckMs) continue;
+      const outcome = await caa.check({
+        name: authorization.identifier.value,
+        wildcard: authorization.wildcard,
+        accountUri: caa.accountUri(account.id),
+        ...(validated ? { method: validated.type } : {}),
+      });
+      if (!outcome.ok) {
+        const shown = `${authorization.wildcard ? '*.' : ''}${authorization.identifier.value}`;
+        throw new CaError('caa', `${shown}: ${outcome.problem.detail}`, {
+          subproblems: [{ kind: 'caa', detail: outcome.problem.detail, identifier: { type: 'dns', value: shown } }],
+        });
+      }
+    }
+  }
+
   /** A compare-and-set on an authorization's status with its `authorization.changed` event; undefined when it lost. */
   private updateAuthorization(id: string, from: AuthorizationStatus[], to: AuthorizationStatus): Promise<Authorization | undefined> {
     return changeWithEvent(
@@ -362,7 +433,7 @@ export class OrderService {
     return spki;
   }
 
-  private newAuthorization(account: Account, identifier: Identifier, wildcard: boolean, now: Date): Authorization {
+  private freshAuthorization(account: Account, identifier: Identifier, wildcard: boolean, now: Date): Authorization {
     const id = newId();
     const types = challengeTypesFor(identifier, wildcard);
     return {

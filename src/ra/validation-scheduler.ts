@@ -64,6 +64,8 @@ export class ValidationScheduler {
       validator: Validator;
       /** `authorization.changed` after each decided validation (after commit: one statement on the pool). */
       events: DomainEvents<Queryable>;
+      /** The account's URL (CAA accounturi, RFC 8657 §3); the URL scheme belongs to acme/, so compose.ts passes it. */
+      accountUri?: (accountId: string) => string;
       clock: Clock;
       settings: SchedulerSettings;
       logger?: Logger;
@@ -206,6 +208,8 @@ export class ValidationScheduler {
         token: challenge.token,
         // RFC 8555 §8.1: keyAuthorization = token || '.' || base64url(JWK_Thumbprint(accountKey))
         keyAuthorization: `${challenge.token}.${accountThumbprint}`,
+        wildcard: authorization.wildcard,
+        ...(this.deps.accountUri ? { accountUri: this.deps.accountUri(authorization.accountId) } : {}),
       });
     } catch (error) {
       // The VA reports network failures as outcomes; a throw is a bug, retried like a transient failure.

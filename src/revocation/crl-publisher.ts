@@ -81,7 +81,11 @@ export interface CrlSettings {
    * interval, so at least one scheduled CRL after expiry still lists it.
    */
   expiredRetentionMs?: number;
-  /** Revocations within this window share one regeneration of their scope. Default 500 ms. */
+  /**
+   * Revocations within this window share one regeneration of their scope. Default 25 ms: a revocation waits
+   * for its CRL (onRevoked), so the window is latency; revocations that arrive while a regeneration runs
+   * share the next one whatever the window.
+   */
   coalesceMs?: number;
   /** How often the `crl.regenerate` job looks for scopes due for regeneration. Default min(refresh / 4, 5 min). */
   checkEveryMs?: number;
@@ -105,6 +109,8 @@ interface ScopeState {
   timer: NodeJS.Timeout | undefined;
   running: Promise<void> | undefined;
   failures: number;
+  /** Callers of onRevoked waiting for a CRL generated after their revocation committed. */
+  waiters: (() => void)[];
 }
 
 const MAX_RETRY_MS = 5 * MINUTE;
@@ -149,7 +155,7 @@ export class CrlPublisher {
     this.nextUpdateMs = settings.nextUpdateMs ?? DAY;
     this.refreshMs = settings.refreshMs ?? Math.floor(this.nextUpdateMs / 2);
     this.expiredRetentionMs = settings.expiredRetentionMs ?? this.nextUpdateMs;
-    this.coalesceMs = settings.coalesceMs ?? 500;
+    this.coalesceMs = settings.coalesceMs ?? 25;
     this.checkEveryMs = settings.checkEveryMs ?? Math.min(Math.floor(this.refreshMs / 4), 5 * MINUTE);
     if (!Number.isInteger(settings.shards) || settings.shards < 1) throw new CaError('badConfig', `CRL shards must be at least 1, got ${settings.shards}`);
     if (this.nextUpdateMs < 2 * SECOND) throw new CaError('badConfig', 'CRL nextUpdate must be at least 2 seconds after thisUpdate');
@@ -196,20 +202,25 @@ export class CrlPublisher {
   }
 
   /**
-   * Called after a certificate was revoked (RevocationService listener). Returns at once: the scope is
-   * regenerated in the background, coalesced with other revocations of the same scope. Failures are logged
-   * and retried with backoff.
+   * Called after a certificate's revocation committed (the `certificate.revoked` event). The scope is
+   * regenerated in the background, coalesced with other revocations of the same scope; the promise resolves
+   * once a CRL generated after this call — so listing the certificate — is stored and served, so a
+   * revocation's caller can return only when relying parties can see it (RFC 5280 §5: a cache that fetched
+   * the CRL in between would keep the pre-revocation one for its max-age). It never rejects: failures are
+   * logged and retried with backoff, and the promise waits for the retry that succeeds (bound it).
    */
-  onRevoked(certificate: { issuerId: string; crlShard: number }): void {
-    if (this.stopped) return;
+  onRevoked(certificate: { issuerId: string; crlShard: number }): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     const key = scopeKey(certificate.issuerId, certificate.crlShard);
     let state = this.scopes.get(key);
     if (state === undefined) {
-      state = { issuerId: certificate.issuerId, shard: certificate.crlShard, dirty: false, timer: undefined, running: undefined, failures: 0 };
+      state = { issuerId: certificate.issuerId, shard: certificate.crlShard, dirty: false, timer: undefined, running: undefined, failures: 0, waiters: [] };
       this.scopes.set(key, state);
     }
     state.dirty = true;
+    const published = new Promise<void>((resolve) => state.waiters.push(resolve));
     if (state.timer === undefined && state.running === undefined) this.schedule(state, this.coalesceMs);
+    return published;
   }
 
   /** Resolves once every regeneration requested by onRevoked so far has finished (tests, shutdown). */
@@ -276,6 +287,8 @@ export class CrlPublisher {
   /** Stops pending regenerations; waits for the one running, if any. */
   async stop(): Promise<void> {
     this.stopped = true;
+    // Nobody waits on a publisher that stopped: the next start's catch-up publishes what is missing.
+    for (const state of this.scopes.values()) for (const resolve of state.waiters.splice(0)) resolve();
     for (const state of this.scopes.values()) {
       if (state.timer !== undefined) clearTimeout(state.timer);
       state.timer = undefined;
@@ -374,11 +387,15 @@ export class CrlPublisher {
     state.running = (async () => {
       while (state.dirty && !this.stopped) {
         state.dirty = false;
+        // These revocations committed before this generation draws its number, so it lists them.
+        const waiting = state.waiters.splice(0);
         try {
           const info = await this.exclusive(() => this.generateNow(state.issuerId, state.shard, true));
           state.failures = 0;
           this.logger.info({ crl: describe(info) }, 'CRL regenerated after revocation');
+          for (const resolve of waiting) resolve();
         } catch (error) {
+          state.waiters.unshift(...waiting);
           state.dirty = true;
           state.failures += 1;
           this.logger.error({ err: error, issuerId: state.issuerId, shard: state.shard, failures: state.failures }, 'CRL regeneration after revocation failed; retrying');

@@ -83,6 +83,8 @@ export interface CertificateFacts {
   revocationReason?: RevocationReason;
   /** RFC 5280 §5.3.2; carried as a singleExtension of a revoked response, as in the CRL entry. */
   invalidityDate?: Date;
+  /** RFC 9608 noRevAvail: no revocation status is published for it, so this responder does not answer. */
+  noRevAvail?: boolean;
 }
 
 export interface StoredResponse {
@@ -266,6 +268,9 @@ export class OcspSource {
       const signed = await this.sign(issuer.id, { kind: 'unknown' }, { ...canonical, serialNumber: certId.serialNumber }, now, nextUpdate);
       return this.entry(signed.der, signed.thisUpdate, signed.nextUpdate, now);
     }
+    // RFC 9608 §2 / RFC 6960 §2.3: a noRevAvail certificate has no revocation status to give; `unauthorized`
+    // says this responder cannot answer for it (cached like any answer: the flag never changes).
+    if (facts.noRevAvail) return { reply: this.error('unauthorized'), expiresAt: now.getTime() + CACHE_TTL_MS };
     const signed = await this.sign(issuer.id, statusOf(facts), canonical, now);
     if (certId.hashAlgorithm === 'sha1') {
       // Fill the row (a certificate from before OCSP, or an issuance hook that did not run); a failure
@@ -284,6 +289,7 @@ export class OcspSource {
     try {
       const now = this.deps.clock.now();
       const facts = await this.deps.store.findCertificate(certId.serial);
+      if (facts?.noRevAvail && facts.issuerId === issuer.id) return this.error('unauthorized');
       const known = facts !== undefined && facts.issuerId === issuer.id;
       const signed = await this.sign(
         issuer.id,
@@ -345,7 +351,7 @@ export class OcspSource {
   }
 
   /**
-   * The RevocationService beforeCommit hook: re-signs the response as revoked and announces it, both in the
+   * The `certificate.revoked` handler inside the revocation's transaction: re-signs the response as revoked and announces it, both in the
    * revocation's transaction, so the status change, the stored answer and the notification commit
    * together. If signing fails (HSM down, no responder) the revocation still commits, with a row that
    * holds no response: it stops any `good` from being written back, and requests are answered live from
@@ -376,7 +382,7 @@ export class OcspSource {
   }
 
   /**
-   * The RevocationService onRevoked listener (after commit): drops this instance's cached answers, then
+   * The `certificate.revoked` handler after commit: drops this instance's cached answers, then
    * waits until every live instance has acknowledged the revocation (each drops its cache before it acks),
    * at most ACK_WAIT_MS. So when revoke() returns, no instance that is alive serves `good` any more; one that
    * does not answer in time is named in the log (it is partitioned from the database or stalled, and its

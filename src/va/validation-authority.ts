@@ -5,6 +5,7 @@ import type { Connector } from './dial.js';
 import { createDns01Validator } from './dns01-validator.js';
 import { createHttp01Validator } from './http01-validator.js';
 import { createNetworkPolicy, type NetworkPolicy } from './network-policy.js';
+import type { CaaChecker } from './caa.js';
 import { createTlsAlpn01Validator } from './tls-alpn01-validator.js';
 import type { ValidationOutcome, ValidationReach, ValidationRequest, Validator } from './validator.js';
 
@@ -21,6 +22,11 @@ export interface ValidationAuthorityOptions {
   policy?: NetworkPolicy;
   /** How connections are opened; tests inject one that counts attempts. */
   connector?: Connector;
+  /**
+   * CAA (RFC 8659, RFC 8657), checked for dns identifiers once the challenge passed (validation.caa.enabled);
+   * its refusal fails the authorization with a `caa` problem.
+   */
+  caa?: CaaChecker;
 }
 
 /** RFC 8555 §8.1: a token is base64url; anything else must not reach a URL path. */
@@ -63,7 +69,15 @@ export function createValidationAuthority(reach: ValidationReach, options: Valid
         return failureOutcome(error);
       }
       const validator = validators[request.type];
-      return validator.validate(request);
+      const outcome = await validator.validate(request);
+      if (!outcome.valid || options.caa === undefined || request.identifier.type !== 'dns') return outcome;
+      const caa = await options.caa.check({
+        name: request.identifier.value.replace(/^\*\./, ''),
+        wildcard: request.wildcard === true || request.identifier.value.startsWith('*.'),
+        method: request.type,
+        ...(request.accountUri === undefined ? {} : { accountUri: request.accountUri }),
+      });
+      return caa.ok ? outcome : { valid: false, problem: caa.problem, retryable: caa.retryable };
     },
   };
 }

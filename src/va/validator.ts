@@ -12,6 +12,10 @@ export interface ValidationRequest {
   identifier: Identifier;
   token: string;
   keyAuthorization: string;
+  /** The authorization is for "*.<identifier>" (CAA then reads issuewild, RFC 8659 §4.3). */
+  wildcard?: boolean;
+  /** The account's URL, for CAA accounturi (RFC 8657 §3). */
+  accountUri?: string;
 }
 
 export type ValidationOutcome =

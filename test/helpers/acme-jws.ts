@@ -193,6 +193,11 @@ export class InjectClient {
     return nonce;
   }
 
+  /** Drops the remembered nonce (e.g. after a fake clock jumped past its lifetime): the next post fetches one. */
+  forgetNonce(): void {
+    this.nonce = undefined;
+  }
+
   /** The nonce from the last response, or a fresh one. */
   async takeNonce(): Promise<string> {
     const nonce = this.nonce ?? (await this.newNonce());

@@ -18,6 +18,7 @@ import { DAY, type Clock } from '../../src/core/clock.js';
 import type { Identifier } from '../../src/core/identifier.js';
 import { newId } from '../../src/core/ids.js';
 import type { Authorization, Challenge, ChallengeType, Order } from '../../src/core/order.js';
+import { DEFAULT_PROFILE_ID } from '../../src/core/profile.js';
 
 /** FakeClock's default start; the time of the module-level builders. */
 export const BUILD_EPOCH = new Date('2026-01-01T00:00:00.000Z');
@@ -104,6 +105,7 @@ export function builders(time: Date | Clock = BUILD_EPOCH, defaults: BuilderDefa
       identifiers: [{ ...DEFAULT_IDENTIFIER }],
       authorizationIds: [],
       expires: after(at, ORDER_LIFETIME),
+      profile: DEFAULT_PROFILE_ID,
       createdAt: at,
       ...o,
     };
@@ -171,6 +173,7 @@ export function builders(time: Date | Clock = BUILD_EPOCH, defaults: BuilderDefa
         notAfter: after(at, CERTIFICATE_LIFETIME),
         status: 'valid',
         createdAt: at,
+        profile: DEFAULT_PROFILE_ID,
         ...o,
       };
     },

@@ -3,7 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { ipAddressBytes } from '../../src/va/reverse-dns-name.js';
 
 /**
- * A tiny authoritative DNS server over UDP for tests (RFC 1035 §4). It answers TXT, A and AAAA from
+ * A tiny authoritative DNS server over UDP for tests (RFC 1035 §4). It answers TXT, A, AAAA and CAA from
  * maps it is given, NODATA (NOERROR, no answers) for a known name without records of the asked type,
  * and NXDOMAIN for unknown names. Enough for dns-01 and for resolving http-01 / tls-alpn-01 names
  * through CHANCERY_DNS_RESOLVERS; no compression in questions, no TCP, no EDNS.
@@ -22,6 +22,10 @@ export interface DnsServer {
    * next address gets NODATA and does not advance.
    */
   setAnswers(name: string, addresses: string[]): void;
+  /** Replaces the CAA records of `name` (RFC 8659 §4.1: flags, tag, value); an empty list removes them. */
+  setCaa(name: string, records: { flags?: number; tag: string; value: string }[]): void;
+  /** Answers SERVFAIL for `name` (a broken zone), or normally again with `on` false. */
+  setServfail(name: string, on?: boolean): void;
   /** Names the server receives queries for but never answers (to test resolver timeouts). */
   setSilent(name: string, silent?: boolean): void;
   /** Every question seen, as "TYPE name", for assertions. */
@@ -32,7 +36,9 @@ export interface DnsServer {
 const TYPE_A = 1;
 const TYPE_TXT = 16;
 const TYPE_AAAA = 28;
-const TYPE_NAMES: Record<number, string> = { [TYPE_A]: 'A', [TYPE_TXT]: 'TXT', [TYPE_AAAA]: 'AAAA' };
+const TYPE_CAA = 257;
+const TYPE_NAMES: Record<number, string> = { [TYPE_A]: 'A', [TYPE_TXT]: 'TXT', [TYPE_AAAA]: 'AAAA', [TYPE_CAA]: 'CAA' };
+const RCODE_SERVFAIL = 2;
 const RCODE_NXDOMAIN = 3;
 const RCODE_FORMERR = 1;
 
@@ -45,6 +51,8 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
   const addresses = new Map<string, string>();
   const silent = new Set<string>();
   const sequences = new Map<string, string[]>();
+  const caa = new Map<string, { flags?: number; tag: string; value: string }[]>();
+  const servfail = new Set<string>();
   for (const [name, values] of options.txt ?? []) txt.set(normalize(name), values);
   for (const [name, address] of options.a ?? []) addresses.set(normalize(name), address);
   const queries: string[] = [];
@@ -86,13 +94,20 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
     const name = normalize(labels.join('.'));
     queries.push(`${TYPE_NAMES[qtype] ?? String(qtype)} ${name}`);
     if (silent.has(name)) return undefined;
+    if (servfail.has(name)) return Buffer.concat([header(RCODE_SERVFAIL, 0), question]);
 
-    const exists = txt.has(name) || addresses.has(name) || sequences.has(name);
+    const exists = txt.has(name) || addresses.has(name) || sequences.has(name) || caa.has(name);
     if (!exists) return Buffer.concat([header(RCODE_NXDOMAIN, 0), question]);
 
     const rdatas: { type: number; data: Buffer }[] = [];
     if (qtype === TYPE_TXT) {
       for (const value of txt.get(name) ?? []) rdatas.push({ type: TYPE_TXT, data: txtData(value) });
+    }
+    if (qtype === TYPE_CAA) {
+      for (const record of caa.get(name) ?? []) {
+        const tag = Buffer.from(record.tag, 'latin1');
+        rdatas.push({ type: TYPE_CAA, data: Buffer.concat([Buffer.from([record.flags ?? 0, tag.length]), tag, Buffer.from(record.value, 'utf8')]) });
+      }
     }
     const sequence = sequences.get(name);
     let address = addresses.get(name);
@@ -139,6 +154,14 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
     },
     setAnswers(name, list) {
       sequences.set(normalize(name), [...list]);
+    },
+    setCaa(name, records) {
+      if (records.length === 0) caa.delete(normalize(name));
+      else caa.set(normalize(name), records);
+    },
+    setServfail(name, on = true) {
+      if (on) servfail.add(normalize(name));
+      else servfail.delete(normalize(name));
     },
     setSilent(name, on = true) {
       if (on) silent.add(normalize(name));

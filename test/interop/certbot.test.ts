@@ -64,6 +64,8 @@ if (tools) {
     tt.ok(verdict.ok, 'openssl verifies cert.pem with chain.pem against our root', { output: verdict.output });
     const text = await certificateFileText(cert);
     tt.match(text, /DNS:web\.test/, 'the certificate names web.test');
+    // certbot 2.1 sends no profile (draft-ietf-acme-profiles): it gets the default, tls-server.
+    tt.match(text, /X509v3 Extended Key Usage:\s*\n\s*TLS Web Server Authentication\s*\n/, 'the tls-server profile: serverAuth only');
     return /Serial Number:\s*\n?\s*([0-9a-f:]+)/i.exec(text)?.[1];
   }
 

@@ -110,6 +110,9 @@ if (tools) {
       for (const domain of c.domains) tt.ok(text.includes(`DNS:${domain}`), `the certificate names ${domain}`);
       if (c.keyType === 'ec256') tt.match(text, /id-ecPublicKey[\s\S]*prime256v1|ASN1 OID: prime256v1/, 'an ECDSA P-256 key');
       else tt.match(text, /rsaEncryption[\s\S]*Public-Key: \(2048 bit\)/, 'an RSA 2048 key');
+      // lego 4.9 sends no profile (draft-ietf-acme-profiles): it gets the default, tls-server.
+      tt.match(text, /X509v3 Extended Key Usage:\s*\n\s*TLS Web Server Authentication\s*\n/, 'the tls-server profile: serverAuth only');
+      tt.match(text, /CRL Distribution Points/, 'with its revocation published');
       issued.push(c.domains[0]!);
     });
   }

@@ -28,6 +28,8 @@ export interface DirectoryMeta {
   termsOfService?: string;
   website?: string;
   caaIdentities?: string[];
+  /** draft-ietf-acme-profiles: profile name -> description, listed in meta.profiles. */
+  profiles?: Record<string, string>;
 }
 
 export interface HandlerContext {

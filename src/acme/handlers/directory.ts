@@ -4,7 +4,7 @@ import { jsonResponse, type AcmeRequest, type AcmeResponse, type HandlerContext 
 
 /**
  * GET /acme/directory (RFC 8555 §7.1.1). The only URL a client is configured with; every other one is learned
- * from here. newAuthz is absent: Chancery does not offer pre-authorization (§7.4.1). `renewalInfo` is the
+ * from here. newAuthz offers pre-authorization (§7.4.1) for dns and ip identifiers. `renewalInfo` is the
  * RFC 9773 §4 base URL to which clients append "/<certID>".
  */
 export function directory(ctx: HandlerContext): AcmeResponse {
@@ -13,11 +13,13 @@ export function directory(ctx: HandlerContext): AcmeResponse {
   if (meta.termsOfService !== undefined) metaObject.termsOfService = meta.termsOfService;
   if (meta.website !== undefined) metaObject.website = meta.website;
   if (meta.caaIdentities !== undefined && meta.caaIdentities.length > 0) metaObject.caaIdentities = [...meta.caaIdentities];
+  if (meta.profiles !== undefined && Object.keys(meta.profiles).length > 0) metaObject.profiles = { ...meta.profiles };
   metaObject.externalAccountRequired = ctx.ra.externalAccountRequired;
   return jsonResponse(200, {
     newNonce: linker.newNonce(),
     newAccount: linker.newAccount(),
     newOrder: linker.newOrder(),
+    newAuthz: linker.newAuthz(),
     revokeCert: linker.revokeCert(),
     keyChange: linker.keyChange(),
     renewalInfo: linker.renewalInfo(),

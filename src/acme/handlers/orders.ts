@@ -1,6 +1,6 @@
 import type { Order } from '../../core/order.js';
 import { renderAuthorization, renderChallenge, renderOrder } from '../render.js';
-import { parseAuthorizationUpdate, parseChallengeResponse, parseFinalize, parseNewOrder } from '../schemas.js';
+import { parseAuthorizationUpdate, parseChallengeResponse, parseFinalize, parseNewAuthz, parseNewOrder } from '../schemas.js';
 import { jsonResponse, link, retryAfterSeconds, type AcmeRequest, type AcmeResponse, type HandlerContext } from './context.js';
 
 /** Retry-After while the order is being issued (§7.4: clients poll a processing order). */
@@ -16,6 +16,18 @@ export async function newOrder(ctx: HandlerContext, request: AcmeRequest): Promi
   const payload = parseNewOrder(verified.payload);
   const order = await ctx.ra.newOrder(verified.account!, payload);
   return jsonResponse(201, renderOrder(order, ctx.linker, { replaces: payload.replaces }), { location: ctx.linker.order(order.id) });
+}
+
+/**
+ * POST /acme/new-authz (RFC 8555 §7.4.1 pre-authorization): 201 + Location of a new pending authorization,
+ * or 200 + Location of a valid one the account already holds for the identifier (what a later order would
+ * reuse anyway). Wildcards are refused: the authorization names the exact identifier (§7.4.1).
+ */
+export async function newAuthz(ctx: HandlerContext, request: AcmeRequest): Promise<AcmeResponse> {
+  const verified = await ctx.verifier.verify(request.body, request.externalUrl, { key: 'kid', payload: 'json' });
+  const { identifier } = parseNewAuthz(verified.payload);
+  const { authorization, created } = await ctx.ra.newAuthorization(verified.account!, identifier);
+  return jsonResponse(created ? 201 : 200, renderAuthorization(authorization, ctx.linker), { location: ctx.linker.authorization(authorization.id) });
 }
 
 /** POST-as-GET /acme/order/<id> (§7.1.3, §7.4). The RA refuses another account's order (unauthorized). */

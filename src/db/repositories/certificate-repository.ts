@@ -10,7 +10,7 @@ import { RESPONSE_COLUMNS as OCSP_RESPONSE_COLUMNS } from './ocsp-repository.js'
 
 const COLUMNS =
   'serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at, ' +
-  'revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial';
+  'revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, profile, no_rev_avail';
 
 /**
  * Serials and issued certificates. Takes a Queryable so issuance can store the certificate in the same
@@ -63,7 +63,7 @@ export class CertificateRepository {
     try {
       await this.db.query(
         `INSERT INTO certificates (${COLUMNS})
-         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
         insertValues(row),
       );
     } catch (error) {
@@ -101,15 +101,16 @@ export class CertificateRepository {
       `WITH k AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
            $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-           $18::text[], $19::text[], $20::text[], $21::text[], $22::integer[], $23::text[])
+           $18::text[], $19::text[], $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[], $25::boolean[])
            AS k (serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at,
              revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, for_order,
-             ocsp_der, ocsp_this_update, ocsp_next_update, ocsp_refresh_after, ocsp_responder_generation, ocsp_updated_at)
+             ocsp_der, ocsp_this_update, ocsp_next_update, ocsp_refresh_after, ocsp_responder_generation, ocsp_updated_at,
+             profile, no_rev_avail)
        ), stored AS (
          INSERT INTO certificates (${COLUMNS})
          SELECT serial, issuer_id, crl_shard, decode(der, 'hex'), identifiers::jsonb, spki_sha256, not_before::timestamptz,
            not_after::timestamptz, status, revoked_at::timestamptz, revocation_reason, invalidity_date::timestamptz,
-           created_at::timestamptz, account_id, order_id, replaces_serial
+           created_at::timestamptz, account_id, order_id, replaces_serial, profile, no_rev_avail
          FROM k
          RETURNING serial
        ), first_ocsp AS (
@@ -151,6 +152,8 @@ export class CertificateRepository {
         items.map((item) => item.ocsp?.refreshAfter.toISOString() ?? null),
         items.map((item) => item.ocsp?.responderGeneration ?? null),
         items.map((item) => item.ocsp?.updatedAt.toISOString() ?? null),
+        column('profile'),
+        column('no_rev_avail'),
       ],
       { keyedPlan: true },
     );
@@ -206,7 +209,7 @@ export class CertificateRepository {
   }
 }
 
-/** Parameters $1..$16 of an INSERT INTO certificates (COLUMNS), in COLUMNS order. */
+/** Parameters $1..$18 of an INSERT INTO certificates (COLUMNS), in COLUMNS order. */
 function insertValues(row: CertificateRow): unknown[] {
   return [
     row.serial,
@@ -225,6 +228,8 @@ function insertValues(row: CertificateRow): unknown[] {
     row.account_id,
     row.order_id,
     row.replaces_serial,
+    row.profile,
+    row.no_rev_avail,
   ];
 }
 

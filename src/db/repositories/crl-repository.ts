@@ -26,7 +26,7 @@ export const DEFAULT_CRL_PAGE_SIZE = 50_000;
 
 const META_COLUMNS = 'issuer_id, shard, number, this_update, next_update, entries';
 
-// One page of a scope's revoked certificates, keyset-paginated over certificates_crl_entries (0003): the
+// One page of a scope's revoked certificates, keyset-paginated over certificates_published_crl_entries (0007): the
 // byte-order collation is spelled the same way in the comparison, the ORDER BY and the index, so the planner
 // walks the index in order and stops after $5 rows.
 //
@@ -49,7 +49,7 @@ const PAGE_SQL = `SELECT count(*)::int AS count,
                  decode(CASE WHEN length(serial) % 2 = 0 THEN serial ELSE '0' || serial END, 'hex') AS octets,
                  revoked_at, revocation_reason, invalidity_date
             FROM certificates
-           WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND not_after > $3
+           WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND NOT no_rev_avail AND not_after > $3
              AND serial COLLATE "C" > $4
            ORDER BY serial COLLATE "C"
            LIMIT $5) AS page`;
@@ -199,7 +199,7 @@ export class CrlRepository {
   async countRevoked(issuerId: string, shard: number, options: { notAfterAfter: Date }): Promise<number> {
     const result = await this.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM certificates
-        WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND not_after > $3`,
+        WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND NOT no_rev_avail AND not_after > $3`,
       [issuerId, shard, options.notAfterAfter],
     );
     return result.rows[0]?.n ?? 0;
@@ -208,7 +208,7 @@ export class CrlRepository {
   async revokedSince(issuerId: string, shard: number, since: Date): Promise<boolean> {
     const result = await this.db.query<{ found: number }>(
       `SELECT 1 AS found FROM certificates
-        WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND revoked_at > $3
+        WHERE issuer_id = $1 AND crl_shard = $2 AND status = 'revoked' AND NOT no_rev_avail AND revoked_at > $3
         LIMIT 1`,
       [issuerId, shard, since],
     );

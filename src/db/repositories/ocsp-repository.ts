@@ -64,6 +64,7 @@ function factsFromRow(row: OcspCertificateRow): OcspCertificateFacts {
     ...(reason === null ? {} : { revocationReason: reason as RevocationReason }),
     ...(row.invalidity_date === null ? {} : { invalidityDate: row.invalidity_date }),
     notAfter: row.not_after,
+    ...(row.no_rev_avail ? { noRevAvail: true } : {}),
   };
 }
 
@@ -170,7 +171,7 @@ export class OcspResponseRepository {
   /** The certificate facts a response is signed from; undefined for a serial Chancery never stored. */
   async findCertificate(serial: string): Promise<OcspCertificateFacts | undefined> {
     const result = await this.db.query<OcspCertificateRow>(
-      'SELECT serial, issuer_id, status, revoked_at, revocation_reason, invalidity_date, not_after FROM certificates WHERE serial = $1',
+      'SELECT serial, issuer_id, status, revoked_at, revocation_reason, invalidity_date, not_after, no_rev_avail FROM certificates WHERE serial = $1',
       [serial],
     );
     const row = result.rows[0];
@@ -209,7 +210,7 @@ export class OcspResponseRepository {
     const result = await this.db.query<OcspCertificateRow>(
       `SELECT c.serial, c.issuer_id, c.status, c.revoked_at, c.revocation_reason, c.invalidity_date, c.not_after
        FROM certificates c
-       WHERE c.not_after > $1 AND NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial)
+       WHERE c.not_after > $1 AND NOT c.no_rev_avail AND NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial)
        ORDER BY c.not_after, c.serial
        LIMIT $2`,
       [now, limit],

@@ -10,12 +10,12 @@ import { authorizationById } from './keyed-joins.js';
 
 /** The orders table's columns. */
 const ORDER_COLUMNS =
-  'id, account_id, status, identifiers, not_before, not_after, expires, error, certificate_serial, replaces_serial, created_at';
+  'id, account_id, status, identifiers, not_before, not_after, expires, error, certificate_serial, replaces_serial, created_at, profile';
 
 /** The order's columns (table alias o) plus its authorization ids in position order, read in the same statement. */
 const COLUMNS =
   'o.id, o.account_id, o.status, o.identifiers, o.not_before, o.not_after, o.expires, o.error, o.certificate_serial, ' +
-  'o.replaces_serial, o.created_at, ' +
+  'o.replaces_serial, o.created_at, o.profile, ' +
   `COALESCE((SELECT jsonb_agg(oa.authorization_id ORDER BY oa.position) FROM order_authorizations oa WHERE oa.order_id = o.id), '[]'::jsonb) AS authorization_ids`;
 
 /** How far an order's authorizations are (see OrderRepository.findWithProgress). */
@@ -127,10 +127,10 @@ export class OrderRepository {
        ), new_orders AS (
          INSERT INTO orders (${ORDER_COLUMNS})
          SELECT id, account_id, status, identifiers::jsonb, not_before, not_after, expires, error::jsonb, certificate_serial,
-           replaces_serial, created_at
+           replaces_serial, created_at, profile
          FROM jsonb_to_recordset($3::text::jsonb) AS r (id text, account_id text, status text, identifiers text,
            not_before timestamptz, not_after timestamptz, expires timestamptz, error text, certificate_serial text,
-           replaces_serial text, created_at timestamptz)
+           replaces_serial text, created_at timestamptz, profile text)
          RETURNING id
        )
        INSERT INTO order_authorizations (order_id, authorization_id, position)

@@ -14,6 +14,7 @@ await t.test('ok/directory lists every resource and the meta', async (t) => {
     newNonce: `${BASE}/acme/new-nonce`,
     newAccount: `${BASE}/acme/new-account`,
     newOrder: `${BASE}/acme/new-order`,
+    newAuthz: `${BASE}/acme/new-authz`,
     revokeCert: `${BASE}/acme/revoke-cert`,
     keyChange: `${BASE}/acme/key-change`,
     renewalInfo: `${BASE}/acme/renewal-info`,

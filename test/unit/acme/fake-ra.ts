@@ -137,7 +137,7 @@ export class FakeRa implements AcmeRegistrationAuthority {
     return order;
   }
 
-  async newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string }): Promise<Order> {
+  async newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string; profile?: string }): Promise<Order> {
     this.record('newOrder', account, request);
     const rejected = request.identifiers.filter((id) => id.value.endsWith('.forbidden.test'));
     if (rejected.length > 0) {
@@ -149,6 +149,13 @@ export class FakeRa implements AcmeRegistrationAuthority {
     if (request.notBefore) order.notBefore = request.notBefore;
     if (request.notAfter) order.notAfter = request.notAfter;
     return order;
+  }
+
+  async newAuthorization(account: Account, identifier: Identifier): Promise<{ authorization: Authorization; created: boolean }> {
+    this.record('newAuthorization', account, identifier);
+    if (identifier.value.startsWith('*.')) throw new CaError('rejectedIdentifier', 'wildcards cannot be pre-authorized');
+    const order = this.addOrder(account.id, [identifier]);
+    return { authorization: this.authorizations.get(order.authorizationIds[0]!)!, created: true };
   }
 
   async getOrder(account: Account, orderId: string): Promise<Order> {
@@ -257,7 +264,6 @@ export class MemorySpentNonces implements SpentNonces {
 
 export interface HarnessOptions {
   bodyLimit?: number;
-  issuerUrl?: boolean;
   /**
    * 'signed': the production nonce store (SignedNonceStore, RFC 8555 §6.5) over MemorySpentNonces, so the
    * verifier's one-round-trip path for known accounts runs; default: the plain MemoryNonceStore.
@@ -289,7 +295,6 @@ export async function harness(options: HarnessOptions = {}): Promise<Harness> {
     externalUrl: BASE,
     meta: { termsOfService: `${BASE}/terms`, website: 'https://pki.example.internal', caaIdentities: ['pki.example.internal'] },
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
-    ...(options.issuerUrl ? { issuerCertificateUrl: () => 'http://127.0.0.1:8080/ca/int1.der' } : {}),
   });
   await app.ready();
   const client = new InjectClient(app, BASE);

@@ -96,7 +96,7 @@ await t.test('fail/the subscriber key is the forbidden (account) key', async (t)
 await t.test('fail/validity longer than the profile allows', async (t) => {
   const { der } = await makeCsr({ keyType: 'ec-p256', sans: ['DNS:a.example.internal'] });
   const now = Date.now();
-  await expectCaError(t, ca.issuance.issueFromCsr(der, { notBefore: new Date(now), notAfter: new Date(now + 90 * 86_400_000) }), 'malformed', /exceeds the profile "default" validity of 30 days/);
+  await expectCaError(t, ca.issuance.issueFromCsr(der, { notBefore: new Date(now), notAfter: new Date(now + 90 * 86_400_000) }), 'malformed', /exceeds the profile "tls-server" validity of 30 days/);
   t.equal(ca.store.serials.size, 0);
 });
 
