@@ -10,10 +10,14 @@
  * that of the generation and not of the setup. Finally openssl parses and verifies the CRL and counts its
  * entries.
  *
- *   BENCH_CRL_ENTRIES (default 1000000)   BENCH_CRL_RUNS (default 2)
+ * Then it revokes BENCH_CRL_REVOCATIONS fresh certificates of that shard one by one and times each
+ * Revoker.revoke(), which returns once the CRL listing the revocation is published.
+ *
+ *   BENCH_CRL_ENTRIES (default 1000000)   BENCH_CRL_RUNS (default 2)   BENCH_CRL_REVOCATIONS (default 3)
  *   BENCH_OPENSSL_BASELINE=1              also time `openssl ca -gencrl` on the same number of entries
  */
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +50,12 @@ function benchConfig(dir: string, databaseUrl: string): Config {
 interface ChildReport {
   rssBeforeBytes: number;
   runs: { seconds: number; number: number; entries: number; bytes: number; peakRssBytes: number }[];
+  /** Revoker.revoke() of a fresh certificate in the same shard: returns once the CRL listing it is published. */
+  revocations: { seconds: number; crlNumber: number; listed: number }[];
 }
+
+/** How many single revocations the child times after the generations (BENCH_CRL_REVOCATIONS). */
+const REVOCATIONS = Number(process.env.BENCH_CRL_REVOCATIONS ?? 3);
 
 /** The measured part, in a process of its own: open the runtime, generate the intermediate's CRL RUNS times. */
 async function child(dir: string, databaseUrl: string, out: string): Promise<void> {
@@ -54,13 +63,24 @@ async function child(dir: string, databaseUrl: string, out: string): Promise<voi
   try {
     const { hierarchy } = runtime;
     const publisher = runtime.services.crl;
-    const report: ChildReport = { rssBeforeBytes: peakRss(), runs: [] };
+    const report: ChildReport = { rssBeforeBytes: peakRss(), runs: [], revocations: [] };
     for (let run = 1; run <= RUNS; run += 1) {
       const started = performance.now();
       const info = await publisher.generate(hierarchy.intermediate.id, 0);
       const seconds = (performance.now() - started) / 1000;
       const bytes = (await publisher.latest(hierarchy.intermediate.id, 0))?.der.length ?? 0;
       report.runs.push({ seconds, number: info.number, entries: info.entries, bytes, peakRssBytes: peakRss() });
+    }
+    // What an ACME revokeCert or `chancery revoke` costs with this shard: the revocation's transaction
+    // (OCSP re-signed), then the regeneration of the whole shard, published before revoke() returns.
+    for (let i = 0; i < REVOCATIONS; i += 1) {
+      const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+      const leaf = await runtime.services.issuance.issueForKey(key, [{ type: 'dns', value: `revoked-${i}.bench.internal` }]);
+      const started = performance.now();
+      await runtime.services.revoker.revoke(leaf.serial, 1);
+      const seconds = (performance.now() - started) / 1000;
+      const latest = (await publisher.latest(hierarchy.intermediate.id, 0))!;
+      report.revocations.push({ seconds, crlNumber: latest.number, listed: latest.entries });
     }
     await writeFile(out, JSON.stringify(report));
   } finally {
@@ -110,6 +130,12 @@ async function main(): Promise<void> {
     });
     const report = JSON.parse(await readFile(reportFile, 'utf8')) as ChildReport;
     console.log(`generating process (node ${process.execArgv.join(' ') || ''}): RSS ${mb(report.rssBeforeBytes)} after opening the runtime`);
+    for (const [i, revocation] of report.revocations.entries()) {
+      console.log(
+        `revoke ${i + 1}: Revoker.revoke() returned in ${revocation.seconds.toFixed(2)} s with CRL #${revocation.crlNumber} ` +
+          `(${revocation.listed} entries) published — what an ACME revokeCert waits for on this shard`,
+      );
+    }
     for (const [i, run] of report.runs.entries()) {
       console.log(
         `run ${i + 1}: CRL #${run.number}, ${run.entries} entries, ${mb(run.bytes)} DER — read + encoded + signed + verified + stored ` +
