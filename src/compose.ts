@@ -576,11 +576,6 @@ function buildApplications(deps: {
       ...(caaIdentities.length ? { caaIdentities } : {}),
       profiles: Object.fromEntries(deps.profiles.all().map((p) => [p.name, p.description])),
     },
-    // RFC 8555 §7.4.2 Link rel="up": where the issuer's certificate can be fetched (the AIA caIssuers URL).
-    issuerCertificateUrl: (der) => {
-      const issuer = [hierarchy.root, hierarchy.intermediate].find((i) => Buffer.from(i.der).equals(Buffer.from(der)));
-      return issuer ? urls.caIssuer(issuer.id) : undefined;
-    },
     ...(deps.tls ? { https: tlsServerOptions(config.tls, deps.tls) } : {}),
     limits: httpLimits(config.http),
   });

@@ -33,11 +33,6 @@ export interface AcmeHandlerDeps {
   /** CHANCERY_ACME_URL: the base every ACME URL is built from. */
   externalUrl: string;
   meta: DirectoryMeta;
-  /**
-   * Optional: the public URL of an issuing CA certificate (AIA caIssuers, /ca/<issuer>.der), found from its
-   * DER, for the Link rel="up" of certificate downloads. Without it the header is left out.
-   */
-  issuerCertificateUrl?: (issuerDer: Uint8Array) => string | undefined;
 }
 
 export interface AcmeHandlers {
@@ -87,7 +82,6 @@ export function createAcmeHandlers(deps: AcmeHandlerDeps): AcmeHandlers {
     linker,
     verifier,
     meta: deps.meta,
-    ...(deps.issuerCertificateUrl ? { issuerCertificateUrl: deps.issuerCertificateUrl } : {}),
   };
 
   function dispatch(route: AcmeRoute, request: AcmeRequest): Promise<AcmeResponse> | AcmeResponse {

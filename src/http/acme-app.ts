@@ -18,8 +18,6 @@ export interface AcmeAppDeps {
   meta: DirectoryMeta;
   /** Largest accepted request body in bytes; default 64 KiB (a CSR with many names fits several times). */
   bodyLimit?: number;
-  /** Optional: public URL of an issuing CA certificate from its DER, for Link rel="up" on downloads. */
-  issuerCertificateUrl?: (issuerDer: Uint8Array) => string | undefined;
   /** Serve HTTPS with this key, certificate (PEM) and TLS policy (tls-policy.ts); renew with renewTls(). */
   https?: TlsServerOptions;
   /** Timeouts and the connection cap (listener-limits.ts); Node's and Fastify's defaults without them. */
@@ -42,7 +40,6 @@ export function buildAcmeApp(deps: AcmeAppDeps): FastifyInstance {
     logger: deps.logger,
     externalUrl: deps.externalUrl,
     meta: deps.meta,
-    ...(deps.issuerCertificateUrl ? { issuerCertificateUrl: deps.issuerCertificateUrl } : {}),
   });
 
   // Per-request access logging is left to the reverse proxy / audit layer; errors are logged by acme/.

@@ -53,6 +53,12 @@ const PACKAGE_OF: Record<string, string> = {
   'pebble-challtestsrv': 'pebble',
   openssl: 'openssl',
   curl: 'curl',
+  caddy: 'caddy',
+  dehydrated: 'dehydrated',
+  uacme: 'uacme',
+  ocsptool: 'gnutls-bin',
+  unshare: 'util-linux',
+  mount: 'mount',
 };
 
 /**

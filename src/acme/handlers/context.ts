@@ -38,8 +38,6 @@ export interface HandlerContext {
   linker: AcmeLinker;
   verifier: JwsVerifier;
   meta: DirectoryMeta;
-  /** URL where the issuer of a certificate can be downloaded, from the issuer's DER; for Link rel="up". */
-  issuerCertificateUrl?: (issuerDer: Uint8Array) => string | undefined;
 }
 
 export const JSON_CONTENT_TYPE = 'application/json';
