@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { CaError } from '../core/errors.js';
 import type { Database, ListenHandlers, Queryable, QueryOptions, QueryResult, Subscription } from './database.js';
+import { ConnectionLost, isConnectionLoss, wasNeverSent } from './errors.js';
 
 export interface PgDatabaseOptions {
   /** Connections per instance. Many instances may share one server (rule 7), so keep this modest. */
@@ -99,6 +102,70 @@ async function run<R>(client: pg.Pool | pg.PoolClient, sql: string, params: read
   return toResult<R>(result);
 }
 
+/**
+ * A statement that only reads: sending it again after its connection was lost cannot change anything. A
+ * statement starting with SELECT can only write through a function; these are the ones the schema's SQL uses.
+ */
+function isReadOnly(sql: string): boolean {
+  let readOnly = readOnlyStatements.get(sql);
+  if (readOnly === undefined) {
+    readOnly = /^\s*SELECT\b/i.test(sql) && !/\b(INSERT|UPDATE|DELETE|pg_notify|nextval|setval|pg_advisory\w*|FOR\s+(NO\s+KEY\s+)?UPDATE|FOR\s+SHARE)\b/i.test(sql);
+    if (readOnlyStatements.size < MAX_NAMED_STATEMENTS) readOnlyStatements.set(sql, readOnly);
+  }
+  return readOnly;
+}
+const readOnlyStatements = new Map<string, boolean>();
+
+/**
+ * Attempts per statement when the connection is lost and sending it again is safe (see PgDatabase.query);
+ * with the waits between them, about a third of a second in all before the caller gets ConnectionLost.
+ */
+const CONNECTION_ATTEMPTS = 3;
+const RETRY_WAIT_MS = [20, 100, 200];
+
+/** A connection taken from a pool, with what to do when giving it back. */
+interface CheckedOut {
+  client: pg.PoolClient;
+  /** Back to the pool; destroyed instead when `error` is given or the connection failed while checked out. */
+  release(error?: unknown): void;
+}
+
+/**
+ * A pooled connection, or ConnectionLost('not-applied') when none can be made (nothing was sent). While it
+ * is checked out the pool listens to it no more (pg-pool), and a connection killed between two statements
+ * (the server's FATAL arrives with no query running) emits 'error' on the client: without a listener of
+ * ours, that would end the process. The listener notes it, so the connection is destroyed on release.
+ */
+async function connect(pool: pg.Pool): Promise<CheckedOut> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const client = await pool.connect();
+      let failed: Error | undefined;
+      const onError = (error: Error): void => {
+        failed = error;
+      };
+      client.on('error', onError);
+      return {
+        client,
+        release: (error?: unknown) => {
+          client.removeListener('error', onError);
+          const destroy = error ?? failed;
+          client.release(destroy === undefined ? undefined : destroy instanceof Error ? destroy : true);
+        },
+      };
+    } catch (error) {
+      if (!isConnectionLoss(error)) throw error;
+      // A server that does not answer within connectionTimeoutMillis is not asked again: callers would wait
+      // several timeouts for their 503.
+      const timedOut = /timeout exceeded/.test(String((error as Error).message)) || (error as { code?: unknown }).code === 'ETIMEDOUT';
+      if (timedOut || attempt >= CONNECTION_ATTEMPTS) throw new ConnectionLost('not-applied', error);
+      await sleep(RETRY_WAIT_MS[attempt - 1]);
+    }
+  }
+}
+
+function ignoreError(): void {}
+
 /** LISTEN/NOTIFY channel names are interpolated into LISTEN (identifiers cannot be parameters). */
 const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -152,28 +219,71 @@ class PgDatabase implements Database {
     return subscription;
   }
 
+  /**
+   * Runs one statement on a pooled connection. When the connection turns out to be lost (the server killed
+   * it, restarted or failed over), the statement is sent again on a new connection only when that is safe:
+   * it provably never reached the server (node-postgres refused it on a dead client, or no connection could
+   * be made), or it only reads. Otherwise its outcome is unknown and the caller gets
+   * ConnectionLost('unknown'): repeating a write might apply it twice or report a compare-and-set it won
+   * as lost. Bounded: CONNECTION_ATTEMPTS tries.
+   */
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
     this.assertOpen();
-    return run<R>(options?.keyedPlan ? this.keyedPool : this.pool, sql, params, true);
+    const pool = options?.keyedPlan ? this.keyedPool : this.pool;
+    for (let attempt = 1; ; attempt += 1) {
+      const { client, release } = await connect(pool);
+      try {
+        const result = await run<R>(client, sql, params, true);
+        release();
+        return result;
+      } catch (error) {
+        if (!isConnectionLoss(error)) {
+          // The statement failed on a working connection (a constraint, a bad cast): the connection stays.
+          release();
+          throw error;
+        }
+        release(error);
+        const safe = wasNeverSent(error) || isReadOnly(sql);
+        if (!safe) throw new ConnectionLost('unknown', error);
+        if (attempt >= CONNECTION_ATTEMPTS) throw new ConnectionLost('not-applied', error);
+        await sleep(RETRY_WAIT_MS[attempt - 1]);
+      }
+    }
   }
 
+  /**
+   * BEGIN, fn, COMMIT on one connection. A connection lost before COMMIT was sent loses the transaction
+   * with it (the server rolls it back): ConnectionLost('not-applied'), fn is not run again (it may have done
+   * more than SQL). Lost during COMMIT: ConnectionLost('unknown'). A connection found dead at BEGIN is
+   * replaced, as nothing ran yet.
+   */
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.assertOpen();
-    const client = await this.pool.connect();
+    const { client, release } = await this.begin();
     let active = true;
+    let lost: unknown;
     const tx: Queryable = {
       query: async <R>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
         // The client goes back to the pool afterwards; a late query on it would run in someone else's session.
         if (!active) throw new CaError('serverInternal', 'query on a transaction that has already ended');
-        // The transaction's connection plans as any other: a keyed-plan statement runs unnamed here, planned
-        // at each call with its values, as a generic plan made under the default settings might scan.
-        return run<R>(client, sql, params, options?.keyedPlan !== true);
+        try {
+          // The transaction's connection plans as any other: a keyed-plan statement runs unnamed here, planned
+          // at each call with its values, as a generic plan made under the default settings might scan.
+          return await run<R>(client, sql, params, options?.keyedPlan !== true);
+        } catch (error) {
+          if (!isConnectionLoss(error)) throw error;
+          lost = error;
+          throw new ConnectionLost('not-applied', error);
+        }
       },
     };
     let broken: Error | undefined;
+    let committing = false;
     try {
-      await client.query('BEGIN');
       const value = await fn(tx);
+      // fn swallowed a lost connection: nothing it did was committed.
+      if (lost !== undefined) throw new ConnectionLost('not-applied', lost);
+      committing = true;
       const commit = await client.query('COMMIT');
       // PostgreSQL answers COMMIT of an aborted transaction (fn swallowed a failed statement) with ROLLBACK
       // and no error. Nothing was stored, so the caller must not believe otherwise (rule 6).
@@ -182,6 +292,10 @@ class PgDatabase implements Database {
       }
       return value;
     } catch (error) {
+      if (committing && isConnectionLoss(error)) {
+        broken = error instanceof Error ? error : new Error(String(error));
+        throw new ConnectionLost('unknown', error);
+      }
       try {
         await client.query('ROLLBACK');
       } catch (rollbackError) {
@@ -191,7 +305,23 @@ class PgDatabase implements Database {
       throw error;
     } finally {
       active = false;
-      client.release(broken);
+      release(broken);
+    }
+  }
+
+  /** A connection with BEGIN done; one found dead is replaced (BEGIN changes nothing, so it is safe to resend). */
+  private async begin(): Promise<CheckedOut> {
+    for (let attempt = 1; ; attempt += 1) {
+      const checkedOut = await connect(this.pool);
+      try {
+        await checkedOut.client.query('BEGIN');
+        return checkedOut;
+      } catch (error) {
+        checkedOut.release(error);
+        if (!isConnectionLoss(error)) throw error;
+        if (attempt >= CONNECTION_ATTEMPTS) throw new ConnectionLost('not-applied', error);
+        await sleep(RETRY_WAIT_MS[attempt - 1]);
+      }
     }
   }
 
@@ -224,6 +354,11 @@ export async function openPgDatabase(url: string, options: PgDatabaseOptions = {
   });
   // Without a listener an idle connection's error (server restart) would crash the process.
   for (const each of [pool, keyedPool]) each.on('error', (error) => options.onIdleError?.(error));
+  // Nor may a connection's error end it in the moments pg-pool leaves a client without a listener: it drops
+  // its own as it hands a new connection out, while still parsing the bytes that completed the start-up,
+  // and a FATAL that came in the same packet (pg_terminate_backend right after connecting) is emitted then.
+  // The statement that next uses the connection fails instead, and the connection is discarded.
+  for (const each of [pool, keyedPool]) each.on('connect', (client) => client.on('error', ignoreError));
   const db = new PgDatabase(
     pool,
     keyedPool,
@@ -243,7 +378,8 @@ export async function openPgDatabase(url: string, options: PgDatabaseOptions = {
     await db.query('SELECT $1::int AS one', [1], { keyedPlan: true });
   } catch (error) {
     await db.close().catch(() => undefined);
-    const reason = error instanceof Error ? error.message : String(error);
+    const root = error instanceof ConnectionLost ? error.cause : error;
+    const reason = root instanceof Error ? root.message : String(root);
     throw new CaError('badConfig', `cannot connect to PostgreSQL at ${describePgUrl(url)} (CHANCERY_DATABASE_URL): ${reason}`, {
       cause: error,
     });

@@ -1,3 +1,5 @@
+import { ConnectionLost } from './errors.js';
+
 /**
  * Coalesces concurrent calls of one statement into one round trip. Each database statement costs
  * PostgreSQL a fixed ~0.1-0.3 ms of CPU beyond its work (executor start-up, constraint and trigger set-up,
@@ -10,7 +12,7 @@
  * result i; if it throws, every item of that batch gets the error — or, with `retryAlone`, each item of a
  * failed batch runs again on its own and gets its own answer or error (for writes, where one item's
  * constraint violation must not fail the others; a batch statement is atomic, so the failed one wrote
- * nothing).
+ * nothing). Not after a lost connection, whose batch may have committed (ConnectionLost).
  *
  * The hold: when the previous batch of this statement carried more than one item (other requests are
  * running alongside), a batch that would start on an idle batcher first waits `holdMs` for company (or until
@@ -93,7 +95,9 @@ export class StatementBatcher<I, O> {
       if (results.length !== batch.length) throw new Error(`batched statement answered ${results.length} of ${batch.length} items`);
       batch.forEach((entry, i) => entry.resolve(results[i]!));
     } catch (error) {
-      if (this.options.retryAlone && batch.length > 1) {
+      // A batch that lost its connection may have committed: sending its items again would repeat them
+      // (ConnectionLost; each caller decides, by re-reading, what became of its item).
+      if (this.options.retryAlone && batch.length > 1 && !(error instanceof ConnectionLost)) {
         await Promise.all(batch.map((entry) => this.runBatch([entry])));
         return;
       }

@@ -1,6 +1,7 @@
 import type { IssuedCertificate, RevocationReason } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
+import { isOutcomeUnknown } from '../errors.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificateToRow, sqlError } from '../row-mappers.js';
 import type { OcspResponseRecord } from '../ocsp-rows.js';
 import type { CertificateRow } from '../row-types.js';
@@ -82,7 +83,37 @@ export class CertificateRepository {
     try {
       return this.orderInserts ? await this.orderInserts.submit(item) : (await this.insertManyForOrders([item]))[0]!;
     } catch (error) {
+      if (isOutcomeUnknown(error)) return this.afterLostInsert(item);
       throw insertError(error, cert);
+    }
+  }
+
+  /**
+   * insertForOrder whose answer was lost with its connection (ConnectionLost 'unknown'): what was stored is
+   * read back rather than assumed. Stored: the answer is whether the order names it (the same statement
+   * moved it). Not stored: the certificate is signed and must be on record, so it is inserted once more —
+   * which cannot store it twice (the serial is the key) and runs its order's compare-and-set only with an
+   * insert that succeeds; if the lost statement commits in between, the key refuses this one and the
+   * certificate is read back again.
+   */
+  private async afterLostInsert(item: OrderInsert): Promise<boolean> {
+    const stored = async (): Promise<boolean | undefined> => {
+      const { rows } = await this.db.query<{ named: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM orders WHERE id = $2 AND certificate_serial = $1) AS named FROM certificates WHERE serial = $1`,
+        [item.cert.serial, item.orderId],
+      );
+      return rows[0]?.named;
+    };
+    const found = await stored();
+    if (found !== undefined) return found;
+    try {
+      return (await this.insertManyForOrders([item]))[0]!;
+    } catch (error) {
+      if (sqlError(error).code === UNIQUE_VIOLATION) {
+        const again = await stored();
+        if (again !== undefined) return again;
+      }
+      throw isOutcomeUnknown(error) ? error : insertError(error, item.cert);
     }
   }
 

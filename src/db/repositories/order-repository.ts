@@ -1,7 +1,7 @@
 import { CaError, type Problem } from '../../core/errors.js';
 import type { Authorization, Order, OrderStatus } from '../../core/order.js';
 import type { Queryable } from '../database.js';
-import { CHECK_VIOLATION, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
+import { CHECK_VIOLATION, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, isOutcomeUnknown, sqlError } from '../errors.js';
 import { authorizationToRow, challengeToRow, orderFromRow, orderToRow, problemToText } from '../row-mappers.js';
 import type { ChallengeRow, OrderRow } from '../row-types.js';
 import { AUTHORIZATION_COLUMNS, CHALLENGE_COLUMNS } from './challenge-repository.js';
@@ -93,6 +93,8 @@ export class OrderRepository {
       if (this.inserts) await this.inserts.submit(item);
       else await this.insertMany([item]);
     } catch (error) {
+      // The answer was lost (ConnectionLost): the order, with its new id, is there or not.
+      if (isOutcomeUnknown(error) && (await this.findById(order.id)) !== undefined) return;
       throw orderError(error, order);
     }
   }
@@ -195,11 +197,22 @@ export class OrderRepository {
     try {
       return this.claims ? await this.claims.submit(claim) : (await this.claimMany([claim]))[0]!;
     } catch (error) {
+      // The answer was lost (ConnectionLost): the serial is reserved only with the claim that moved the order
+      // (one statement), so it says whether this claim happened. Never claimed again: that compare-and-set
+      // would fail against its own success and strand the order in processing.
+      if (isOutcomeUnknown(error)) {
+        if (await this.isSerialReserved(serial)) return true;
+        throw error;
+      }
       const { code } = sqlError(error);
       if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `serial ${serial} has already been used`);
       if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `issuer ${issuerId} does not exist`);
       throw error;
     }
+  }
+
+  private async isSerialReserved(serial: string): Promise<boolean> {
+    return (await this.db.query('SELECT serial FROM serials WHERE serial = $1', [serial])).rowCount === 1;
   }
 
   /**
@@ -239,16 +252,17 @@ export class OrderRepository {
 
   /**
    * Ends orders stuck in processing (RFC 8555 §7.1.6: processing -> invalid; there is no way back to ready):
-   * those claimed at or before `claimedBefore` — or, claimed before the claim time was recorded, created
-   * then — move to invalid with `error`, at most `limit` of them. A compare-and-set on the status, so an
-   * order whose certificate is stored meanwhile stays valid. Returns the orders it moved.
+   * those claimed at or before `claimedBefore` move to invalid with `error`, at most `limit` of them. A
+   * compare-and-set on the status, so an order whose certificate is stored meanwhile stays valid. Returns
+   * the orders it moved. Reads the partial index orders_processing_since (migration 0012): an order claimed
+   * without a recorded time (by an instance of a version before 0008) is not among them.
    */
   async failStuckProcessing(claimedBefore: Date, error: Problem, limit: number): Promise<Order[]> {
     const result = await this.db.query<OrderRow>(
       `UPDATE orders AS o SET status = 'invalid', error = $2::text::jsonb
        WHERE o.id IN (
            SELECT id FROM orders
-           WHERE status = 'processing' AND COALESCE(processing_since, created_at) <= $1
+           WHERE status = 'processing' AND processing_since <= $1
            ORDER BY processing_since LIMIT $3)
          AND o.status = 'processing'
        RETURNING ${COLUMNS}`,

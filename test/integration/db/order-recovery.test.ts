@@ -65,14 +65,6 @@ async function suite(t: Test, db: Database): Promise<void> {
     t.equal(second.length, 1);
     t.same([...first, ...second].map((o) => o.id).sort(), [...ids].sort());
   });
-
-  await t.test('ok/an order processing from before the claim time was recorded is judged by its creation', async (t) => {
-    const legacy = await claimed(at(20 * MINUTE));
-    await db.query('UPDATE orders SET processing_since = NULL WHERE id = $1', [legacy.id]);
-    const createdAt = (await orders.findById(legacy.id))!.createdAt;
-    t.same(await orders.failStuckProcessing(new Date(createdAt.getTime() - 1), ERROR, 100), [], 'created after the cut-off');
-    t.same((await orders.failStuckProcessing(createdAt, ERROR, 100)).map((o) => o.id), [legacy.id]);
-  });
 }
 
 await withEachDatabase(t, suite);
