@@ -7,6 +7,7 @@ import type { AcmeRegistrationAuthority } from '../ra/acme-registration-authorit
 import type { AcmeLinker } from './linker.js';
 import { isWellFormedNonce, type NonceStore } from './nonce-store.js';
 import { decodeBase64url, parseFlattenedJws, parseKeyChange, type FlattenedJwsObject } from './schemas.js';
+import { rejectDuplicateMembers } from './strict-json.js';
 
 /**
  * Verification of every ACME POST (RFC 8555 §6.2-§6.5) and of the keyChange inner JWS (§7.3.5).
@@ -14,6 +15,8 @@ import { decodeBase64url, parseFlattenedJws, parseKeyChange, type FlattenedJwsOb
  * The checks run in a fixed order so that a request learns the most specific problem it can act on, and so
  * that nothing is looked up or consumed for a request that is not even a JWS:
  *   1. shape: flattened JWS JSON, protected header only (§6.2)                         -> malformed
+ *      canonical base64url parts (RFC 4648 §3.5), no member named twice in any JSON
+ *      object of the request (strict-json.ts; the payload's own checked at step 8)
  *   2. protected header: alg allowed (§6.2)                                              -> badSignatureAlgorithm
  *      exactly one of jwk/kid, the one this resource wants (§6.2)                       -> malformed
  *      nonce present (§6.5) / url present (§6.4)                                         -> badNonce / malformed
@@ -99,12 +102,22 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function decodeJson(base64url: string, what: string): unknown {
+/** UTF-8 JSON from bytes, with no member named twice in an object (strict-json.ts); `failure` says what was not JSON. */
+function parseJson(bytes: Uint8Array, what: string, failure: string): unknown {
+  let text: string;
+  let value: unknown;
   try {
-    return JSON.parse(utf8.decode(Buffer.from(base64url, 'base64url')));
+    text = utf8.decode(bytes);
+    value = JSON.parse(text);
   } catch {
-    throw new CaError('malformed', `${what} is not base64url-encoded UTF-8 JSON`);
+    throw new CaError('malformed', failure);
   }
+  rejectDuplicateMembers(text, what);
+  return value;
+}
+
+function decodeJson(base64url: string, what: string): unknown {
+  return parseJson(Buffer.from(base64url, 'base64url'), what, `${what} is not base64url-encoded UTF-8 JSON`);
 }
 
 function bitLength(bytes: Buffer): number {
@@ -337,12 +350,7 @@ export class JwsVerifier {
   async verify(body: Buffer | undefined, requestUrl: string, options: VerifyOptions): Promise<VerifiedRequest> {
     // 1. shape (§6.2)
     if (body === undefined || body.length === 0) throw new CaError('malformed', 'request body is empty; ACME requests are JWS objects (RFC 8555 §6.2)');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(utf8.decode(body));
-    } catch {
-      throw new CaError('malformed', 'request body is not JSON; ACME requests are flattened JWS JSON objects (RFC 8555 §6.2)');
-    }
+    const parsed = parseJson(body, 'request JWS', 'request body is not JSON; ACME requests are flattened JWS JSON objects (RFC 8555 §6.2)');
     const jws = parseFlattenedJws(parsed, 'request JWS');
 
     // 2. protected header
@@ -404,14 +412,7 @@ export class JwsVerifier {
     if (!postAsGet && options.payload === 'postAsGet') {
       throw new CaError('malformed', 'this resource is read with POST-as-GET: the JWS payload must be the empty string (RFC 8555 §6.3)');
     }
-    let payload: unknown = null;
-    if (!postAsGet) {
-      try {
-        payload = JSON.parse(utf8.decode(payloadBytes));
-      } catch {
-        throw new CaError('malformed', 'JWS payload is not UTF-8 JSON');
-      }
-    }
+    const payload = postAsGet ? null : parseJson(payloadBytes, 'JWS payload', 'JWS payload is not UTF-8 JSON');
 
     const protectedHeader = header as AcmeProtectedHeader;
     const result: VerifiedRequest = { payload, postAsGet, protectedHeader };
@@ -507,12 +508,7 @@ export class JwsVerifier {
     const newJwk = toPublicJwk(header.jwk, 'keyChange inner "jwk"', this.checkKey);
     checkAlgorithmFitsKey(alg, newJwk);
     const payloadBytes = verifySignature(this.keys, inner, alg, newJwk, 'keyChange inner JWS');
-    let innerPayload: unknown;
-    try {
-      innerPayload = JSON.parse(utf8.decode(payloadBytes));
-    } catch {
-      throw new CaError('malformed', 'keyChange inner JWS payload is not UTF-8 JSON');
-    }
+    const innerPayload = parseJson(payloadBytes, 'keyChange inner JWS payload', 'keyChange inner JWS payload is not UTF-8 JSON');
     const request = parseKeyChange(innerPayload);
     const accountUrl = this.deps.linker.account(account.id);
     if (request.account !== accountUrl) {

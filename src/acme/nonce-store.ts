@@ -2,6 +2,7 @@ import { createHmac, createSecretKey, hkdfSync, timingSafeEqual, type KeyObject 
 import type { Account } from '../core/account.js';
 import type { Clock } from '../core/clock.js';
 import { fillRandom, randomBuffer } from '../core/random-pool.js';
+import { isCanonicalBase64url } from './schemas.js';
 
 /**
  * Anti-replay nonces (RFC 8555 §6.5). Every POST must carry a nonce this server issued and that has not been
@@ -36,10 +37,12 @@ export function generateNonce(): string {
 
 /**
  * RFC 8555 §6.5.1: the nonce value is base64url (no padding). A JWS whose nonce is not is `malformed`; one that
- * is well formed but unknown is `badNonce`. The length bound keeps junk out of the store lookup.
+ * is well formed but unknown is `badNonce`. The length bound keeps junk out of the store lookup. Canonical
+ * only (RFC 4648 §3.5): a nonce spelled with other unused bits decodes to the same bytes but is not the
+ * string this server issued.
  */
 export function isWellFormedNonce(value: string): boolean {
-  return /^[A-Za-z0-9_-]{1,128}$/.test(value);
+  return /^[A-Za-z0-9_-]{1,128}$/.test(value) && isCanonicalBase64url(value);
 }
 
 /** Where a SignedNonceStore records spent nonces: the database in production (rule 7). */

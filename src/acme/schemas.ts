@@ -46,15 +46,32 @@ function optionalString(obj: JsonObject, field: string): string | undefined {
 }
 
 const BASE64URL_RE = /^[A-Za-z0-9_-]*$/;
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
- * Strict base64url as RFC 8555 §6.1 / RFC 7515 §2 use it: URL alphabet, no padding, no whitespace. A length of
- * 4n+1 cannot come from any byte string, so it is refused rather than silently truncated.
+ * Whether `value` (already known to be in the base64url alphabet) is the one encoding of some bytes. A
+ * length of 4n+1 encodes no byte string. A last character that carries 4 (length 4n+2) or 2 (4n+3) bits
+ * beyond the final byte must have them zero (RFC 4648 §3.5, "canonical encoding"): otherwise 4 or 16
+ * spellings decode to the same bytes, and a signature, key or CSR changed in those bits would still be
+ * accepted as the same one (a mutated JWS whose signature differed only there was accepted).
+ */
+export function isCanonicalBase64url(value: string): boolean {
+  const rest = value.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  const last = BASE64URL_ALPHABET.indexOf(value.charAt(value.length - 1));
+  return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
+}
+
+/**
+ * Strict base64url as RFC 8555 §6.1 / RFC 7515 §2 use it: URL alphabet, no padding, no whitespace, canonical
+ * (isCanonicalBase64url), so each value has exactly one spelling.
  */
 export function decodeBase64url(value: string, field: string): Buffer {
   if (!BASE64URL_RE.test(value) || value.length % 4 === 1) {
     throw new CaError('malformed', `"${field}" is not base64url without padding (RFC 8555 §6.1)`);
   }
+  if (!isCanonicalBase64url(value)) throw new CaError('malformed', `"${field}" is not canonical base64url (RFC 4648 §3.5: unused bits must be zero)`);
   return Buffer.from(value, 'base64url');
 }
 
@@ -92,6 +109,8 @@ export function parseFlattenedJws(value: unknown, what: string): FlattenedJwsObj
       throw new CaError('malformed', member === undefined ? `${what} lacks "${field}"` : `${what} "${field}" must be a string`);
     }
     if (!BASE64URL_RE.test(member)) throw new CaError('malformed', `${what} "${field}" is not base64url without padding`);
+    // Every part (of the request, the keyChange inner JWS and the EAB JWS alike) has one spelling only.
+    if (!isCanonicalBase64url(member)) throw new CaError('malformed', `${what} "${field}" is not canonical base64url (RFC 4648 §3.5: unused bits must be zero)`);
   }
   return { protected: value.protected as string, payload: value.payload as string, signature: value.signature as string };
 }
