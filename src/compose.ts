@@ -16,10 +16,11 @@ import { LeafCertificateBuilder } from './ca/leaf-certificate.js';
 import { ocspResponderCertificateFactory } from './ca/ocsp-responder-certificate.js';
 import { ocspCodec } from './ca/ocsp-response.js';
 import { acmeExternalUrl, type Config } from './config/config.js';
+import { localOperator } from './core/audit.js';
 import type { IssuerRecord } from './core/certificate.js';
 import { DAY, HOUR, MINUTE, systemClock, type Clock } from './core/clock.js';
 import { CaError } from './core/errors.js';
-import { DomainEvents } from './core/events.js';
+import { DomainEvents, type DomainEvent } from './core/events.js';
 import { JobRunner } from './core/jobs.js';
 import { toPem } from './core/pem.js';
 import { canonicalSerial } from './core/serial-number.js';
@@ -29,6 +30,7 @@ import { migrate } from './db/migrate.js';
 import { listen, notify } from './db/notifications.js';
 import { openDatabase } from './db/open-database.js';
 import { AccountRepository } from './db/repositories/account-repository.js';
+import { AuditRepository } from './db/repositories/audit-repository.js';
 import { AuthorizationRepository } from './db/repositories/authorization-repository.js';
 import { CertificateRepository } from './db/repositories/certificate-repository.js';
 import { ChallengeRepository } from './db/repositories/challenge-repository.js';
@@ -68,6 +70,9 @@ import { OcspResponderKeys } from './revocation/ocsp-responder-keys.js';
 import { OCSP_CHANNEL, OcspSource } from './revocation/ocsp-source.js';
 import { Revoker } from './revocation/revoker.js';
 import { servedIssuers } from './revocation/served-issuers.js';
+import { AuditLog, AUDIT_SEAL_INTERVAL_MS } from './inventory/audit-log.js';
+import { CheckpointFile } from './inventory/audit-checkpoint-file.js';
+import { recordAuditEntries } from './inventory/audit-entries.js';
 import { createNetworkPolicy, type ListenerAddress } from './va/network-policy.js';
 import { createCaaChecker } from './va/caa.js';
 import { createValidationAuthority } from './va/validation-authority.js';
@@ -132,6 +137,7 @@ export interface ChanceryServices {
   refresher: OcspRefresher;
   crl: CrlPublisher;
   jobs: JobRunner;
+  audit: AuditLog;
 }
 
 /**
@@ -146,7 +152,7 @@ export interface ChanceryBase {
   readonly keys: KeyStore;
   readonly urls: PublicUrls;
   readonly events: DomainEvents<Queryable>;
-  readonly services: Pick<ChanceryServices, 'issuers' | 'certificates' | 'eab'>;
+  readonly services: Pick<ChanceryServices, 'issuers' | 'certificates' | 'eab' | 'audit'>;
   /** Closes the key store and the database (unless it was given). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -253,18 +259,35 @@ async function buildBase(
   const issuers = new IssuerRepository(db);
   const certificates = new CertificateRepository(db);
   // EAB keys are sealed under the installation passphrase, the one software CA keys use.
-  const eab = new EabService({ store: new EabRepository(db), box: new SecretBox(passphrase.passphrase), clock });
-  const events = new DomainEvents<Queryable>();
-  return { config, clock, logger, db, keys, urls, events, services: { issuers, certificates, eab }, passphrase: passphrase.passphrase };
+  // The audit log (DESIGN.md rule 8): every change's entry written with it, through the events' record writer.
+  const audit = new AuditLog({
+    store: new AuditRepository(db),
+    storeOn: (tx) => new AuditRepository(tx),
+    keys,
+    mirror: new CheckpointFile(join(config.dataDir, 'audit', 'checkpoints.jsonl')),
+    clock,
+    settings: { checkpointMs: config.audit.checkpointSeconds * 1000, checkpointEntries: config.audit.checkpointEntries },
+    logger,
+  });
+  const events = new DomainEvents<Queryable>({ writeRecords: (tx, records) => audit.write(tx, records) });
+  recordAuditEntries(events, clock);
+  const eab = new EabService({
+    store: new EabRepository(db),
+    box: new SecretBox(passphrase.passphrase),
+    clock,
+    events,
+    transaction: (fn) => db.transaction((tx) => fn(new EabRepository(tx), tx)),
+  });
+  return { config, clock, logger, db, keys, urls, events, services: { issuers, certificates, eab, audit }, passphrase: passphrase.passphrase };
 }
 
 async function build(config: Config, options: ComposeOptions, closers: Closers, closeAll: () => Promise<void>): Promise<Chancery> {
   const base = await buildBase(config, options, closers);
   const { clock, logger, db, keys, urls, events, passphrase } = base;
-  const { issuers, certificates, eab } = base.services;
+  const { issuers, certificates, eab, audit } = base.services;
 
   // ---- the CA ----
-  const { hierarchy, created } = await loadOrCreateCa(config, options.ca ?? 'existing', { db, keys, issuers, clock, urls });
+  const { hierarchy, created } = await loadOrCreateCa(config, options.ca ?? 'existing', { db, keys, issuers, clock, urls, events });
   const rsaScheme = config.ca.rsaScheme;
   const intermediateSigner = await keys.load(hierarchy.intermediate.keyName, { rsaScheme });
   if (!intermediateSigner) throw missingKey(hierarchy.intermediate, keys);
@@ -466,6 +489,9 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   // A finalize that died between claiming its order and storing the certificate left it processing.
   const recovery = new OrderRecovery({ access, events, clock, settings: { processingTimeoutMs: config.acme.processingTimeoutSeconds * 1000 } });
   jobs.register({ name: 'orders.recover', intervalMs: recovery.intervalMs, run: async ({ signal }) => void (await recovery.run(signal)) });
+  // Entries are appended unsealed by the changes they record; one instance links them into the hash chain
+  // and signs its head now and then (src/inventory/audit-log.ts).
+  jobs.register({ name: 'audit.seal', intervalMs: AUDIT_SEAL_INTERVAL_MS, run: async ({ signal }) => void (await audit.seal(signal)) });
   jobs.register({
     name: 'nonces.purge',
     intervalMs: NONCE_PURGE_INTERVAL_MS,
@@ -473,9 +499,10 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   });
 
   const acmeUrl = acmeExternalUrl(config);
-  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs };
+  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs, audit };
   const serverCertificate = new ServerCertificate({
-    issuance,
+    // Chancery issues its own ACME listener's certificate: recorded as such (DESIGN.md rule 8).
+    issuance: { issueForKey: (publicKey, identifiers) => issuance.issueForKey(publicKey, identifiers, { actor: 'system:acme-tls' }) },
     clock,
     hosts: [new URL(acmeUrl).hostname.replace(/^\[|\]$/g, '')],
     chain: [hierarchy.intermediate.der],
@@ -632,11 +659,12 @@ function acmeStoreAccess(db: Database): AcmeStoreAccess {
 async function loadOrCreateCa(
   config: Config,
   mode: 'existing' | 'create' | 'create-if-missing',
-  deps: { db: Database; keys: KeyStore; issuers: IssuerRepository; clock: Clock; urls: PublicUrls },
+  deps: { db: Database; keys: KeyStore; issuers: IssuerRepository; clock: Clock; urls: PublicUrls; events: DomainEvents<Queryable> },
 ): Promise<{ hierarchy: CaHierarchy; created: boolean }> {
   const existing = mode === 'create' ? undefined : await loadHierarchy(deps.issuers);
   if (existing) return { hierarchy: existing, created: false };
   if (mode === 'existing') throw new CaError('caState', 'no CA in this database: run `chancery init` first (or `npm start`)');
+  let ceremony: DomainEvent | undefined;
   const hierarchy = await runCeremony(
     {
       keys: deps.keys,
@@ -646,6 +674,13 @@ async function loadOrCreateCa(
           deps.db.transaction(async (tx) => {
             const repository = new IssuerRepository(tx);
             for (const record of records) await repository.insert(record);
+            // The ceremony's audit entry commits with the CA it records; whoever runs the process ran it.
+            const root = records.find((r) => r.role === 'root');
+            const intermediate = records.find((r) => r.role === 'intermediate');
+            if (root && intermediate) {
+              ceremony = { type: 'ca.created', root, intermediate, keyStore: deps.keys.backend, actor: localOperator() };
+              await deps.events.committing(ceremony, tx);
+            }
           }),
       },
       certificates: caCertificateFactory,
@@ -654,6 +689,7 @@ async function loadOrCreateCa(
     },
     config.ca,
   );
+  if (ceremony) await deps.events.committed(ceremony);
   return { hierarchy, created: true };
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { loadConfig } from '../config/load-config.js';
 import { isCaError } from '../core/errors.js';
+import { auditCommand } from './commands/audit.js';
 import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
 import { eabCommand } from './commands/eab.js';
@@ -24,6 +25,10 @@ Commands:
             rotate due responder certificates and re-sign due OCSP responses now
   eab create [--group NAME]
             create an External Account Binding credential (prints the HMAC key once)
+  audit verify [--expect-head FILE]
+            check the audit log's hash chain and signed checkpoints; names the first bad entry
+  audit export --since WHEN [--until WHEN] [--actor A] [--action A] [--subject S]
+            the audit log's entries as JSON lines
 
 Settings come from config/default.yaml, the file named by CHANCERY_CONFIG and CHANCERY_* variables;
 config/chancery.example.yaml documents them all.
@@ -55,6 +60,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'eab':
       await eabCommand(config, rest);
+      return 0;
+    case 'audit':
+      await auditCommand(config, rest);
       return 0;
     case 'serve':
       await serveCommand(config, { initIfNeeded: false });

@@ -79,6 +79,11 @@ export interface Config {
    * by. Another instance takes a job over at most about this long after its holder dies.
    */
   jobs: { leaseSeconds: number };
+  /**
+   * The audit log (src/inventory/audit-log.ts): the chain's head is signed with the audit key at least every
+   * checkpointSeconds while entries arrive, and at least every checkpointEntries entries.
+   */
+  audit: { checkpointSeconds: number; checkpointEntries: number };
   /** The TLS policy of every HTTPS listener (config/tls-policy.ts): TLS 1.3, and TLS 1.2 with ECDHE + AEAD only. */
   tls: TlsPolicy;
   /**

@@ -1,5 +1,7 @@
 import type { Account } from './account.js';
-import type { IssuedCertificate } from './certificate.js';
+import type { Actor, AuditDraft } from './audit.js';
+import type { IssuedCertificate, IssuerRecord } from './certificate.js';
+import { CaError } from './errors.js';
 import type { AuthorizationStatus, OrderStatus } from './order.js';
 
 /**
@@ -13,12 +15,18 @@ export type DomainEvent =
       certificate: IssuedCertificate;
       /** What became of its first OCSP response during issuance (see FirstOcspOutcome). */
       firstOcsp: FirstOcspOutcome;
+      /** Who asked for it (DESIGN.md rule 8): the ordering account, an operator, or Chancery itself. */
+      actor: Actor;
     }
-  | { type: 'certificate.revoked'; certificate: IssuedCertificate }
-  | { type: 'account.created'; account: Account }
-  | { type: 'account.changed'; account: Account; change: 'contacts' | 'key' }
-  | { type: 'account.deactivated'; account: Account }
+  | { type: 'certificate.revoked'; certificate: IssuedCertificate; actor: Actor }
+  /** `actor`: who acted on the account; the account itself (over ACME) when absent. */
+  | { type: 'account.created'; account: Account; actor?: Actor }
+  | { type: 'account.changed'; account: Account; change: 'contacts' | 'key'; actor?: Actor }
+  | { type: 'account.deactivated'; account: Account; actor?: Actor }
   | { type: 'eab.used'; kid: string; accountId: string; group?: string }
+  | { type: 'eab.created'; kid: string; group?: string; actor: Actor }
+  /** The CA ceremony: a root and its first issuing intermediate recorded (chancery init, or the first start). */
+  | { type: 'ca.created'; root: IssuerRecord; intermediate: IssuerRecord; keyStore: string; actor: Actor }
   /** Created (pending or ready), and each status the RA moves it to; readiness that follows from a validation is raised as authorization.changed. */
   | { type: 'order.changed'; orderId: string; accountId: string; status: OrderStatus }
   /** Validated, failed, expired or deactivated; a validation's is raised after commit only (one statement on the pool). */
@@ -39,6 +47,10 @@ export type FirstOcspOutcome = 'stored' | 'unsigned' | 'not-attempted' | 'none';
 export type CommittingHandler<T extends DomainEventType, Tx> = (event: EventOf<T>, tx: Tx) => Promise<void>;
 /** Runs after the change committed; the change stands whatever it does. */
 export type CommittedHandler<T extends DomainEventType> = (event: EventOf<T>) => Promise<void> | void;
+/** The audit entry a change records (pure: no I/O), or undefined when this one records none. */
+export type Recorder<T extends DomainEventType> = (event: EventOf<T>) => AuditDraft | undefined;
+/** Appends a change's audit entries on its transaction (the audit log's in-transaction writer). */
+export type RecordWriter<Tx> = (tx: Tx, records: readonly AuditDraft[]) => Promise<void>;
 
 /**
  * One event seam, two phases:
@@ -54,6 +66,33 @@ export class DomainEvents<Tx> {
   // receives below is always the type it registered for.
   private readonly committingHandlers = new Map<DomainEventType, ((event: DomainEvent, tx: Tx) => Promise<void>)[]>();
   private readonly committedHandlers = new Map<DomainEventType, ((event: DomainEvent) => Promise<void> | void)[]>();
+  private readonly recorders = new Map<DomainEventType, ((event: DomainEvent) => AuditDraft | undefined)[]>();
+
+  /**
+   * `writeRecords`: how the entries of onRecord are appended inside a change's transaction (the audit log,
+   * src/inventory/audit-log.ts). Without it nothing may be recorded.
+   */
+  constructor(private readonly options: { writeRecords?: RecordWriter<Tx> } = {}) {}
+
+  /**
+   * The audit entry a change of this type records (DESIGN.md rule 8: written with the change, in its
+   * statement or its transaction, or not at all). A service whose change is one statement may append the
+   * entries itself in that statement (`records`, with committing's `recordsWritten`); otherwise committing()
+   * appends them first thing inside the transaction.
+   */
+  onRecord<T extends DomainEventType>(type: T, recorder: Recorder<T>): void {
+    if (this.options.writeRecords === undefined) throw new CaError('badConfig', `a recorder for ${type} needs the events' record writer`);
+    const list = this.recorders.get(type) ?? [];
+    list.push(recorder as unknown as (event: DomainEvent) => AuditDraft | undefined);
+    this.recorders.set(type, list);
+  }
+
+  /** The audit entries `event` records (empty when none is registered for its type). */
+  records(event: DomainEvent): AuditDraft[] {
+    const recorders = this.recorders.get(event.type);
+    if (recorders === undefined) return [];
+    return recorders.map((record) => record(event)).filter((draft): draft is AuditDraft => draft !== undefined);
+  }
 
   onCommitting<T extends DomainEventType>(type: T, handler: CommittingHandler<T, Tx>): void {
     const list = this.committingHandlers.get(type) ?? [];
@@ -68,15 +107,30 @@ export class DomainEvents<Tx> {
   }
 
   /**
-   * True when something must run inside the transaction of a change of this type. A service whose change
-   * is otherwise a single statement (an ACME issuance) opens a transaction only then.
+   * True when something must run inside the transaction of a change of this type (a handler, or an entry
+   * to record). A service whose change is otherwise a single statement opens a transaction only then.
    */
   hasCommitting(type: DomainEventType): boolean {
+    return this.hasCommittingHandlers(type) || (this.recorders.get(type)?.length ?? 0) > 0;
+  }
+
+  /**
+   * True when a handler must run inside the transaction, beyond the entries to record: a service that
+   * appends those in its change's own statement (an ACME issuance) opens a transaction only then.
+   */
+  hasCommittingHandlers(type: DomainEventType): boolean {
     return (this.committingHandlers.get(type)?.length ?? 0) > 0;
   }
 
-  /** Call inside the change's transaction, after the change itself. */
-  async committing(event: DomainEvent, tx: Tx): Promise<void> {
+  /**
+   * Call inside the change's transaction, after the change itself: appends the entries it records (unless
+   * the change's statement already did: `recordsWritten`), then runs the handlers.
+   */
+  async committing(event: DomainEvent, tx: Tx, options: { recordsWritten?: boolean } = {}): Promise<void> {
+    if (options.recordsWritten !== true) {
+      const records = this.records(event);
+      if (records.length > 0) await this.options.writeRecords!(tx, records);
+    }
     const handlers = this.committingHandlers.get(event.type);
     if (handlers === undefined) return;
     for (const handler of handlers) await handler(event, tx);

@@ -1,4 +1,5 @@
 import type { Account } from '../core/account.js';
+import { accountActor, keyActor, type Actor } from '../core/audit.js';
 import type { KeyFacts } from '../core/key-facts.js';
 import { ACCOUNT_KEY_POLICY, checkKeyFacts } from '../policy/key-policy.js';
 import type { IssuerRecord, RevocationReason } from '../core/certificate.js';
@@ -21,7 +22,7 @@ const SUBSCRIBER_REASONS: readonly number[] = [0, 1, 3, 4, 5];
  * import revocation/). The subscriber checks of RFC 8555 §7.6 — who may revoke, which reasons — stay here.
  */
 export interface CertificateRevoker {
-  revoke(serial: string, reason: RevocationReason): Promise<unknown>;
+  revoke(serial: string, reason: RevocationReason, options: { actor: Actor }): Promise<unknown>;
 }
 
 /** What the RA reads from a certificate presented for revocation (ca/ provides it). */
@@ -150,7 +151,9 @@ export class AcmeRa implements AcmeRegistrationAuthority {
     } else if (stored.accountId !== request.by.account.id && !(await this.holdsAuthorizations(request.by.account, stored.identifiers))) {
       throw new CaError('unauthorized', 'the account neither issued this certificate nor holds valid authorizations for all its identifiers');
     }
-    await this.deps.revocation.revoke(stored.serial, reason as RevocationReason);
+    // RFC 8555 §7.6: signed by an account, or by the certificate's own key (its holder, by thumbprint).
+    const actor = 'jwk' in request.by ? keyActor(request.by.jwkThumbprint) : accountActor(request.by.account.id);
+    await this.deps.revocation.revoke(stored.serial, reason as RevocationReason, { actor });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Account, EabCredential } from '../core/account.js';
+import type { AuditDraft } from '../core/audit.js';
 import type { IssuedCertificate, RevocationReason } from '../core/certificate.js';
 import type { Problem } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
@@ -110,9 +111,10 @@ export interface CertificateStoreSlice {
   insert(certificate: IssuedCertificate): Promise<void>;
   /**
    * Stores the certificate and moves its order processing -> valid in one statement; false if the order did
-   * not move. `ocsp`, when given, is the certificate's first OCSP response, stored in the same statement.
+   * not move. `ocsp`, when given, is the certificate's first OCSP response, and `records` the audit entries
+   * of the issuance (DESIGN.md rule 8), stored in the same statement.
    */
-  insertForOrder(certificate: IssuedCertificate, orderId: string, ocsp?: FirstOcspResponse): Promise<boolean>;
+  insertForOrder(certificate: IssuedCertificate, orderId: string, ocsp?: FirstOcspResponse, records?: readonly AuditDraft[]): Promise<boolean>;
   findBySerial(serial: string): Promise<IssuedCertificate | undefined>;
   /** valid -> revoked at `at`; `invalidityDate` (RFC 5280 §5.3.2) is stored when given. Undefined if it was not valid. */
   revoke(serial: string, at: Date, reason: RevocationReason, invalidityDate?: Date): Promise<IssuedCertificate | undefined>;

@@ -1,9 +1,10 @@
 import type { KeyObject } from 'node:crypto';
+import { accountActor, type Actor, type AuditDraft } from '../core/audit.js';
 import type { IssuedCertificate } from '../core/certificate.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
-import type { DomainEvents, FirstOcspOutcome } from '../core/events.js';
+import type { DomainEvent, DomainEvents, FirstOcspOutcome } from '../core/events.js';
 import type { CertificateProfile } from '../core/profile.js';
 import type { Queryable } from '../db/database.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
@@ -84,6 +85,11 @@ export interface IssueOptions {
   /** Who asked for it: recorded with the certificate (revocation and inventory read it). */
   metadata?: { accountId?: string; orderId?: string; replacesSerial?: string };
   /**
+   * Who acts (DESIGN.md rule 8), for the audit entry: by default the account of metadata.accountId, and
+   * Chancery itself when there is none.
+   */
+  actor?: Actor;
+  /**
    * Reserves the serial instead of store.reserveSerial — e.g. together with the ACME order's claim, in one
    * statement (one round trip fewer per issuance). It must have committed the reservation when it resolves (rule 2), and throw to stop
    * the issuance before anything is signed.
@@ -94,9 +100,16 @@ export interface IssueOptions {
    * transition to valid (DESIGN.md rule 6) — and, when firstOcsp signed one, the certificate's first OCSP
    * response with it. `committing`, when given, must run inside the transaction that stores the
    * certificate, after it (the in-transaction phase of `certificate.issued`); it is given only when a
-   * handler is registered for that phase, so the usual path stays one statement.
+   * handler is registered for that phase, so the usual path stays one statement. `records` are the audit
+   * entries the issuance records when there is no such handler: stored by that same statement (DESIGN.md
+   * rule 8), so that recording them costs no transaction.
    */
-  persist?: (certificate: IssuedCertificate, ocsp?: FirstOcspResponse, committing?: (tx: Queryable) => Promise<void>) => Promise<void>;
+  persist?: (
+    certificate: IssuedCertificate,
+    ocsp?: FirstOcspResponse,
+    committing?: (tx: Queryable) => Promise<void>,
+    records?: readonly AuditDraft[],
+  ) => Promise<void>;
 }
 
 /**
@@ -150,25 +163,28 @@ export class CertificateIssuance {
       ...options.metadata,
     };
     const { events, firstOcsp } = this.deps;
-    const committing = events.hasCommitting('certificate.issued')
-      ? (firstOcspOutcome: FirstOcspOutcome) => (tx: Queryable) => events.committing({ type: 'certificate.issued', certificate, firstOcsp: firstOcspOutcome }, tx)
-      : undefined;
+    const actor = options.actor ?? (certificate.accountId === undefined ? 'system:chancery' : accountActor(certificate.accountId));
     // RFC 9608: no OCSP responder answers for a noRevAvail certificate, so it gets no response at all.
     let outcome: FirstOcspOutcome = profile.noRevAvail ? 'none' : 'not-attempted';
+    let event: DomainEvent = { type: 'certificate.issued', certificate, firstOcsp: outcome, actor };
     if (options.persist) {
       const ocsp = firstOcsp && !profile.noRevAvail ? await firstOcsp(certificate) : undefined;
       if (firstOcsp && !profile.noRevAvail) outcome = ocsp ? 'stored' : 'unsigned';
-      await options.persist(certificate, ocsp, committing?.(outcome));
-    } else if (committing) {
-      const inTransaction = committing(outcome);
+      event = { ...event, firstOcsp: outcome };
+      const raised = event;
+      // Only the audit entry to write: it goes into the certificate's own statement (no transaction).
+      if (events.hasCommittingHandlers('certificate.issued')) await options.persist(certificate, ocsp, (tx) => events.committing(raised, tx));
+      else await options.persist(certificate, ocsp, undefined, events.records(raised));
+    } else if (events.hasCommitting('certificate.issued')) {
+      const raised = event;
       await this.deps.transaction(async (tx, store) => {
         await store.insertCertificate(certificate);
-        await inTransaction(tx);
+        await events.committing(raised, tx);
       });
     } else {
       await this.deps.store.insertCertificate(certificate);
     }
-    await events.committed({ type: 'certificate.issued', certificate, firstOcsp: outcome });
+    await events.committed(event);
     return certificate;
   }
 }

@@ -1,5 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { EabCredential } from '../core/account.js';
+import type { Actor } from '../core/audit.js';
+import type { DomainEvent, DomainEvents } from '../core/events.js';
+import type { Queryable } from '../db/database.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -14,13 +17,38 @@ const HMAC_ALGORITHMS: Record<string, string> = { HS256: 'sha256', HS384: 'sha38
  * HMAC key is shown once and stored sealed, because verifying a binding needs the key itself.
  */
 export class EabService {
-  constructor(private readonly deps: { store: EabStore; box: SecretBox; clock: Clock }) {}
+  /**
+   * `events` and `transaction` (the store inside one transaction) raise `eab.created`, whose audit entry
+   * commits with the credential (DESIGN.md rule 8).
+   */
+  constructor(
+    private readonly deps: {
+      store: EabStore;
+      box: SecretBox;
+      clock: Clock;
+      events?: DomainEvents<Queryable>;
+      transaction?: <T>(fn: (store: EabStore, tx: Queryable) => Promise<T>) => Promise<T>;
+    },
+  ) {}
 
-  async create(options: { group?: string } = {}): Promise<{ credential: EabCredential; hmacKey: string }> {
+  /** `actor`: who creates it (DESIGN.md rule 8); Chancery itself when absent. */
+  async create(options: { group?: string; actor?: Actor } = {}): Promise<{ credential: EabCredential; hmacKey: string }> {
     const kid = `kid-${newId(12)}`;
     const key = randomBytes(32);
     const createdAt = this.deps.clock.now();
-    await this.deps.store.insert({ kid, hmacKeyEncrypted: this.deps.box.seal(key, kid), group: options.group, createdAt });
+    const stored = { kid, hmacKeyEncrypted: this.deps.box.seal(key, kid), group: options.group, createdAt };
+    const event: DomainEvent = { type: 'eab.created', kid, ...(options.group === undefined ? {} : { group: options.group }), actor: options.actor ?? 'system:chancery' };
+    const { events, transaction } = this.deps;
+    if (events?.hasCommitting('eab.created')) {
+      if (transaction === undefined) throw new CaError('badConfig', 'EabService needs a transaction to record eab.created with the credential');
+      await transaction(async (store, tx) => {
+        await store.insert(stored);
+        await events.committing(event, tx);
+      });
+    } else {
+      await this.deps.store.insert(stored);
+    }
+    await events?.committed(event);
     return { credential: { kid, group: options.group, createdAt }, hmacKey: key.toString('base64url') };
   }
 

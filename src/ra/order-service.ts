@@ -287,9 +287,9 @@ export class OrderService {
           }
           claimed = true;
         },
-        persist: async (certificate: IssuedCertificate, ocsp, committing) => {
+        persist: async (certificate: IssuedCertificate, ocsp, committing, records) => {
           const store = async (stores: AcmeStores): Promise<void> => {
-            if (!(await stores.certificates.insertForOrder(certificate, order.id, ocsp))) {
+            if (!(await stores.certificates.insertForOrder(certificate, order.id, ocsp, records))) {
               // OrderRecovery ended the order while this finalize ran past acme.processingTimeoutSeconds: the
               // certificate is on record (it was signed) but the order is invalid, and says so.
               throw new CaError('orderNotReady', `order ${order.id} was ended while its certificate was being issued: submit a new order`);

@@ -1,3 +1,4 @@
+import type { Actor } from '../core/audit.js';
 import type { IssuedCertificate, RevocationReason } from '../core/certificate.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
@@ -40,16 +41,18 @@ export class Revoker<Tx> {
    * otherwise became invalid (RFC 5280 §5.3.2); carried in the CRL entry and the OCSP response. It may
    * precede issuance (a reused key) but not the revocation itself.
    */
-  async revoke(serial: string, reason: RevocationReason, options: { invalidityDate?: Date } = {}): Promise<IssuedCertificate> {
+  async revoke(serial: string, reason: RevocationReason, options: { invalidityDate?: Date; actor?: Actor } = {}): Promise<IssuedCertificate> {
     const at = this.deps.clock.now();
     const { invalidityDate } = options;
+    // Who revokes (DESIGN.md rule 8): the caller says; a path that cannot is Chancery's own.
+    const actor = options.actor ?? 'system:chancery';
     if (invalidityDate !== undefined && Number.isNaN(invalidityDate.getTime())) throw new CaError('malformed', 'invalidity date is not a date');
     if (invalidityDate !== undefined && invalidityDate.getTime() > at.getTime()) {
       throw new CaError('malformed', `invalidity date ${invalidityDate.toISOString()} is after the revocation time ${at.toISOString()}`);
     }
     const revoked = await this.deps.transaction(async ({ tx, certificates }) => {
       const certificate = await certificates.revoke(serial, at, reason, invalidityDate);
-      if (certificate) await this.deps.events.committing({ type: 'certificate.revoked', certificate }, tx);
+      if (certificate) await this.deps.events.committing({ type: 'certificate.revoked', certificate, actor }, tx);
       return certificate;
     });
     if (!revoked) {
@@ -57,7 +60,7 @@ export class Revoker<Tx> {
       if (!existing) throw new CaError('notFound', `no certificate with serial ${serial}`);
       throw new CaError('alreadyRevoked', `certificate ${serial} was already revoked`);
     }
-    await this.deps.events.committed({ type: 'certificate.revoked', certificate: revoked });
+    await this.deps.events.committed({ type: 'certificate.revoked', certificate: revoked, actor });
     return revoked;
   }
 }

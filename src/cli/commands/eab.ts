@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/config.js';
+import { localOperator } from '../../core/audit.js';
 import { CaError } from '../../core/errors.js';
 import { composeBase } from '../../compose.js';
 
@@ -19,7 +20,7 @@ export async function eabCommand(config: Config, args: string[]): Promise<void> 
   // No CA needed: credentials can be minted before the first start.
   const chancery = await composeBase(config);
   try {
-    const { credential, hmacKey } = await chancery.services.eab.create({ group });
+    const { credential, hmacKey } = await chancery.services.eab.create({ group, actor: localOperator() });
     process.stdout.write(
       [
         `kid:      ${credential.kid}`,

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/config.js';
 import { compose } from '../../compose.js';
+import { localOperator } from '../../core/audit.js';
 import { REASON_CODES } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
 import { parseSerialText } from '../../core/serial-number.js';
@@ -30,7 +31,7 @@ export async function revokeCommand(config: Config, args: string[]): Promise<voi
 
   const chancery = await compose(config, { listen: false });
   try {
-    const revoked = await chancery.services.revoker.revoke(serial, reason, invalidityDate === undefined ? {} : { invalidityDate });
+    const revoked = await chancery.services.revoker.revoke(serial, reason, { actor: localOperator(), ...(invalidityDate === undefined ? {} : { invalidityDate }) });
     await chancery.services.crl.settled();
     const since = revoked.invalidityDate === undefined ? '' : `, invalid since ${revoked.invalidityDate.toISOString()}`;
     process.stdout.write(`Revoked ${revoked.serial} (${reasonName}) at ${revoked.revokedAt?.toISOString() ?? ''}${since}; OCSP re-signed, CRL regenerated\n`);

@@ -1,3 +1,4 @@
+import type { AuditDraft } from '../../core/audit.js';
 import type { IssuedCertificate, RevocationReason } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
@@ -6,6 +7,7 @@ import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificat
 import type { OcspResponseRecord } from '../ocsp-rows.js';
 import type { CertificateRow } from '../row-types.js';
 import { StatementBatcher } from '../statement-batcher.js';
+import { auditAppendCtes, auditDraftArrays } from './audit-repository.js';
 import { qualified } from './columns.js';
 import { RESPONSE_COLUMNS as OCSP_RESPONSE_COLUMNS } from './ocsp-repository.js';
 
@@ -24,6 +26,8 @@ interface OrderInsert {
   cert: IssuedCertificate;
   orderId: string;
   ocsp: FirstOcspRow | undefined;
+  /** The issuance's audit entries (DESIGN.md rule 8): appended by the certificate's own statement. */
+  records?: readonly AuditDraft[] | undefined;
 }
 
 export class CertificateRepository {
@@ -78,8 +82,8 @@ export class CertificateRepository {
    * did not (it was no longer processing, which only this finalization could have changed) the certificate
    * is stored all the same: it has been signed, and a signed certificate must be on record. Throws like insert().
    */
-  async insertForOrder(cert: IssuedCertificate, orderId: string, ocsp?: FirstOcspRow): Promise<boolean> {
-    const item = { cert, orderId, ocsp };
+  async insertForOrder(cert: IssuedCertificate, orderId: string, ocsp?: FirstOcspRow, records?: readonly AuditDraft[]): Promise<boolean> {
+    const item = { cert, orderId, ocsp, records };
     try {
       return this.orderInserts ? await this.orderInserts.submit(item) : (await this.insertManyForOrders([item]))[0]!;
     } catch (error) {
@@ -126,6 +130,8 @@ export class CertificateRepository {
     const rows = items.map(({ cert }) => certificateToRow(cert));
     const column = <K extends keyof CertificateRow>(key: K): CertificateRow[K][] => rows.map((row) => row[key]);
     const time = (dates: (Date | null)[]): (string | null)[] => dates.map((date) => date?.toISOString() ?? null);
+    // The audit entries of every certificate of the batch, each keyed by its certificate's serial.
+    const audited = items.flatMap(({ cert, records }) => (records ?? []).map((record) => ({ serial: cert.serial, record })));
     // Arrays rather than a JSON recordset: PostgreSQL then knows how many rows the batch holds and plans
     // the order update as lookups, not a scan.
     const result = await this.db.query<{ serial: string }>(
@@ -154,7 +160,11 @@ export class CertificateRepository {
            k.ocsp_updated_at::timestamptz
          FROM k
          WHERE k.ocsp_der IS NOT NULL AND k.serial IN (SELECT serial FROM stored)
-         ON CONFLICT (serial) DO NOTHING)
+         ON CONFLICT (serial) DO NOTHING),
+       -- The issuance's audit entries, unsealed (the sealer chains them later; src/inventory/audit-log.ts),
+       -- for the certificates this statement stored: in the change's own statement, so there is no
+       -- certificate without its entry and no transaction to pay for (DESIGN.md rule 8).
+       ${auditAppendCtes('audit', 26, 'd.serial IN (SELECT serial FROM stored)', ', serial', ', $34::text[]')}
        UPDATE orders o SET status = 'valid', certificate_serial = k.serial
        FROM k
        WHERE o.id = k.for_order AND o.status = 'processing' AND k.serial IN (SELECT serial FROM stored)
@@ -185,6 +195,8 @@ export class CertificateRepository {
         items.map((item) => item.ocsp?.updatedAt.toISOString() ?? null),
         column('profile'),
         column('no_rev_avail'),
+        ...auditDraftArrays(audited.map((a) => a.record)),
+        audited.map((a) => a.serial),
       ],
       { keyedPlan: true },
     );
