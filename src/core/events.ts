@@ -3,6 +3,7 @@ import type { Actor, AuditDraft } from './audit.js';
 import type { IssuedCertificate, IssuerRecord } from './certificate.js';
 import { CaError } from './errors.js';
 import type { AuthorizationStatus, OrderStatus } from './order.js';
+import type { AdminActor, AdminToken, OperatorBinding } from './principal.js';
 
 /**
  * The typed domain events (DESIGN.md rule 5): what changed, raised by the service that changed it. Side
@@ -24,6 +25,21 @@ export type DomainEvent =
   | { type: 'account.changed'; account: Account; change: 'contacts' | 'key'; actor?: Actor }
   | { type: 'account.deactivated'; account: Account; actor?: Actor }
   | { type: 'eab.used'; kid: string; accountId: string; group?: string }
+  /** An unused EAB credential revoked through the admin API: it will bind no account. */
+  | { type: 'eab.revoked'; kid: string; group?: string; actor: AdminActor }
+  /** An admin API token created (never the token itself: it is shown once, to its creator only). */
+  | { type: 'admin.token.created'; token: AdminToken; actor: AdminActor }
+  | { type: 'admin.token.revoked'; token: AdminToken; actor: AdminActor }
+  /** An operator's client-certificate key bound to a role, or the binding removed. */
+  | { type: 'admin.operator.bound'; binding: OperatorBinding; actor: AdminActor }
+  | { type: 'admin.operator.unbound'; binding: OperatorBinding; actor: AdminActor }
+  /**
+   * Failed authentications on the admin API from one source address, aggregated: at most one event per
+   * source per minute (after commit: nothing changed): the first failure of a minute is raised at once, the
+   * ones that follow within that minute together once it is over. `failures`: how many this event stands
+   * for; `reason` the latest one's (never the credential presented).
+   */
+  | { type: 'admin.auth.failed'; source: string; failures: number; at: Date; reason: AdminAuthFailure }
   | { type: 'eab.created'; kid: string; group?: string; actor: Actor }
   /** The CA ceremony: a root and its first issuing intermediate recorded (chancery init, or the first start). */
   | { type: 'ca.created'; root: IssuerRecord; intermediate: IssuerRecord; keyStore: string; actor: Actor }
@@ -33,6 +49,9 @@ export type DomainEvent =
   | { type: 'authorization.changed'; authorizationId: string; status: AuthorizationStatus };
 
 export type DomainEventType = DomainEvent['type'];
+
+/** Why an admin API credential was refused (never the credential itself). */
+export type AdminAuthFailure = 'malformed' | 'unknown' | 'mismatch' | 'expired' | 'revoked' | 'unbound-certificate' | 'certificate-not-valid';
 export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
 
 /**
