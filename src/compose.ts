@@ -312,6 +312,8 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     clock,
     settings: { validityMs: config.ocsp.responderValidityDays * DAY, keyAlgorithm: 'ecdsa-p256', organization: config.ca.organization },
     logger,
+    events,
+    transaction: (fn) => db.transaction((tx) => fn(new OcspResponderRepository(tx), tx)),
   });
   await responders.ensureCurrent();
   const listening = options.listen !== false;

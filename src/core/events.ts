@@ -41,6 +41,8 @@ export type DomainEvent =
    */
   | { type: 'admin.auth.failed'; source: string; failures: number; at: Date; reason: AdminAuthFailure }
   | { type: 'eab.created'; kid: string; group?: string; actor: Actor }
+  /** A delegated OCSP responder certificate issued to a new key (rotation, RFC 6960 §4.2.2.2). */
+  | { type: 'ocsp.responder.issued'; issuerId: string; generation: number; serial: string; keyName: string; notAfter: Date; actor: Actor }
   /** The CA ceremony: a root and its first issuing intermediate recorded (chancery init, or the first start). */
   | { type: 'ca.created'; root: IssuerRecord; intermediate: IssuerRecord; keyStore: string; actor: Actor }
   /** Created (pending or ready), and each status the RA moves it to; readiness that follows from a validation is raised as authorization.changed. */

@@ -84,6 +84,14 @@ export const AUDIT_RECORDERS: Recorders = {
     outcome: 'ok',
     ...(group === undefined ? {} : { group, details: { group } }),
   }),
+  'ocsp.responder.issued': ({ issuerId, generation, serial, keyName, notAfter, actor }, now) => ({
+    at: now(),
+    actor,
+    action: 'ocsp-responder.issue',
+    subject: `certificate:${serial}`,
+    outcome: 'ok',
+    details: { issuer: issuerId, generation, keyName, notAfter: notAfter.toISOString() },
+  }),
   'ca.created': ({ root, intermediate, keyStore, actor }) => ({
     at: root.createdAt,
     actor,

@@ -14,6 +14,8 @@ import type { OcspResponderCertificateFactory } from '../ca/ocsp-responder-certi
 import type { OcspCodec, OcspResponderMaterial } from '../ca/ocsp-response.js';
 import type { Signer } from '../keys/signer.js';
 import type { Logger } from '../core/logger.js';
+import type { DomainEvent, DomainEvents } from '../core/events.js';
+import type { Queryable } from '../db/database.js';
 
 /** The slice of the KeyStore responders need (DESIGN.md: revocation asks a KeyStore for OCSP responder keys). */
 export interface ResponderKeyStore {
@@ -59,6 +61,12 @@ export interface OcspResponderKeysDeps {
   clock: Clock;
   settings: ResponderSettings;
   logger?: Logger;
+  /**
+   * Raise `ocsp.responder.issued`, whose audit entry (DESIGN.md rule 8) commits with the responder's record:
+   * `transaction` runs the store on one transaction.
+   */
+  events?: DomainEvents<Queryable>;
+  transaction?: <T>(fn: (store: Pick<ResponderStore, 'insert'>, tx: Queryable) => Promise<T>) => Promise<T>;
 }
 
 export interface ActiveResponder {
@@ -167,6 +175,29 @@ export class OcspResponderKeys {
     return true;
   }
 
+  /** Stores a new responder, with its audit entry when events are wired; false when that generation exists. */
+  private async record(record: OcspResponderRecord): Promise<boolean> {
+    const { events, transaction } = this.deps;
+    const event: DomainEvent = {
+      type: 'ocsp.responder.issued',
+      issuerId: record.issuerId,
+      generation: record.generation,
+      serial: record.serial,
+      keyName: record.keyName,
+      notAfter: record.notAfter,
+      actor: 'system:chancery',
+    };
+    if (events === undefined || !events.hasCommitting(event.type)) return this.deps.store.insert(record);
+    if (transaction === undefined) throw new CaError('badConfig', 'OcspResponderKeys needs a transaction to record ocsp.responder.issued with the responder');
+    const inserted = await transaction(async (store, tx) => {
+      const stored = await store.insert(record);
+      if (stored) await events.committing(event, tx);
+      return stored;
+    });
+    if (inserted) await events.committed(event);
+    return inserted;
+  }
+
   private async rotate(issuer: ServedIssuer, generation: number, now: Date): Promise<void> {
     const { settings } = this.deps;
     const keyName = `ocsp-${issuer.id}-${generation}`;
@@ -205,7 +236,7 @@ export class OcspResponderKeys {
       notAfter: prepared.notAfter,
       createdAt: now,
     };
-    if (await this.deps.store.insert(record)) {
+    if (await this.record(record)) {
       this.deps.logger?.info({ issuer: issuer.id, generation, notAfter: record.notAfter.toISOString() }, 'OCSP responder certificate issued');
       await this.adopt(record);
       return;

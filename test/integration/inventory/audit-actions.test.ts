@@ -13,7 +13,8 @@ import { composeForTest } from '../../helpers/runtime.js';
 
 /**
  * Every action Chancery performs today leaves its audit entry, written with the change (DESIGN.md rule 8),
- * through the whole composition root on PGlite and PostgreSQL: the CA ceremony, EAB credentials created and
+ * through the whole composition root on PGlite and PostgreSQL: the CA ceremony, the OCSP responder
+ * certificate issued at start, EAB credentials created and
  * used, accounts created, changed (contacts, key) and deactivated, certificates issued over ACME (the entry
  * in the certificate's own batched statement) and revoked by the account, by the certificate's key and by an
  * operator. A refused request changes nothing and leaves no entry; a failing audit write rolls its change
@@ -89,6 +90,10 @@ async function scenario(t: Test, chancery: Chancery): Promise<void> {
     t.match(entry.actor, /^cli:./);
     t.equal(entry.subject, `issuer:${chancery.hierarchy.root.id}`);
     t.match(details(entry), { keyStore: 'software', root: { id: chancery.hierarchy.root.id }, intermediate: { id: chancery.hierarchy.intermediate.id } });
+    const responder = await one(t, { action: 'ocsp-responder.issue' });
+    t.equal(responder.actor, 'system:chancery', 'the OCSP responder certificate issued at the first start');
+    t.match(details(responder), { issuer: chancery.hierarchy.intermediate.id, generation: 1 });
+    t.ok(await chancery.services.certificates.isSerialReserved(responder.subject.replace('certificate:', '')), 'its subject is the responder certificate\'s serial');
   });
 
   await t.test('ok/eab.create by the CLI operator; account.create and eab.use by the new account', async (t) => {
