@@ -36,6 +36,7 @@ import { CertificateRepository } from './db/repositories/certificate-repository.
 import { ChallengeRepository } from './db/repositories/challenge-repository.js';
 import { CrlRepository } from './db/repositories/crl-repository.js';
 import { EabRepository } from './db/repositories/eab-repository.js';
+import { GroupRepository } from './db/repositories/group-repository.js';
 import { IssuerRepository } from './db/repositories/issuer-repository.js';
 import { KeyBlobRepository } from './db/repositories/key-blob-repository.js';
 import { LeaseRepository } from './db/repositories/lease-repository.js';
@@ -55,11 +56,15 @@ import type { KeyStore } from './keys/signer.js';
 import { resolvePassphrase, type PassphraseSource } from './keys/software/passphrase.js';
 import { SoftwareKeyStore } from './keys/software/software-key-store.js';
 import { profileRegistryFromConfig, type ProfileRegistry } from './policy/profiles.js';
+import { ceilingOf } from './policy/group-policy.js';
+import { DEFAULT_KEY_POLICY } from './policy/key-policy.js';
 import { AccountService } from './ra/account-service.js';
 import { AcmeRa } from './ra/acme-ra.js';
 import type { AcmeStoreAccess, AcmeStores } from './ra/acme-stores.js';
 import { CertificateIssuance } from './ra/certificate-issuance.js';
 import { EabService } from './ra/eab-service.js';
+import { GroupDirectory, GROUPS_CHANNEL } from './ra/group-directory.js';
+import { GroupService } from './ra/group-service.js';
 import { OrderRecovery } from './ra/order-recovery.js';
 import { OrderService } from './ra/order-service.js';
 import { RenewalInfoService } from './ra/renewal-info.js';
@@ -138,6 +143,8 @@ export interface ChanceryServices {
   crl: CrlPublisher;
   jobs: JobRunner;
   audit: AuditLog;
+  /** Groups and their policy as a whole (policy as code: export, apply). */
+  groups: GroupService;
 }
 
 /**
@@ -152,7 +159,7 @@ export interface ChanceryBase {
   readonly keys: KeyStore;
   readonly urls: PublicUrls;
   readonly events: DomainEvents<Queryable>;
-  readonly services: Pick<ChanceryServices, 'issuers' | 'certificates' | 'eab' | 'audit'>;
+  readonly services: Pick<ChanceryServices, 'issuers' | 'certificates' | 'eab' | 'audit' | 'groups'>;
   /** Closes the key store and the database (unless it was given). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -271,20 +278,33 @@ async function buildBase(
   });
   const events = new DomainEvents<Queryable>({ writeRecords: (tx, records) => audit.write(tx, records) });
   recordAuditEntries(events, clock);
+  // Groups (departments): their policy narrows the configuration's limits, the ceiling.
+  const groupStore = new GroupRepository(db);
+  const groups = new GroupService({
+    store: groupStore,
+    transaction: (fn) => db.transaction((tx) => fn(new GroupRepository(tx), tx)),
+    events,
+    clock,
+    ceiling: ceilingOf(profileRegistryFromConfig(config), DEFAULT_KEY_POLICY),
+  });
+  // Announced in the change's transaction, so every instance's GroupDirectory drops its snapshot once it
+  // commits (DESIGN.md rule 7).
+  events.onCommitting('group.changed', (event, tx) => notify(tx, GROUPS_CHANNEL, event.group));
   const eab = new EabService({
     store: new EabRepository(db),
     box: new SecretBox(passphrase.passphrase),
     clock,
     events,
     transaction: (fn) => db.transaction((tx) => fn(new EabRepository(tx), tx)),
+    groups: groupStore,
   });
-  return { config, clock, logger, db, keys, urls, events, services: { issuers, certificates, eab, audit }, passphrase: passphrase.passphrase };
+  return { config, clock, logger, db, keys, urls, events, services: { issuers, certificates, eab, audit, groups }, passphrase: passphrase.passphrase };
 }
 
 async function build(config: Config, options: ComposeOptions, closers: Closers, closeAll: () => Promise<void>): Promise<Chancery> {
   const base = await buildBase(config, options, closers);
   const { clock, logger, db, keys, urls, events, passphrase } = base;
-  const { issuers, certificates, eab, audit } = base.services;
+  const { issuers, certificates, eab, audit, groups } = base.services;
 
   // ---- the CA ----
   const { hierarchy, created } = await loadOrCreateCa(config, options.ca ?? 'existing', { db, keys, issuers, clock, urls, events });
@@ -339,6 +359,19 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     });
     closers.push(() => subscription.close());
     ocsp.setListening(true);
+  }
+  // ---- group policy: every group compiled in memory, dropped on every change heard (rule 7) ----
+  const groupDirectory = new GroupDirectory({ source: new GroupRepository(db), clock });
+  events.onCommitted('group.changed', () => groupDirectory.invalidate());
+  if (listening) {
+    const subscription = await listen(db, GROUPS_CHANNEL, () => groupDirectory.invalidate(), {
+      onState: (state, error) => {
+        if (state === 'lost') logger.warn({ err: error }, 'group policy notifications lost; group policies are read again every few seconds until they resume');
+        groupDirectory.setListening(state === 'listening');
+      },
+    });
+    closers.push(() => subscription.close());
+    groupDirectory.setListening(true);
   }
   const refresher = new OcspRefresher({ store: responses, source: ocsp, responders, clock, settings: options.tuning?.ocspRefresher, logger });
   closers.push(() => refresher.stop());
@@ -420,6 +453,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     validation: scheduler,
     identifierNetworkCheck: (identifier) => networkPolicy.refusesIdentifier(identifier),
     signing: signerHealth,
+    groups: groupDirectory,
     ...(caa ? { caa: { recheckMs: config.validation.caa.recheckHours * HOUR, check: (request) => caa.check(request), accountUri } } : {}),
   });
   const ra = new AcmeRa({
@@ -501,7 +535,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   });
 
   const acmeUrl = acmeExternalUrl(config);
-  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs, audit };
+  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs, audit, groups };
   const serverCertificate = new ServerCertificate({
     // Chancery issues its own ACME listener's certificate: recorded as such (DESIGN.md rule 8).
     issuance: { issueForKey: (publicKey, identifiers) => issuance.issueForKey(publicKey, identifiers, { actor: 'system:acme-tls' }) },

@@ -5,6 +5,7 @@ import { auditCommand } from './commands/audit.js';
 import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
 import { eabCommand } from './commands/eab.js';
+import { policyCommand } from './commands/policy.js';
 import { ocspCommand } from './commands/ocsp.js';
 import { crlCommand } from './commands/crl.js';
 import { revokeCommand } from './commands/revoke.js';
@@ -23,8 +24,12 @@ Commands:
             generate and publish CRLs now
   ocsp refresh
             rotate due responder certificates and re-sign due OCSP responses now
-  eab create [--group NAME]
-            create an External Account Binding credential (prints the HMAC key once)
+  eab create [--group NAME] [--label key=value ...]
+            create an External Account Binding credential for a group (prints the HMAC key once)
+  policy export
+            print every group and its policy as YAML (the file policy apply takes)
+  policy apply FILE [--dry-run]
+            make the groups what FILE says: checked first, changes printed, applied in one transaction
   audit verify [--expect-head FILE]
             check the audit log's hash chain and signed checkpoints; names the first bad entry
   audit export --since WHEN [--until WHEN] [--actor A] [--action A] [--subject S]
@@ -60,6 +65,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'eab':
       await eabCommand(config, rest);
+      return 0;
+    case 'policy':
+      await policyCommand(config, rest);
       return 0;
     case 'audit':
       await auditCommand(config, rest);

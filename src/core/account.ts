@@ -1,3 +1,5 @@
+import type { Labels } from './group.js';
+
 /** An ACME account (RFC 8555 §7.1.2). The key is the public JWK the account signs with. */
 export type AccountStatus = 'valid' | 'deactivated' | 'revoked';
 
@@ -12,8 +14,10 @@ export interface Account {
   jwkThumbprint: string;
   /** The EAB credential this account was bound to (RFC 8555 §7.3.4), if any. */
   eabKid?: string;
-  /** The group (department) the account belongs to, from its EAB credential. */
+  /** The group (department) the account belongs to, from its EAB credential; `default` when absent. */
   group?: string;
+  /** Its EAB credential's labels (absent when it has none), recorded with every certificate it gets. */
+  labels?: Labels;
   termsOfServiceAgreed: boolean;
   createdAt: Date;
 }
@@ -22,6 +26,8 @@ export interface Account {
 export interface EabCredential {
   kid: string;
   group?: string;
+  /** Business context for the account bound with it and its certificates (absent when none). */
+  labels?: Labels;
   createdAt: Date;
   boundAccountId?: string;
   boundAt?: Date;

@@ -1,3 +1,4 @@
+import type { Labels } from './group.js';
 import type { Identifier } from './identifier.js';
 
 /** RFC 5280 §5.3.1 CRLReason codes Chancery records. */
@@ -33,6 +34,10 @@ export interface IssuedCertificate {
    * CRL lists it and OCSP does not answer for it (its own lifetime is the bound on misuse).
    */
   noRevAvail?: boolean;
+  /** The group (department) of the account that got it, as it was at issuance (inventory only, never in the X.509). */
+  group?: string;
+  /** Its labels at issuance: the group's default labels with the account's EAB labels over them (inventory only). */
+  labels?: Labels;
 }
 
 /** A CA certificate Chancery holds: the root or an issuing intermediate. */

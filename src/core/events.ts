@@ -2,6 +2,8 @@ import type { Account } from './account.js';
 import type { Actor, AuditDraft } from './audit.js';
 import type { IssuedCertificate, IssuerRecord } from './certificate.js';
 import { CaError } from './errors.js';
+import type { Group } from './group.js';
+import type { Identifier } from './identifier.js';
 import type { AuthorizationStatus, OrderStatus } from './order.js';
 import type { AdminActor, AdminToken, OperatorBinding } from './principal.js';
 
@@ -48,7 +50,14 @@ export type DomainEvent =
   /** Created (pending or ready), and each status the RA moves it to; readiness that follows from a validation is raised as authorization.changed. */
   | { type: 'order.changed'; orderId: string; accountId: string; status: OrderStatus }
   /** Validated, failed, expired or deactivated; a validation's is raised after commit only (one statement on the pool). */
-  | { type: 'authorization.changed'; authorizationId: string; status: AuthorizationStatus };
+  | { type: 'authorization.changed'; authorizationId: string; status: AuthorizationStatus }
+  /**
+   * An authorization created valid without a challenge: its name is pre-approved for the account's group
+   * (hosts that cannot answer a challenge). Raised in the transaction that stores it, for the audit log.
+   */
+  | { type: 'authorization.preapproved'; authorizationId: string; accountId: string; group: string; identifier: Identifier; orderId?: string }
+  /** A group created, changed or removed (a policy apply: one event per group, all in one transaction). */
+  | { type: 'group.changed'; group: string; change: 'created' | 'updated' | 'removed'; before?: Group; after?: Group; actor: Actor };
 
 export type DomainEventType = DomainEvent['type'];
 

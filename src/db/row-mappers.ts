@@ -7,6 +7,7 @@ import type { Account, AccountStatus, EabCredential } from '../core/account.js';
 import type { CertificateStatus, IssuedCertificate, IssuerRecord, IssuerRole, RevocationReason } from '../core/certificate.js';
 import { CaError, type CaErrorKind, type Problem, type SubProblem } from '../core/errors.js';
 import type { Identifier } from '../core/identifier.js';
+import type { Labels } from '../core/group.js';
 import { isKeyAlgorithm } from '../core/key-algorithm.js';
 import type {
   Authorization,
@@ -154,7 +155,20 @@ export function certificateFromRow(row: CertificateRow): IssuedCertificate {
   if (row.replaces_serial !== null) cert.replacesSerial = row.replaces_serial;
   cert.profile = row.profile;
   if (row.no_rev_avail) cert.noRevAvail = true;
+  if (row.group_name !== null) cert.group = row.group_name;
+  if (row.labels !== null && row.labels !== undefined) cert.labels = labelsFromJson(row.labels, 'certificate labels');
   return cert;
+}
+
+/** A jsonb labels object (0009_groups): text values only. */
+export function labelsFromJson(value: unknown, what: string): Labels {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) throw corrupt(what);
+  return { ...(value as Labels) };
+}
+
+/** Labels as JSON text for a jsonb parameter (see certificateToRow). */
+export function labelsToJson(labels: Labels | undefined): string {
+  return JSON.stringify(labels ?? {});
 }
 
 /**
@@ -182,6 +196,8 @@ export function certificateToRow(cert: IssuedCertificate): CertificateRow {
     replaces_serial: cert.replacesSerial ?? null,
     profile: cert.profile ?? DEFAULT_PROFILE_ID,
     no_rev_avail: cert.noRevAvail === true,
+    group_name: cert.group ?? null,
+    labels: cert.labels === undefined ? null : labelsToJson(cert.labels),
   };
 }
 
@@ -271,6 +287,8 @@ export function accountFromRow(row: AccountRow): Account {
   };
   if (row.eab_kid !== null) account.eabKid = row.eab_kid;
   if (row.group_name !== null) account.group = row.group_name;
+  const labels = labelsFromJson(row.labels ?? {}, 'account labels');
+  if (Object.keys(labels).length > 0) account.labels = labels;
   return account;
 }
 
@@ -284,6 +302,7 @@ export function accountToRow(account: Account): AccountRow {
     jwk_thumbprint: account.jwkThumbprint,
     eab_kid: account.eabKid ?? null,
     group_name: account.group ?? null,
+    labels: labelsToJson(account.labels),
     tos_agreed: account.termsOfServiceAgreed,
     created_at: account.createdAt,
   };
@@ -300,6 +319,8 @@ export function jwkToJson(jwk: Record<string, string>): string {
 export function eabCredentialFromRow(row: EabCredentialRow): EabCredential {
   const credential: EabCredential = { kid: row.kid, createdAt: date(row.created_at, 'EAB created_at') };
   if (row.group_name !== null) credential.group = row.group_name;
+  const labels = labelsFromJson(row.labels ?? {}, 'EAB labels');
+  if (Object.keys(labels).length > 0) credential.labels = labels;
   if (row.bound_account_id !== null) credential.boundAccountId = row.bound_account_id;
   const boundAt = optionalDate(row.bound_at, 'EAB bound_at');
   if (boundAt !== undefined) credential.boundAt = boundAt;

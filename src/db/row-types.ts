@@ -50,6 +50,10 @@ export interface CertificateRow {
   profile: string;
   /** RFC 9608 noRevAvail: revocation recorded, never published (no CRL entry, no OCSP answer). */
   no_rev_avail: boolean;
+  /** The group and labels of the inventory record (0009_groups); null outside ACME and before groups. */
+  group_name: string | null;
+  /** jsonb object, or null (written as JSON text). */
+  labels: unknown;
 }
 
 // ---- ACME (0002_acme) ------------------------------------------------------------------------------------
@@ -64,6 +68,8 @@ export interface AccountRow {
   jwk_thumbprint: string;
   eab_kid: string | null;
   group_name: string | null;
+  /** jsonb object: the credential's labels, {} without (0009_groups). */
+  labels: unknown;
   tos_agreed: boolean;
   created_at: Date;
 }
@@ -72,6 +78,8 @@ export interface AccountRow {
 export interface EabCredentialRow {
   kid: string;
   group_name: string | null;
+  /** jsonb object, {} without labels (0009_groups). */
+  labels: unknown;
   created_at: Date;
   bound_account_id: string | null;
   bound_at: Date | null;

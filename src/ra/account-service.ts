@@ -41,6 +41,9 @@ export class AccountService {
       jwkThumbprint: input.jwkThumbprint,
       eabKid: credential?.kid,
       group: credential?.group,
+      // Credentials never change once made, so the account keeps a copy: finalize records them with each
+      // certificate without reading the credential again.
+      ...(credential?.labels ? { labels: credential.labels } : {}),
       termsOfServiceAgreed: input.termsOfServiceAgreed,
       createdAt: this.deps.clock.now(),
     };

@@ -2,6 +2,7 @@ import type { Account, EabCredential } from '../core/account.js';
 import type { AuditDraft } from '../core/audit.js';
 import type { IssuedCertificate, RevocationReason } from '../core/certificate.js';
 import type { Problem } from '../core/errors.js';
+import type { Labels } from '../core/group.js';
 import type { Identifier } from '../core/identifier.js';
 import type { Authorization, Challenge, Order, OrderStatus, AuthorizationStatus } from '../core/order.js';
 import type { Queryable } from '../db/database.js';
@@ -20,7 +21,8 @@ export interface AccountStore {
 }
 
 export interface EabStore {
-  insert(credential: { kid: string; hmacKeyEncrypted: Uint8Array; group?: string; createdAt: Date }): Promise<void>;
+  /** Throws CaError('notFound') when `group` does not exist. */
+  insert(credential: { kid: string; hmacKeyEncrypted: Uint8Array; group?: string; labels?: Labels; createdAt: Date }): Promise<void>;
   find(kid: string): Promise<{ credential: EabCredential; hmacKeyEncrypted: Uint8Array } | undefined>;
   bind(kid: string, accountId: string, at: Date): Promise<boolean>;
 }

@@ -8,7 +8,9 @@ import type { DomainEvent, DomainEvents, FirstOcspOutcome } from '../core/events
 import type { CertificateProfile } from '../core/profile.js';
 import type { Queryable } from '../db/database.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
-import { checkPublicKey, type KeyPolicy } from '../policy/key-policy.js';
+import { checkGroupKey, type GroupRules } from '../policy/group-policy.js';
+import { checkPublicKey, keyFactsOf, type KeyPolicy } from '../policy/key-policy.js';
+import type { Labels } from '../core/group.js';
 import { validityWindow } from '../policy/validity.js';
 import type { FirstOcspResponse } from './acme-stores.js';
 
@@ -82,8 +84,13 @@ export interface IssueOptions {
   profile?: CertificateProfile;
   /** Keys the subscriber key must differ from (the ACME account key, RFC 8555 §11.1). */
   forbiddenKeys?: readonly Uint8Array[];
-  /** Who asked for it: recorded with the certificate (revocation and inventory read it). */
-  metadata?: { accountId?: string; orderId?: string; replacesSerial?: string };
+  /**
+   * Who asked for it: recorded with the certificate (revocation and inventory read it), with the group and
+   * labels of the inventory record (never written into the X.509 certificate).
+   */
+  metadata?: { accountId?: string; orderId?: string; replacesSerial?: string; group?: string; labels?: Labels };
+  /** The ordering account's group policy: the certificate key must also be within its key limits. */
+  groupRules?: GroupRules;
   /**
    * Who acts (DESIGN.md rule 8), for the audit entry: by default the account of metadata.accountId, and
    * Chancery itself when there is none.
@@ -134,6 +141,7 @@ export class CertificateIssuance {
     imported?: KeyObject,
   ): Promise<IssuedCertificate> {
     const key = checkPublicKey(publicKey, this.deps.keyPolicy, imported);
+    if (options.groupRules) checkGroupKey(options.groupRules, keyFactsOf(key.key));
     for (const forbidden of options.forbiddenKeys ?? []) {
       if (Buffer.from(forbidden).equals(Buffer.from(publicKey))) {
         throw new CaError('badCSR', 'the certificate key must differ from the account key (RFC 8555 §11.1)');

@@ -5,7 +5,9 @@ import type { DomainEvent, DomainEvents } from '../core/events.js';
 import type { Queryable } from '../db/database.js';
 import type { Clock } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
+import { GROUP_NAME, type Group, type Labels } from '../core/group.js';
 import { newId } from '../core/ids.js';
+import { labelsProblem } from '../policy/labels.js';
 import type { EabStore } from './acme-stores.js';
 import { sameJwk } from '../core/jwk.js';
 import type { SecretBox } from '../keys/secret-box.js';
@@ -28,15 +30,29 @@ export class EabService {
       clock: Clock;
       events?: DomainEvents<Queryable>;
       transaction?: <T>(fn: (store: EabStore, tx: Queryable) => Promise<T>) => Promise<T>;
+      /** Where a credential's group is looked up (db/ GroupRepository): it must exist. */
+      groups?: { find(name: string): Promise<Group | undefined> };
     },
   ) {}
 
   /** `actor`: who creates it (DESIGN.md rule 8); Chancery itself when absent. */
-  async create(options: { group?: string; actor?: Actor } = {}): Promise<{ credential: EabCredential; hmacKey: string }> {
+  async create(options: { group?: string; labels?: Labels; actor?: Actor } = {}): Promise<{ credential: EabCredential; hmacKey: string }> {
+    // Checked before anything is stored (DESIGN.md rule 3): the group named must exist (the `default` group
+    // when none is), and the labels, which every certificate of the account will carry, must be acceptable.
+    const { group } = options;
+    if (group !== undefined) {
+      if (!GROUP_NAME.test(group)) throw new CaError('malformed', `group "${group.slice(0, 80)}" must be 1-64 letters, digits, dots, dashes or underscores`);
+      if (this.deps.groups !== undefined && (await this.deps.groups.find(group)) === undefined) {
+        throw new CaError('notFound', `group "${group}" does not exist: add it to the policy first (chancery policy export > policy.yaml, edit, chancery policy apply policy.yaml)`);
+      }
+    }
+    const labels = options.labels && Object.keys(options.labels).length > 0 ? { ...options.labels } : undefined;
+    const problem = labels && labelsProblem(labels);
+    if (problem) throw new CaError('malformed', problem);
     const kid = `kid-${newId(12)}`;
     const key = randomBytes(32);
     const createdAt = this.deps.clock.now();
-    const stored = { kid, hmacKeyEncrypted: this.deps.box.seal(key, kid), group: options.group, createdAt };
+    const stored = { kid, hmacKeyEncrypted: this.deps.box.seal(key, kid), group, ...(labels ? { labels } : {}), createdAt };
     const event: DomainEvent = { type: 'eab.created', kid, ...(options.group === undefined ? {} : { group: options.group }), actor: options.actor ?? 'system:chancery' };
     const { events, transaction } = this.deps;
     if (events?.hasCommitting('eab.created')) {
@@ -49,7 +65,7 @@ export class EabService {
       await this.deps.store.insert(stored);
     }
     await events?.committed(event);
-    return { credential: { kid, group: options.group, createdAt }, hmacKey: key.toString('base64url') };
+    return { credential: { kid, group, ...(labels ? { labels } : {}), createdAt }, hmacKey: key.toString('base64url') };
   }
 
   /**

@@ -27,3 +27,24 @@ export async function changeWithEvent<T>(
   if (raised !== undefined) await events.committed(raised);
   return result;
 }
+
+/**
+ * changeWithEvent for a change that raises several events (an order with pre-approved authorizations):
+ * one transaction when any of them has in-transaction work, else the change alone.
+ */
+export async function changeWithEvents<T>(
+  deps: { access: AcmeStoreAccess; events: DomainEvents<Queryable> },
+  change: (stores: AcmeStores) => Promise<T>,
+  raised: readonly DomainEvent[],
+): Promise<T> {
+  const { access, events } = deps;
+  const result = raised.some((e) => events.hasCommitting(e.type))
+    ? await access.transaction(async (stores, tx) => {
+        const changed = await change(stores);
+        for (const event of raised) await events.committing(event, tx);
+        return changed;
+      })
+    : await change(access.stores);
+  for (const event of raised) await events.committed(event);
+  return result;
+}

@@ -3,19 +3,30 @@ import type { IssuedCertificate } from '../core/certificate.js';
 import { parseCertId } from '../core/cert-id.js';
 import { DAY, type Clock } from '../core/clock.js';
 import { CaError, isCaError, type Problem } from '../core/errors.js';
-import type { DomainEvents } from '../core/events.js';
+import type { DomainEvent, DomainEvents } from '../core/events.js';
 import type { Identifier } from '../core/identifier.js';
 import { newId } from '../core/ids.js';
 import { jwkToSpki } from '../core/jwk.js';
 import type { Authorization, AuthorizationStatus, Challenge, ChallengeType, Order, OrderStatus } from '../core/order.js';
 import type { ProfileRegistry } from '../policy/profiles.js';
 import type { Queryable } from '../db/database.js';
-import { challengeTypesFor } from '../policy/challenge-policy.js';
+import {
+  certificateLabels,
+  checkGroupIdentifiers,
+  checkGroupValidity,
+  groupChallengeTypes,
+  groupProfileId,
+  isPreapproved,
+  mayReuse,
+  narrowProfile,
+  type GroupRules,
+  type GroupSet,
+} from '../policy/group-policy.js';
 import { checkIdentifiers } from '../policy/identifier-policy.js';
 import { validityWindow } from '../policy/validity.js';
 import type { AcmeStoreAccess, AcmeStores, ClaimedChallenge } from './acme-stores.js';
 import type { CertificateIssuance } from './certificate-issuance.js';
-import { changeWithEvent } from './event-transaction.js';
+import { changeWithEvent, changeWithEvents } from './event-transaction.js';
 import { refuseByNetworkPolicy, type IdentifierNetworkCheck } from './identifier-network-check.js';
 import { INTERRUPTED_ISSUANCE } from './order-recovery.js';
 import type { AttemptResult } from './validation-scheduler.js';
@@ -49,6 +60,14 @@ export interface InlineValidation {
   validateNow(work: ClaimedChallenge): Promise<AttemptResult | undefined>;
   /** Claim due work now (a challenge left for the scheduler). */
   kick(): void;
+}
+
+/**
+ * The group policy of an account, as the order service reads it on every order and finalize: from memory
+ * (ra/ GroupDirectory), never a database round trip on the hot path.
+ */
+export interface GroupPolicies {
+  rulesFor(subject: { group?: string }): Promise<{ set: GroupSet; rules: GroupRules }>;
 }
 
 /** What a certificate download needs of a certificate; none of it ever changes once issued. */
@@ -89,6 +108,8 @@ export class OrderService {
       caa?: CaaRecheck;
       /** Whether the CA can sign now (cached, never signs); asked before an order is claimed. */
       signing?: SigningAvailability;
+      /** The account's group policy (narrowing the global limits): identifiers, challenges, keys, validity, profiles. */
+      groups: GroupPolicies;
     },
   ) {}
 
@@ -99,13 +120,18 @@ export class OrderService {
   async newOrder(account: Account, request: { identifiers: Identifier[]; notBefore?: Date; notAfter?: Date; replaces?: string; profile?: string }): Promise<Order> {
     const now = this.deps.clock.now();
     const { settings } = this.deps;
-    const profile = settings.profiles.resolve(request.profile);
+    const { set, rules } = await this.deps.groups.rulesFor(account);
+    // The group's profile (its allowed list; its first when the order names none), cut to its maxValidity.
+    const profile = narrowProfile(settings.profiles.resolve(groupProfileId(rules, request.profile, settings.profiles.defaultId)), rules);
     const identifiers = checkIdentifiers(request.identifiers, profile.maxIdentifiers);
     for (const id of identifiers) {
       if (id.type === 'ip' && id.value.startsWith('*')) throw new CaError('rejectedIdentifier', 'IP identifiers cannot be wildcards');
     }
+    // RFC 8555 §7.1.3: rejectedIdentifier, one subproblem per identifier the group's policy refuses.
+    checkGroupIdentifiers(set, rules, identifiers);
     refuseByNetworkPolicy(identifiers, this.deps.identifierNetworkCheck);
     // Refused now rather than at finalize, after the client proved control (RFC 8555 §7.4).
+    checkGroupValidity(rules, request, now, 'malformed');
     validityWindow(profile, request, now);
     const replacesSerial = request.replaces ? await this.checkReplaces(account, request.replaces) : undefined;
 
@@ -121,8 +147,10 @@ export class OrderService {
     const chosen: Authorization[] = [];
     let earliestExpiry = now.getTime() + settings.orderLifetimeMs;
     for (const { identifier, wildcard } of wanted) {
-      const reused = reusable.find((a) => a.wildcard === wildcard && a.identifier.type === identifier.type && a.identifier.value === identifier.value);
-      const authorization = reused ?? this.freshAuthorization(account, identifier, wildcard, now);
+      const reused = reusable.find(
+        (a) => a.wildcard === wildcard && a.identifier.type === identifier.type && a.identifier.value === identifier.value && mayReuse(rules, a),
+      );
+      const authorization = reused ?? this.freshAuthorization(account, identifier, wildcard, now, rules);
       if (!reused) fresh.push(authorization);
       chosen.push(authorization);
       authorizationIds.push(authorization.id);
@@ -142,8 +170,10 @@ export class OrderService {
       profile: profile.name,
       createdAt: now,
     };
-    // One statement stores the authorizations, challenges, order and links atomically (rule 6).
-    await changeWithEvent(this.deps, 'order.changed', (stores) => stores.orders.insertWithAuthorizations(order, fresh), () => this.orderEvent(order, order.status));
+    // One statement stores the authorizations, challenges, order and links atomically (rule 6); a
+    // pre-approved authorization's event commits with it (the audit entry of an issuance without a challenge).
+    const preapproved = fresh.filter((a) => a.status === 'valid').map((a) => this.preapprovedEvent(account, rules, a, order.id));
+    await changeWithEvents(this.deps, (stores) => stores.orders.insertWithAuthorizations(order, fresh), [this.orderEvent(order, order.status), ...preapproved]);
     return order;
   }
 
@@ -160,17 +190,20 @@ export class OrderService {
         subproblems: [{ kind: 'rejectedIdentifier', detail: 'wildcards cannot be pre-authorized', identifier }],
       });
     }
+    const { set, rules } = await this.deps.groups.rulesFor(account);
+    checkGroupIdentifiers(set, rules, [identifier]);
     refuseByNetworkPolicy([identifier], this.deps.identifierNetworkCheck);
     const held = await this.stores.authorizations.findReusable(account.id, identifier, false, new Date(now.getTime() + DAY));
-    if (held?.status === 'valid') return { authorization: held, created: false };
-    const authorization = this.freshAuthorization(account, identifier, false, now);
-    await changeWithEvent(
-      this.deps,
-      'authorization.changed',
-      // Two statements (authorization, challenges): one transaction, so no authorization is left without them.
-      () => this.deps.access.transaction((stores) => stores.authorizations.insertMany([authorization])),
-      () => ({ type: 'authorization.changed', authorizationId: authorization.id, status: 'pending' }),
-    );
+    if (held?.status === 'valid' && mayReuse(rules, held)) return { authorization: held, created: false };
+    const authorization = this.freshAuthorization(account, identifier, false, now, rules);
+    const raised: DomainEvent[] = [{ type: 'authorization.changed', authorizationId: authorization.id, status: authorization.status }];
+    if (authorization.status === 'valid') raised.push(this.preapprovedEvent(account, rules, authorization));
+    // Two statements (authorization, challenges): one transaction, so no authorization is left without them.
+    await this.deps.access.transaction(async (stores, tx) => {
+      await stores.authorizations.insertMany([authorization]);
+      for (const event of raised) await this.deps.events.committing(event, tx);
+    });
+    for (const event of raised) await this.deps.events.committed(event);
     return { authorization, created: true };
   }
 
@@ -262,6 +295,12 @@ export class OrderService {
     if (order.status !== 'ready') {
       throw new CaError('orderNotReady', `order ${orderId} is ${order.status}; it must be ready to finalize`);
     }
+    // The group's policy as it is now (it may have narrowed since the order was placed), before the claim:
+    // a refusal leaves the order ready. The key is checked against it once the CSR is parsed.
+    const { set, rules } = await this.deps.groups.rulesFor(account);
+    checkGroupIdentifiers(set, rules, order.identifiers);
+    const profile = narrowProfile(this.deps.settings.profiles.resolve(groupProfileId(rules, order.profile, this.deps.settings.profiles.defaultId)), rules);
+    checkGroupValidity(rules, order, this.deps.clock.now(), 'badCSR');
     // Before the claim: §7.1.6 has no way from processing back to ready, so an order claimed while the HSM is
     // away would be lost to the client; refused now, it stays ready for the retry.
     const signing = await this.deps.signing?.check();
@@ -278,9 +317,11 @@ export class OrderService {
         expectedIdentifiers: order.identifiers,
         notBefore: order.notBefore,
         notAfter: order.notAfter,
-        profile: this.deps.settings.profiles.resolve(order.profile),
+        profile,
+        groupRules: rules,
         forbiddenKeys: [this.accountSpki(account)],
-        metadata: { accountId: account.id, orderId: order.id, replacesSerial: order.replacesSerial },
+        // The inventory record (never the X.509 certificate): the group, and its labels under the account's.
+        metadata: { accountId: account.id, orderId: order.id, replacesSerial: order.replacesSerial, group: rules.name, labels: certificateLabels(rules, account.labels) },
         reserveSerial: async (serial, issuerId, at) => {
           if (!(await this.stores.orders.claimForIssuance(order.id, ['ready'], at, serial, issuerId))) {
             throw new CaError('orderNotReady', `order ${orderId} is already being finalized`);
@@ -433,18 +474,35 @@ export class OrderService {
     return spki;
   }
 
-  private freshAuthorization(account: Account, identifier: Identifier, wildcard: boolean, now: Date): Authorization {
+  /**
+   * A new authorization: pending with the challenge types the group allows, or — for a name the group
+   * pre-approves (hosts that cannot answer a challenge) — valid at once, with no challenge (RFC 8555 §7.1.4
+   * lets the server decide how an identifier is authorized).
+   */
+  private freshAuthorization(account: Account, identifier: Identifier, wildcard: boolean, now: Date, rules: GroupRules): Authorization {
     const id = newId();
-    const types = challengeTypesFor(identifier, wildcard);
+    const preapproved = isPreapproved(rules, identifier, wildcard);
+    const types = preapproved ? [] : groupChallengeTypes(rules, identifier, wildcard);
     return {
       id,
       accountId: account.id,
       identifier,
       wildcard,
-      status: 'pending',
+      status: preapproved ? 'valid' : 'pending',
       expires: new Date(now.getTime() + this.deps.settings.authorizationLifetimeMs),
       challenges: types.map((type) => ({ id: newId(), authorizationId: id, type, token: newId(32), status: 'pending', attempts: 0 })),
       createdAt: now,
+    };
+  }
+
+  private preapprovedEvent(account: Account, rules: GroupRules, authorization: Authorization, orderId?: string): DomainEvent {
+    return {
+      type: 'authorization.preapproved',
+      authorizationId: authorization.id,
+      accountId: account.id,
+      group: rules.name,
+      identifier: authorization.identifier,
+      ...(orderId === undefined ? {} : { orderId }),
     };
   }
 

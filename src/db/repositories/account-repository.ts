@@ -6,7 +6,7 @@ import { accountFromRow, accountToRow, contactsToJson, jwkToJson } from '../row-
 import type { AccountRow } from '../row-types.js';
 import { qualified } from './columns.js';
 
-export const ACCOUNT_COLUMNS = 'id, status, contacts, public_jwk, jwk_thumbprint, eab_kid, group_name, tos_agreed, created_at';
+export const ACCOUNT_COLUMNS = 'id, status, contacts, public_jwk, jwk_thumbprint, eab_kid, group_name, labels, tos_agreed, created_at';
 const COLUMNS = ACCOUNT_COLUMNS;
 
 /** The account columns qualified with a table alias, for statements that read an account with something else. */
@@ -32,8 +32,8 @@ export class AccountRepository {
     const row = accountToRow(account);
     try {
       await this.db.query(
-        `INSERT INTO accounts (${COLUMNS}) VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8, $9)`,
-        [row.id, row.status, row.contacts, row.public_jwk, row.jwk_thumbprint, row.eab_kid, row.group_name, row.tos_agreed, row.created_at],
+        `INSERT INTO accounts (${COLUMNS}) VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8::text::jsonb, $9, $10)`,
+        [row.id, row.status, row.contacts, row.public_jwk, row.jwk_thumbprint, row.eab_kid, row.group_name, row.labels, row.tos_agreed, row.created_at],
       );
     } catch (error) {
       const { code, constraint } = sqlError(error);
@@ -42,6 +42,9 @@ export class AccountRepository {
         throw new CaError('unauthorized', `external account binding ${account.eabKid ?? ''} is already used by another account`);
       }
       if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `account ${account.id} already exists`);
+      if (code === FOREIGN_KEY_VIOLATION && constraint === 'accounts_group_name_fkey') {
+        throw new CaError('unauthorized', `group "${account.group ?? ''}" of this external account binding no longer exists`);
+      }
       if (code === FOREIGN_KEY_VIOLATION) {
         throw new CaError('unauthorized', `external account binding ${account.eabKid ?? ''} does not exist`);
       }

@@ -13,7 +13,7 @@ import { RESPONSE_COLUMNS as OCSP_RESPONSE_COLUMNS } from './ocsp-repository.js'
 
 const COLUMNS =
   'serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at, ' +
-  'revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, profile, no_rev_avail';
+  'revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, profile, no_rev_avail, group_name, labels';
 
 /**
  * Serials and issued certificates. Takes a Queryable so issuance can store the certificate in the same
@@ -68,7 +68,7 @@ export class CertificateRepository {
     try {
       await this.db.query(
         `INSERT INTO certificates (${COLUMNS})
-         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20::text::jsonb)`,
         insertValues(row),
       );
     } catch (error) {
@@ -138,16 +138,17 @@ export class CertificateRepository {
       `WITH k AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
            $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-           $18::text[], $19::text[], $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[], $25::boolean[])
+           $18::text[], $19::text[], $20::text[], $21::text[], $22::integer[], $23::text[], $24::text[], $25::boolean[],
+           $35::text[], $36::text[])
            AS k (serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, revoked_at,
              revocation_reason, invalidity_date, created_at, account_id, order_id, replaces_serial, for_order,
              ocsp_der, ocsp_this_update, ocsp_next_update, ocsp_refresh_after, ocsp_responder_generation, ocsp_updated_at,
-             profile, no_rev_avail)
+             profile, no_rev_avail, group_name, labels)
        ), stored AS (
          INSERT INTO certificates (${COLUMNS})
          SELECT serial, issuer_id, crl_shard, decode(der, 'hex'), identifiers::jsonb, spki_sha256, not_before::timestamptz,
            not_after::timestamptz, status, revoked_at::timestamptz, revocation_reason, invalidity_date::timestamptz,
-           created_at::timestamptz, account_id, order_id, replaces_serial, profile, no_rev_avail
+           created_at::timestamptz, account_id, order_id, replaces_serial, profile, no_rev_avail, group_name, labels::jsonb
          FROM k
          RETURNING serial
        ), first_ocsp AS (
@@ -197,6 +198,8 @@ export class CertificateRepository {
         column('no_rev_avail'),
         ...auditDraftArrays(audited.map((a) => a.record)),
         audited.map((a) => a.serial),
+        column('group_name'),
+        column('labels'),
       ],
       { keyedPlan: true },
     );
@@ -273,6 +276,8 @@ function insertValues(row: CertificateRow): unknown[] {
     row.replaces_serial,
     row.profile,
     row.no_rev_avail,
+    row.group_name,
+    row.labels,
   ];
 }
 

@@ -2,17 +2,19 @@ import type { EabCredential } from '../../core/account.js';
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
-import { eabCredentialFromRow } from '../row-mappers.js';
+import { eabCredentialFromRow, labelsToJson } from '../row-mappers.js';
+import type { Labels } from '../../core/group.js';
 import type { EabCredentialRow, EabCredentialWithKeyRow } from '../row-types.js';
 
 /** Everything but the key: listing never reads key material. */
-const COLUMNS = 'kid, group_name, created_at, bound_account_id, bound_at';
+const COLUMNS = 'kid, group_name, labels, created_at, bound_account_id, bound_at';
 
 export interface NewEabCredential {
   kid: string;
   /** The HMAC key as the RA encrypted it: opaque bytes here. */
   hmacKeyEncrypted: Uint8Array;
   group?: string;
+  labels?: Labels;
   createdAt: Date;
 }
 
@@ -24,18 +26,20 @@ export interface NewEabCredential {
 export class EabRepository {
   constructor(private readonly db: Queryable) {}
 
-  /** Throws CaError('conflict') for a kid that already exists. */
+  /** Throws CaError('conflict') for a kid that already exists, 'notFound' for a group that does not. */
   async insert(credential: NewEabCredential): Promise<void> {
     try {
-      await this.db.query('INSERT INTO eab_credentials (kid, hmac_key_encrypted, group_name, created_at) VALUES ($1, $2, $3, $4)', [
+      await this.db.query('INSERT INTO eab_credentials (kid, hmac_key_encrypted, group_name, labels, created_at) VALUES ($1, $2, $3, $4::text::jsonb, $5)', [
         credential.kid,
         credential.hmacKeyEncrypted,
         credential.group ?? null,
+        labelsToJson(credential.labels),
         credential.createdAt,
       ]);
     } catch (error) {
       const { code } = sqlError(error);
       if (code === UNIQUE_VIOLATION) throw new CaError('conflict', `EAB credential ${credential.kid} already exists`);
+      if (code === FOREIGN_KEY_VIOLATION) throw new CaError('notFound', `group "${credential.group ?? ''}" does not exist`);
       throw new CaError('serverInternal', `storing EAB credential ${credential.kid} failed (SQLSTATE ${code ?? 'none'})`);
     }
   }

@@ -18,6 +18,7 @@ import { CertificateRepository, type FirstOcspRow } from '../../../src/db/reposi
 import { OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
 import { ChallengeRepository } from '../../../src/db/repositories/challenge-repository.js';
 import { EabRepository } from '../../../src/db/repositories/eab-repository.js';
+import { GroupRepository } from '../../../src/db/repositories/group-repository.js';
 import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
 import { OrderRepository } from '../../../src/db/repositories/order-repository.js';
 import { builders, newSerial } from '../../helpers/builders.js';
@@ -132,6 +133,8 @@ async function suite(t: Test, db: Database): Promise<void> {
 
   await t.test('ok/EAB credential insert, find and list', async (t) => {
     const key = new Uint8Array(randomBytes(48));
+    // A credential names an existing group (0009_groups).
+    await new GroupRepository(db).insert({ name: 'web-team', contacts: [], policy: {} }, at(1));
     await eab.insert({ kid: 'kid-web', hmacKeyEncrypted: key, group: 'web-team', createdAt: at(2) });
     await eab.insert({ kid: 'kid-plain', hmacKeyEncrypted: new Uint8Array([0, 255, 1]), createdAt: at(3) });
     const found = await eab.find('kid-web');
