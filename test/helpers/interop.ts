@@ -323,6 +323,11 @@ export interface InteropChanceryOptions {
    * database belongs to one process at a time, so `chancery eab create` runs before `chancery start`.
    */
   eabCredentials?: number;
+  /**
+   * `chancery` commands run in this order before the server starts (after the EAB credentials), e.g.
+   * ['policy', 'apply', FILE] or ['eab', 'create', '--group', NAME]; their standard output is `setupOutput`.
+   */
+  setup?: string[][];
   timeoutMs?: number;
 }
 
@@ -343,6 +348,8 @@ export interface InteropChancery {
   tlsAlpn01Port: number;
   env: Record<string, string>;
   eab: EabCredential[];
+  /** The standard output of each `setup` command, in order. */
+  setupOutput: string[];
   /** A scratch directory for the test's clients, removed at teardown. */
   workDir: string;
   running: RunningChancery;
@@ -388,6 +395,12 @@ export async function startInteropChancery(t: Test, options: InteropChanceryOpti
     if (result.code !== 0) throw new Error(`chancery eab create exited ${String(result.code)}:\n${result.stdout}\n${result.stderr}`);
     eab.push(parseEabOutput(result.stdout));
   }
+  const setupOutput: string[] = [];
+  for (const args of options.setup ?? []) {
+    const result = await runCli(args, env);
+    if (result.code !== 0) throw new Error(`chancery ${args.join(' ')} exited ${String(result.code)}:\n${result.stdout}\n${result.stderr}`);
+    setupOutput.push(result.stdout);
+  }
 
   const running = await startChancery('start', env, options.timeoutMs ?? 90_000);
   const stop = async (): Promise<void> => {
@@ -417,6 +430,7 @@ export async function startInteropChancery(t: Test, options: InteropChanceryOpti
     tlsAlpn01Port,
     env,
     eab,
+    setupOutput,
     workDir,
     running,
     output: () => running.output(),
