@@ -20,6 +20,7 @@ export const AUDIT_RECORDERS: Recorders = {
     action: 'certificate.issue',
     subject: `certificate:${certificate.serial}`,
     outcome: 'ok',
+    ...(certificate.group === undefined ? {} : { group: certificate.group }),
     details: {
       issuer: certificate.issuerId,
       identifiers: certificate.identifiers.map((id) => `${id.type}:${id.value}`),
@@ -28,6 +29,7 @@ export const AUDIT_RECORDERS: Recorders = {
       notAfter: certificate.notAfter.toISOString(),
       ...(certificate.orderId === undefined ? {} : { order: certificate.orderId }),
       ...(certificate.replacesSerial === undefined ? {} : { replaces: certificate.replacesSerial }),
+      ...(certificate.labels === undefined ? {} : { labels: certificate.labels }),
     },
   }),
   'certificate.revoked': ({ certificate, actor }, now) => ({
@@ -91,6 +93,29 @@ export const AUDIT_RECORDERS: Recorders = {
     subject: `certificate:${serial}`,
     outcome: 'ok',
     details: { issuer: issuerId, generation, keyName, notAfter: notAfter.toISOString() },
+  }),
+  // A name issued without a challenge because the account's group pre-approves it: who, what, for which order.
+  'authorization.preapproved': ({ authorizationId, accountId, group, identifier, orderId }, now) => ({
+    at: now(),
+    actor: `account:${accountId}`,
+    action: 'authorization.preapprove',
+    subject: `authorization:${authorizationId}`,
+    outcome: 'ok',
+    group,
+    details: { identifier: `${identifier.type}:${identifier.value}`, ...(orderId === undefined ? {} : { order: orderId }) },
+  }),
+  // A policy apply records one entry per group it changed, each with the group as it was and as it is.
+  'group.changed': ({ group, change, before, after, actor }, now) => ({
+    at: after?.updatedAt ?? now(),
+    actor,
+    action: change === 'created' ? 'group.create' : change === 'updated' ? 'group.update' : 'group.remove',
+    subject: `group:${group}`,
+    outcome: 'ok',
+    group,
+    details: {
+      ...(before === undefined ? {} : { before: { contacts: before.contacts, policy: before.policy } }),
+      ...(after === undefined ? {} : { after: { contacts: after.contacts, policy: after.policy } }),
+    },
   }),
   'ca.created': ({ root, intermediate, keyStore, actor }) => ({
     at: root.createdAt,

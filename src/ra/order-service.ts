@@ -301,6 +301,7 @@ export class OrderService {
     checkGroupIdentifiers(set, rules, order.identifiers);
     const profile = narrowProfile(this.deps.settings.profiles.resolve(groupProfileId(rules, order.profile, this.deps.settings.profiles.defaultId)), rules);
     checkGroupValidity(rules, order, this.deps.clock.now(), 'badCSR');
+    const labels = certificateLabels(rules, account.labels);
     // Before the claim: §7.1.6 has no way from processing back to ready, so an order claimed while the HSM is
     // away would be lost to the client; refused now, it stays ready for the retry.
     const signing = await this.deps.signing?.check();
@@ -321,7 +322,13 @@ export class OrderService {
         groupRules: rules,
         forbiddenKeys: [this.accountSpki(account)],
         // The inventory record (never the X.509 certificate): the group, and its labels under the account's.
-        metadata: { accountId: account.id, orderId: order.id, replacesSerial: order.replacesSerial, group: rules.name, labels: certificateLabels(rules, account.labels) },
+        metadata: {
+          accountId: account.id,
+          orderId: order.id,
+          replacesSerial: order.replacesSerial,
+          group: rules.name,
+          ...(Object.keys(labels).length > 0 ? { labels } : {}),
+        },
         reserveSerial: async (serial, issuerId, at) => {
           if (!(await this.stores.orders.claimForIssuance(order.id, ['ready'], at, serial, issuerId))) {
             throw new CaError('orderNotReady', `order ${orderId} is already being finalized`);

@@ -213,3 +213,22 @@ await t.test('ok/a policy change takes effect on the next request: a pre-approve
   t.match(refused.body, { type: 'urn:ietf:params:acme:error:rejectedIdentifier', detail: /late.pay.internal is outside the identifier scopes/ });
   t.equal((await post(payments, location, '')).body.status, 'ready', 'the order stays ready');
 });
+
+await t.test('ok/the audit log records each group change, each pre-approved authorization, and the group of each issuance', async (t) => {
+  const entries = async (action: string) => (await chancery.services.audit.query({ action }, { limit: 100 })).entries;
+  const created = await entries('group.create');
+  t.same(created.map((e) => [e.subject, e.actor, e.group]).sort(), [
+    ['group:hr', 'cli:test', 'hr'],
+    ['group:payments', 'cli:test', 'payments'],
+  ]);
+  const updated = await entries('group.update');
+  t.ok(updated.length >= 2, 'every later apply that changed a group');
+  t.match(JSON.parse(updated.at(-1)!.details!), { before: { policy: { preapproved: ['legacy-hsm.pay.internal'] } }, after: { policy: { preapproved: [] } } }, 'as it was and as it is');
+  const preapproved = await entries('authorization.preapprove');
+  t.equal(preapproved.length, 1);
+  t.match(preapproved[0], { group: 'payments', actor: /^account:/ });
+  t.match(JSON.parse(preapproved[0]!.details!), { identifier: 'dns:legacy-hsm.pay.internal' });
+  const issued = (await entries('certificate.issue')).filter((e) => e.group === 'payments');
+  t.ok(issued.length >= 3, 'the group names the issuance: its admins read it');
+  t.match(JSON.parse(issued[0]!.details!), { labels: { owner: 'payments', application: 'ledger' } });
+});
