@@ -33,6 +33,7 @@ import { AccountRepository } from './db/repositories/account-repository.js';
 import { AuditRepository } from './db/repositories/audit-repository.js';
 import { AuthorizationRepository } from './db/repositories/authorization-repository.js';
 import { CertificateRepository } from './db/repositories/certificate-repository.js';
+import { COUNTS_FOLD_INTERVAL_MS, foldCertificateCounts } from './db/repositories/certificate-search-repository.js';
 import { ChallengeRepository } from './db/repositories/challenge-repository.js';
 import { CrlRepository } from './db/repositories/crl-repository.js';
 import { EabRepository } from './db/repositories/eab-repository.js';
@@ -528,6 +529,9 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   // Entries are appended unsealed by the changes they record; one instance links them into the hash chain
   // and signs its head now and then (src/inventory/audit-log.ts).
   jobs.register({ name: 'audit.seal', intervalMs: AUDIT_SEAL_INTERVAL_MS, run: async ({ signal }) => void (await audit.seal(signal)) });
+  // The inventory's counts by group x status x expiry bucket stay exact without it; folding keeps their
+  // reads short (certificate-search-repository.ts).
+  jobs.register({ name: 'certificates.counts.fold', intervalMs: COUNTS_FOLD_INTERVAL_MS, run: async () => void (await foldCertificateCounts(db, clock.now())) });
   jobs.register({
     name: 'nonces.purge',
     intervalMs: NONCE_PURGE_INTERVAL_MS,

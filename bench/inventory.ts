@@ -1,0 +1,314 @@
+/**
+ * npm run bench:inventory [-- --rows N] — the certificate inventory at N certificates (default 10,000,000)
+ * on the PostgreSQL at CHANCERY_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
+ *
+ * 1. Free disk is checked before anything is written (an estimate of what the seed needs, x1.5).
+ * 2. The estate is seeded ONCE into chancery_bench_inventory_<N>_v<SEED_VERSION> (bench/inventory-seed.ts:
+ *    COPY from a generator) and reused by later runs, which apply migrations added since; seeding time and
+ *    the database's size are printed.
+ * 3. About twenty fixed queries, each through the real code path (the filter grammar, CertificateInventory,
+ *    CertificateSearchRepository on the pg driver): WARMUP runs, then SAMPLES timed runs with random
+ *    parameters drawn from the data (p50 / p99 / max), and the plan of one run (scan nodes and indexes:
+ *    every query should be an index scan).
+ * 4. Export: 1,000,000 rows as CSV through CertificateInventory.export in a fresh child process (so its peak
+ *    RSS is the export's): rows/s and peak RSS.
+ * The load average is printed before and after (the machine is shared).
+ *
+ *   BENCH_INVENTORY_SAMPLES (default 200)   BENCH_INVENTORY_EXPORT_ROWS (default 1000000)
+ *   BENCH_INVENTORY_ONLY=<query name substring>   run only matching queries
+ */
+import { execFile } from 'node:child_process';
+import { statfs } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { FakeClock } from '../src/core/clock.js';
+import type { Database, QueryOptions, Queryable } from '../src/db/database.js';
+import { migrate } from '../src/db/migrate.js';
+import { openPgDatabase } from '../src/db/pg-database.js';
+import { CertificateSearchRepository } from '../src/db/repositories/certificate-search-repository.js';
+import { parseFilter, parseSearch, encodeSearchCursor, type FilterParameters } from '../src/inventory/certificate-filter.js';
+import { CertificateInventory } from '../src/inventory/certificate-inventory.js';
+import { GROUPS, groupName, NOW, prng, seed, SEED_VERSION } from './inventory-seed.js';
+
+const sh = promisify(execFile);
+const ADMIN_URL = process.env.CHANCERY_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const SAMPLES = Number(process.env.BENCH_INVENTORY_SAMPLES ?? 200);
+const WARMUP = 20;
+const EXPORT_ROWS = Number(process.env.BENCH_INVENTORY_EXPORT_ROWS ?? 1_000_000);
+/** What one seeded certificate costs on disk (heap with DER-sized rows, indexes, side tables), measured at 1M. */
+const BYTES_PER_ROW = 2400;
+
+const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+function rowsArgument(): number {
+  const at = process.argv.indexOf('--rows');
+  const value = at >= 0 ? process.argv[at + 1] : process.env.BENCH_INVENTORY_ROWS;
+  const rows = value === undefined ? 10_000_000 : Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(rows) || rows < 1000) throw new Error(`--rows must be a whole number >= 1000, not ${value}`);
+  return rows;
+}
+
+function seedName(rows: number): string {
+  return `chancery_bench_inventory_${rows}_v${SEED_VERSION}`;
+}
+
+function urlOf(name: string): string {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Makes sure the seeded database exists; seeds it when it does not (after checking free disk). */
+async function ensureSeeded(rows: number): Promise<string> {
+  const name = seedName(rows);
+  const admin = await openPgDatabase(ADMIN_URL, { poolSize: 1 });
+  try {
+    const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rows.length > 0;
+    if (exists) {
+      const db = await openPgDatabase(urlOf(name), { poolSize: 1 });
+      try {
+        const done = await db.query<{ report: unknown }>(`SELECT report FROM bench_seed`).catch(() => ({ rows: [] }));
+        if (done.rows.length > 0) {
+          console.log(`Seeded database ${name} reused; its seeding: ${JSON.stringify(done.rows[0]!.report)}`);
+          await migrate(db, new FakeClock(NOW));
+          return urlOf(name);
+        }
+      } finally {
+        await db.close();
+      }
+      console.log(`${name} exists but its seeding never finished: dropping it`);
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    }
+    // Older seeds (another row count or another schema) are dropped only when disk is short.
+    const { rows: dir } = await admin.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
+    const fs = await statfs(dir[0]?.setting ?? '/').catch(() => statfs('/'));
+    const free = fs.bavail * fs.bsize;
+    const needed = rows * BYTES_PER_ROW * 1.5;
+    console.log(`Free disk at ${dir[0]?.setting ?? '/'}: ${mb(free)}; this seed needs about ${mb(rows * BYTES_PER_ROW)} (x1.5 margin: ${mb(needed)})`);
+    if (free < needed) throw new Error(`not enough free disk for ${rows} rows: ${mb(free)} free, ${mb(needed)} wanted; drop old chancery_bench_inventory_* databases or use --rows`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.close();
+  }
+  console.log(`Seeding ${rows} certificates into ${name} (load average ${load()})`);
+  const started = performance.now();
+  const report = await seed(urlOf(name), rows, (line) => console.log(line));
+  console.log(
+    `Seeded in ${((performance.now() - started) / 1000).toFixed(0)} s: ${report.rows} rows, ${((100 * report.expired) / report.rows).toFixed(1)} % expired, ` +
+      `${((100 * report.revoked) / report.rows).toFixed(1)} % revoked (load average ${load()})`,
+  );
+  return urlOf(name);
+}
+
+/** Wraps a Database to remember the last statement (for EXPLAIN). */
+class Recording implements Queryable {
+  last: { sql: string; params: readonly unknown[] } | undefined;
+  constructor(private readonly db: Database) {}
+  query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<import('../src/db/database.js').QueryResult<R>> {
+    this.last = { sql, params };
+    return this.db.query<R>(sql, params, options);
+  }
+}
+
+interface Sample {
+  sql: string;
+  params: readonly unknown[];
+}
+
+/** Scan nodes of a plan: "Index Scan certificates_group_not_after", ... */
+function scans(plan: Record<string, unknown>, out: string[] = []): string[] {
+  const type = String(plan['Node Type']);
+  if (/Scan/.test(type)) out.push(`${type}${plan['Index Name'] ? ` ${String(plan['Index Name'])}` : ` ${String(plan['Relation Name'] ?? '')}`}`);
+  for (const child of (plan.Plans as Record<string, unknown>[] | undefined) ?? []) scans(child, out);
+  return out;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+interface Draws {
+  names: string[];
+  suffixes: string[];
+  accounts: string[];
+  spkis: string[];
+  serials: string[];
+  positions: { notAfter: Date; createdAt: Date; serial: string }[];
+}
+
+async function draws(db: Database): Promise<Draws> {
+  const { rows } = await db.query<{ serial: string; spki_sha256: string; account_id: string | null; identifiers: { value: string }[]; not_after: Date; created_at: Date }>(
+    `SELECT serial, spki_sha256, account_id, identifiers, not_after, created_at FROM certificates TABLESAMPLE SYSTEM (1) LIMIT 2000`,
+  );
+  return {
+    names: rows.map((r) => r.identifiers[0]!.value),
+    // .a3.g0042.internal: one application of one group (~1/20,000 of the estate)
+    suffixes: rows.map((r) => r.identifiers[0]!.value.slice(r.identifiers[0]!.value.indexOf('.'))),
+    accounts: rows.flatMap((r) => (r.account_id ? [r.account_id] : [])),
+    spkis: rows.map((r) => r.spki_sha256),
+    serials: rows.map((r) => r.serial),
+    positions: rows.map((r) => ({ notAfter: new Date(r.not_after), createdAt: new Date(r.created_at), serial: r.serial })),
+  };
+}
+
+interface Query {
+  name: string;
+  /** Parameters of one sample (what a client would send). */
+  params(random: () => number, d: Draws): FilterParameters;
+  /** Counts rather than a page: 'count' (capped), 'counts' (the aggregate). */
+  kind?: 'count' | 'counts';
+  /** A page deep into the walk: a cursor at a random row's position. */
+  deep?: boolean;
+}
+
+const pick = <T>(random: () => number, list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+const anyGroup = (random: () => number): string => groupName(Math.floor(random() * GROUPS));
+const LABELS = ['env:prod', 'env:dev', 'criticality:high', 'region:eu-1', 'owner:team-', 'app:app-'];
+function anyLabel(random: () => number): string {
+  const label = pick(random, LABELS);
+  if (label === 'owner:team-') return `${label}${Math.floor(random() * 200)}`;
+  if (label === 'app:app-') return `${label}${Math.floor(random() * GROUPS)}-${Math.floor(random() * 10)}`;
+  return label;
+}
+
+const QUERIES: Query[] = [
+  { name: 'all, newest first (-issuedAt), first page', params: () => ({}) },
+  { name: 'all, soonest expiry (notAfter), deep page', params: () => ({ sort: 'notAfter' }), deep: true },
+  { name: 'name (exact)', params: (r, d) => ({ name: pick(r, d.names) }) },
+  { name: 'suffix (.a3.g0042.internal, ~500 rows)', params: (r, d) => ({ suffix: pick(r, d.suffixes), sort: 'notAfter' }) },
+  { name: 'suffix (.g0042.internal, ~5,000 rows)', params: (r) => ({ suffix: `.${anyGroup(r)}.internal`, sort: 'notAfter' }) },
+  { name: 'group, notAfter', params: (r) => ({ group: anyGroup(r), sort: 'notAfter' }) },
+  { name: 'group, -issuedAt, deep page', params: (r) => ({ group: anyGroup(r) }), deep: true },
+  { name: 'label (env/criticality/region/owner/app)', params: (r) => ({ label: anyLabel(r) }) },
+  { name: 'status=revoked, -issuedAt', params: () => ({ status: 'revoked' }) },
+  { name: 'status=expired, -notAfter', params: () => ({ status: 'expired', sort: '-notAfter' }) },
+  { name: 'status=valid, notAfter, deep page', params: () => ({ status: 'valid', sort: 'notAfter' }), deep: true },
+  { name: 'issuer, -issuedAt', params: (r) => ({ issuer: r() < 0.5 ? 'int-a' : 'int-b' }) },
+  { name: 'profile (tls-client), notAfter', params: () => ({ profile: 'tls-client', sort: 'notAfter' }) },
+  { name: 'account', params: (r, d) => ({ account: pick(r, d.accounts) }) },
+  { name: 'spki', params: (r, d) => ({ spki: pick(r, d.spkis) }) },
+  { name: 'serial', params: (r, d) => ({ serial: pick(r, d.serials) }) },
+  { name: 'expiringWithinDays=30, notAfter', params: () => ({ expiringWithinDays: '30', sort: 'notAfter' }) },
+  { name: 'issuedAfter+issuedBefore (one day), -issuedAt', params: (r) => windowOfOneDay(r) },
+  { name: 'group+status=valid', params: (r) => ({ group: anyGroup(r), status: 'valid', sort: 'notAfter' }) },
+  { name: 'group+status=revoked', params: (r) => ({ group: anyGroup(r), status: 'revoked' }) },
+  { name: 'suffix+expiringWithinDays=30', params: (r) => ({ suffix: `.${anyGroup(r)}.internal`, expiringWithinDays: '30', sort: 'notAfter' }) },
+  { name: 'label+group', params: (r) => ({ label: 'env:prod', group: anyGroup(r) }) },
+  { name: 'count (capped at 10,000): group+status=valid', params: (r) => ({ group: anyGroup(r), status: 'valid' }), kind: 'count' },
+  { name: 'count (capped at 10,000): status=valid (more than 10,000)', params: () => ({ status: 'valid' }), kind: 'count' },
+  { name: 'counts: every group x status x bucket', params: () => ({}), kind: 'counts' },
+  { name: 'counts: one group', params: (r) => ({ group: anyGroup(r) }), kind: 'counts' },
+];
+
+function windowOfOneDay(random: () => number): FilterParameters {
+  const start = new Date(NOW.getTime() - Math.floor(random() * 300) * 86_400_000);
+  const day = start.toISOString().slice(0, 10);
+  const next = new Date(start.getTime() + 86_400_000).toISOString().slice(0, 10);
+  return { issuedAfter: day, issuedBefore: next };
+}
+
+async function runQueries(url: string): Promise<void> {
+  const db = await openPgDatabase(url, { poolSize: 2 });
+  const recording = new Recording(db);
+  const inventory = new CertificateInventory({ store: new CertificateSearchRepository(recording), clock: new FakeClock(NOW) });
+  const d = await draws(db);
+  const only = process.env.BENCH_INVENTORY_ONLY;
+  console.log(`\nQueries: ${WARMUP} warm-up + ${SAMPLES} timed runs each, random parameters, page size 100 (load average ${load()})`);
+  console.log('query | p50 ms | p99 ms | max ms | rows (last) | plan (scans)');
+  console.log('--- | --- | --- | --- | --- | ---');
+  for (const query of QUERIES) {
+    if (only && !query.name.includes(only)) continue;
+    const random = prng(query.name.length * 7919 + 17);
+    const timings: number[] = [];
+    let rows = 0;
+    let sample: Sample | undefined;
+    for (let i = 0; i < WARMUP + SAMPLES; i++) {
+      const params = query.params(random, d);
+      const started = performance.now();
+      if (query.kind === 'counts') {
+        const result = await inventory.counts('all', typeof params.group === 'string' ? params.group : undefined);
+        rows = result.groups.length;
+      } else if (query.kind === 'count') {
+        const result = await inventory.count('all', parseFilter(params).filter);
+        rows = result.count;
+      } else {
+        const search = parseSearch(params);
+        if (query.deep) {
+          // A cursor as the walk would have reached it: at a random existing row's position.
+          const at = pick(random, d.positions);
+          search.after = { at: search.sort.endsWith('notAfter') ? at.notAfter : at.createdAt, serial: at.serial };
+          void encodeSearchCursor(search.filter, search.sort, search.after);
+        }
+        const page = await inventory.search('all', search);
+        rows = page.items.length;
+      }
+      const elapsed = performance.now() - started;
+      if (i >= WARMUP) timings.push(elapsed);
+      sample = recording.last;
+    }
+    timings.sort((x, y) => x - y);
+    let plan = '';
+    if (sample) {
+      const explained = await db.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(`EXPLAIN (FORMAT JSON) ${sample.sql}`, sample.params);
+      plan = [...new Set(scans(explained.rows[0]!['QUERY PLAN'][0].Plan))].join(', ');
+    }
+    console.log(`${query.name} | ${percentile(timings, 50).toFixed(1)} | ${percentile(timings, 99).toFixed(1)} | ${timings.at(-1)!.toFixed(1)} | ${rows} | ${plan}`);
+  }
+  await db.close();
+}
+
+/** The export child: CSV of EXPORT_ROWS valid certificates, soonest expiry first; prints a JSON report. */
+async function exportChild(url: string, rows: number): Promise<void> {
+  const db = await openPgDatabase(url, { poolSize: 1 });
+  const inventory = new CertificateInventory({ store: new CertificateSearchRepository(db), clock: new FakeClock(NOW) });
+  const { filter, sort } = parseFilter({ status: 'valid', sort: 'notAfter' });
+  const rssBefore = process.memoryUsage().rss;
+  const started = performance.now();
+  let lines = -1;
+  let bytes = 0;
+  for await (const chunk of inventory.export('all', filter, sort, 'csv')) {
+    bytes += Buffer.byteLength(chunk);
+    for (let i = chunk.indexOf('\n'); i >= 0; i = chunk.indexOf('\n', i + 1)) lines++;
+    if (lines >= rows) break;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await db.close();
+  process.stdout.write(JSON.stringify({ rows: lines, bytes, seconds, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024 }));
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--export-child') return exportChild(process.argv[3]!, Number(process.argv[4]));
+  const rows = rowsArgument();
+  console.log(`bench:inventory — ${rows} certificates; ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; load average ${load()}`);
+  const url = await ensureSeeded(rows);
+  const db = await openPgDatabase(url, { poolSize: 1 });
+  const size = await db.query<{ db: string; certificates: string; names: string; counts: string }>(
+    `SELECT pg_database_size(current_database())::text AS db, pg_total_relation_size('certificates')::text AS certificates,
+       pg_total_relation_size('certificate_names')::text AS names,
+       (pg_total_relation_size('certificate_counts') + pg_total_relation_size('certificate_count_deltas'))::text AS counts`,
+  );
+  const s = size.rows[0]!;
+  console.log(`Database size ${mb(Number(s.db))}: certificates with indexes ${mb(Number(s.certificates))}, certificate_names ${mb(Number(s.names))}, counts ${mb(Number(s.counts))}`);
+  const indexes = await db.query<{ name: string; size: string }>(
+    `SELECT indexrelname AS name, pg_relation_size(indexrelid)::text AS size FROM pg_stat_user_indexes WHERE relname IN ('certificates', 'certificate_names') ORDER BY indexrelname`,
+  );
+  console.log(`Indexes: ${indexes.rows.map((i) => `${i.name} ${mb(Number(i.size))}`).join(', ')}`);
+  await db.close();
+
+  await runQueries(url);
+
+  if (EXPORT_ROWS > 0) {
+    console.log(`\nExport: ${EXPORT_ROWS} rows as CSV in a fresh process (load average ${load()})`);
+    const { stdout } = await sh(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--export-child', url, String(EXPORT_ROWS)], { maxBuffer: 1 << 20 });
+    const report = JSON.parse(stdout) as { rows: number; bytes: number; seconds: number; rssBefore: number; peakRss: number };
+    console.log(
+      `  ${report.rows} rows, ${mb(report.bytes)} in ${report.seconds.toFixed(1)} s: ${Math.round(report.rows / report.seconds)} rows/s; ` +
+        `RSS before ${mb(report.rssBefore)}, peak ${mb(report.peakRss)}`,
+    );
+  }
+  console.log(`\nLoad average at the end: ${load()}`);
+}
+
+await main();

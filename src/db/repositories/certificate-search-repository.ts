@@ -1,0 +1,315 @@
+import type { IssuedCertificate } from '../../core/certificate.js';
+import { DAY } from '../../core/clock.js';
+import type { Database, Queryable } from '../database.js';
+import { certificateFromRow } from '../row-mappers.js';
+import type { CertificateRow } from '../row-types.js';
+
+/**
+ * The inventory's reads of the certificates table (DESIGN.md rule 9): one SQL builder for every search,
+ * count and export page, each a keyset walk over an index of migration 0013 (never OFFSET), and the exact
+ * counts by group, status and expiry bucket kept by that migration's deltas. `now` is always a parameter
+ * (rule 4): `expired` and the buckets are decided against the caller's Clock, never the server's.
+ */
+
+/** What to find (every condition holds). The inventory's filter, resolved against a clock and a scope. */
+export interface SearchCriteria {
+  /** An identifier, exactly (lower-case). */
+  name?: string;
+  /** An identifier ends with this (lower-case). */
+  suffix?: string;
+  /** Only these groups (a scope, a group filter, or both intersected); empty matches nothing. */
+  groups?: readonly string[];
+  labels?: readonly { key: string; value: string }[];
+  status?: 'valid' | 'expired' | 'revoked';
+  issuer?: string;
+  profile?: string;
+  account?: string;
+  spki?: string;
+  serial?: string;
+  /** Valid and not expired, with notAfter at or before this instant. */
+  expiringBy?: Date;
+  issuedAfter?: Date;
+  issuedBefore?: Date;
+}
+
+export type SearchOrder = { by: 'notAfter' | 'issuedAt'; descending: boolean };
+
+export interface SearchPage {
+  criteria: SearchCriteria;
+  now: Date;
+  order: SearchOrder;
+  limit: number;
+  /** Continue after this sort key (exclusive). */
+  after?: { at: Date; serial: string };
+  /** Leave the DER out (exports): the rows come back with an empty `der`. */
+  withoutDer?: boolean;
+}
+
+/** Counts of one group; group '' holds the certificates recorded with no group. */
+export interface GroupCounts {
+  group: string;
+  /** Not revoked, notAfter ahead (expiring7/30/90 are part of it: within 7, 30 and 90 days). */
+  valid: number;
+  expired: number;
+  revoked: number;
+  expiring7: number;
+  expiring30: number;
+  expiring90: number;
+}
+
+const COLUMNS = [
+  'serial',
+  'issuer_id',
+  'crl_shard',
+  'der',
+  'identifiers',
+  'spki_sha256',
+  'not_before',
+  'not_after',
+  'status',
+  'revoked_at',
+  'revocation_reason',
+  'invalidity_date',
+  'created_at',
+  'account_id',
+  'order_id',
+  'replaces_serial',
+  'profile',
+  'no_rev_avail',
+  'group_name',
+  'labels',
+];
+
+/** The highest code point: `prefix || MAX_CHAR` bounds every text that starts with prefix (COLLATE "C"). */
+const MAX_CHAR = '\u{10FFFF}';
+
+const reversed = (text: string): string => [...text].reverse().join('');
+
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** The WHERE conditions on `c` (certificates) for `criteria`, or undefined when nothing can match. */
+function conditions(criteria: SearchCriteria, now: Date, p: Params): string[] | undefined {
+  const where: string[] = [];
+  if (criteria.groups !== undefined) {
+    if (criteria.groups.length === 0) return undefined;
+    // One group is an equality, so the (group_name, sort key) indexes are walked in order.
+    where.push(criteria.groups.length === 1 ? `c.group_name = ${p.add(criteria.groups[0])}` : `c.group_name = ANY(${p.add([...criteria.groups])}::text[])`);
+  }
+  if (criteria.status === 'revoked') where.push(`c.status = 'revoked'`);
+  if (criteria.status === 'valid') where.push(`c.status = 'valid'`, `c.not_after > ${p.add(now)}`);
+  if (criteria.status === 'expired') where.push(`c.status = 'valid'`, `c.not_after <= ${p.add(now)}`);
+  if (criteria.expiringBy !== undefined) {
+    if (criteria.status !== 'valid') where.push(`c.status = 'valid'`, `c.not_after > ${p.add(now)}`);
+    where.push(`c.not_after <= ${p.add(criteria.expiringBy)}`);
+  }
+  if (criteria.issuer !== undefined) where.push(`c.issuer_id = ${p.add(criteria.issuer)}`);
+  if (criteria.profile !== undefined) where.push(`c.profile = ${p.add(criteria.profile)}`);
+  if (criteria.account !== undefined) where.push(`c.account_id = ${p.add(criteria.account)}`);
+  if (criteria.spki !== undefined) where.push(`c.spki_sha256 = ${p.add(criteria.spki)}`);
+  if (criteria.serial !== undefined) where.push(`c.serial = ${p.add(criteria.serial)}`);
+  if (criteria.issuedAfter !== undefined) where.push(`c.created_at > ${p.add(criteria.issuedAfter)}`);
+  if (criteria.issuedBefore !== undefined) where.push(`c.created_at < ${p.add(criteria.issuedBefore)}`);
+  // One containment per label (certificates_labels, jsonb_path_ops): two values of one key match nothing.
+  for (const label of criteria.labels ?? []) where.push(`c.labels @> ${p.add(JSON.stringify({ [label.key]: label.value }))}::jsonb`);
+  return where;
+}
+
+/** The certificate_names conditions on `n` for name / suffix: an equality or a prefix range on the reversed value. */
+function nameConditions(criteria: SearchCriteria, p: Params): string[] {
+  const where: string[] = [];
+  if (criteria.name !== undefined) where.push(`n.name_reversed = ${p.add(reversed(criteria.name))}`);
+  if (criteria.suffix !== undefined) {
+    const prefix = reversed(criteria.suffix);
+    // A range, not LIKE: a parameterized LIKE pattern is not an index range in a generic plan.
+    where.push(`n.name_reversed >= ${p.add(prefix)}`, `n.name_reversed < ${p.add(prefix + MAX_CHAR)}`);
+  }
+  return where;
+}
+
+function sortColumn(order: SearchOrder): 'not_after' | 'created_at' {
+  return order.by === 'notAfter' ? 'not_after' : 'created_at';
+}
+
+export class CertificateSearchRepository {
+  constructor(private readonly db: Queryable) {}
+
+  /** One page (limit + 1 rows are read: the extra one says whether there is a next page). */
+  async search(page: SearchPage): Promise<{ items: IssuedCertificate[]; more: boolean }> {
+    const p = new Params();
+    const sql = this.selectSql(page, p, page.limit + 1);
+    if (sql === undefined) return { items: [], more: false };
+    const { rows } = await this.db.query<CertificateRow>(sql, p.values);
+    const items = rows.slice(0, page.limit).map(certificateFromRow);
+    return { items, more: rows.length > page.limit };
+  }
+
+  /**
+   * How many match, counting at most `cap + 1` rows: an exact number up to `cap`, otherwise "more than
+   * cap" (a count of millions would read millions of index entries; rule 9 bounds what a request reads).
+   */
+  async count(criteria: SearchCriteria, now: Date, cap: number): Promise<{ count: number; capped: boolean }> {
+    const p = new Params();
+    const inner = this.selectSql({ criteria, now, order: { by: 'notAfter', descending: false }, limit: cap + 1 }, p, cap + 1, 'countOnly');
+    if (inner === undefined) return { count: 0, capped: false };
+    const { rows } = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${inner}) AS matched`, p.values);
+    const n = rows[0]?.n ?? 0;
+    return n > cap ? { count: cap, capped: true } : { count: n, capped: false };
+  }
+
+  private selectSql(page: SearchPage, p: Params, limit: number, mode: 'rows' | 'countOnly' = 'rows'): string | undefined {
+    const where = conditions(page.criteria, page.now, p);
+    if (where === undefined) return undefined;
+    const column = sortColumn(page.order);
+    const direction = page.order.descending ? 'DESC' : 'ASC';
+    const compare = page.order.descending ? '<' : '>';
+    const projection = mode === 'countOnly' ? '1' : COLUMNS.map((name) => (name === 'der' && page.withoutDer ? `'\\x'::bytea AS der` : `c.${name}`)).join(', ');
+    const names = nameConditions(page.criteria, p);
+    if (names.length === 0) {
+      if (page.after !== undefined && mode === 'rows') where.push(`(c.${column}, c.serial) ${compare} (${p.add(page.after.at)}, ${p.add(page.after.serial)})`);
+      const order = mode === 'rows' ? `ORDER BY c.${column} ${direction}, c.serial ${direction}` : '';
+      return `SELECT ${projection} FROM certificates c ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ${order} LIMIT ${p.add(limit)}`;
+    }
+    // name / suffix: the matching names first (certificate_names carries both sort keys, so the keyset
+    // condition and the order are applied on that index alone), then certificates by serial, in that order,
+    // until the page is full. A certificate with several matching names is met once (GROUP BY).
+    if (page.after !== undefined && mode === 'rows') names.push(`(n.${column}, n.serial) ${compare} (${p.add(page.after.at)}, ${p.add(page.after.serial)})`);
+    if (page.criteria.expiringBy !== undefined) names.push(`n.not_after <= ${p.add(page.criteria.expiringBy)}`, `n.not_after > ${p.add(page.now)}`);
+    if (page.criteria.status === 'valid') names.push(`n.not_after > ${p.add(page.now)}`);
+    if (page.criteria.status === 'expired') names.push(`n.not_after <= ${p.add(page.now)}`);
+    if (page.criteria.issuedAfter !== undefined) names.push(`n.created_at > ${p.add(page.criteria.issuedAfter)}`);
+    if (page.criteria.issuedBefore !== undefined) names.push(`n.created_at < ${p.add(page.criteria.issuedBefore)}`);
+    const order = mode === 'rows' ? `ORDER BY m.k ${direction}, m.serial ${direction}` : '';
+    return `SELECT ${projection}
+      FROM (SELECT n.serial, n.${column} AS k FROM certificate_names n WHERE ${names.join(' AND ')} GROUP BY n.serial, n.${column}
+            ${mode === 'rows' ? `ORDER BY n.${column} ${direction}, n.serial ${direction}` : ''}) AS m
+      JOIN certificates c ON c.serial = m.serial
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ${order} LIMIT ${p.add(limit)}`;
+  }
+
+  /**
+   * Counts by group x status x expiry bucket at `now`, exact, in one statement (one snapshot): the folded
+   * counts (relative to as_of), moved to `now` by the certificates whose bucket changed in between, plus the
+   * deltas not yet folded. `groups`: only these (a group-admin's scope); all when undefined.
+   */
+  async counts(now: Date, groups?: readonly string[]): Promise<GroupCounts[]> {
+    if (groups !== undefined && groups.length === 0) return [];
+    const p = new Params();
+    const at = p.add(now);
+    const sql = countsSql(at, groups === undefined ? undefined : p.add([...groups]));
+    const { rows } = await this.db.query<{ group_name: string; bucket: string; n: string | number }>(sql, p.values);
+    return groupCountsOf(rows);
+  }
+}
+
+/** Bucket of a valid certificate whose notAfter is `t`, at instant `at` (both SQL expressions). */
+function bucketSql(t: string, at: string): string {
+  return `CASE WHEN ${t} <= ${at} THEN 'expired' WHEN ${t} <= ${at} + interval '7 days' THEN '7'
+    WHEN ${t} <= ${at} + interval '30 days' THEN '30' WHEN ${t} <= ${at} + interval '90 days' THEN '90' ELSE 'later' END`;
+}
+
+/** Boundaries a bucket changes at, as offsets from an instant. */
+const BOUNDARIES = ['0 days', '7 days', '30 days', '90 days'];
+
+function countsSql(now: string, groups: string | undefined): string {
+  const inScope = (column: string): string => (groups === undefined ? 'true' : `${column} = ANY(${groups}::text[])`);
+  // Certificates valid now whose bucket at now differs from their bucket at as_of: notAfter in
+  // (as_of + b, now + b] for a boundary b. One scan with the ranges OR-ed (a bitmap of index ranges on
+  // certificates_not_after_serial), so a row in two ranges (as_of far behind) is counted once.
+  // as_of is a scalar subquery (an InitPlan: evaluated once, then an index bound); joined from the CTE it
+  // would not bound the index ranges and the whole table would be read. No as_of row (nothing folded yet):
+  // NULL bounds, no row moved.
+  const asOf = '(SELECT as_of FROM certificate_counts_as_of WHERE one)';
+  const ranges = (t: string): string =>
+    BOUNDARIES.map((b) => `(${t} > ${asOf} + interval '${b}' AND ${t} <= ${now}::timestamptz + interval '${b}')`).join(' OR ');
+  const moved = `SELECT coalesce(c.group_name, '') AS g, c.not_after AS t FROM certificates c WHERE c.status = 'valid' AND (${ranges('c.not_after')})`;
+  const movedDeltas = `SELECT d.group_name AS g, d.not_after AS t, d.delta FROM certificate_count_deltas d WHERE d.status = 'valid' AND (${ranges('d.not_after')})`;
+  // No join with the as_of row anywhere: a join's row estimate would make the plan look costly enough for
+  // PostgreSQL's JIT (jit_above_cost), which then spends most of a second compiling a millisecond's query.
+  return `WITH moved AS (${moved}),
+    moved_deltas AS (${movedDeltas}),
+    parts (g, b, n) AS (
+      SELECT group_name, bucket, n FROM certificate_counts
+      UNION ALL
+      SELECT group_name, CASE WHEN status = 'revoked' THEN 'revoked' ELSE ${bucketSql('not_after', `${now}::timestamptz`)} END, delta::bigint
+        FROM certificate_count_deltas
+      UNION ALL
+      -- Folded certificates that changed bucket: the ones valid now, less those whose entry is still a delta.
+      SELECT m.g, ${bucketSql('m.t', `${now}::timestamptz`)}, 1::bigint FROM moved m
+      UNION ALL
+      SELECT m.g, ${bucketSql('m.t', asOf)}, -1::bigint FROM moved m
+      UNION ALL
+      SELECT m.g, ${bucketSql('m.t', `${now}::timestamptz`)}, -m.delta::bigint FROM moved_deltas m
+      UNION ALL
+      SELECT m.g, ${bucketSql('m.t', asOf)}, m.delta::bigint FROM moved_deltas m
+    )
+    SELECT g AS group_name, b AS bucket, sum(n)::bigint AS n FROM parts WHERE ${inScope('g')} GROUP BY g, b`;
+}
+
+function groupCountsOf(rows: readonly { group_name: string; bucket: string; n: string | number }[]): GroupCounts[] {
+  const byGroup = new Map<string, GroupCounts>();
+  for (const row of rows) {
+    const n = Number(row.n);
+    if (n === 0) continue;
+    let counts = byGroup.get(row.group_name);
+    if (counts === undefined) {
+      counts = { group: row.group_name, valid: 0, expired: 0, revoked: 0, expiring7: 0, expiring30: 0, expiring90: 0 };
+      byGroup.set(row.group_name, counts);
+    }
+    if (row.bucket === 'revoked') counts.revoked += n;
+    else if (row.bucket === 'expired') counts.expired += n;
+    else {
+      counts.valid += n;
+      if (row.bucket === '7') counts.expiring7 += n;
+      if (row.bucket === '7' || row.bucket === '30') counts.expiring30 += n;
+      if (row.bucket !== 'later') counts.expiring90 += n;
+    }
+  }
+  return [...byGroup.values()].sort((x, y) => (x.group < y.group ? -1 : x.group > y.group ? 1 : 0));
+}
+
+/**
+ * Folds the count deltas into certificate_counts relative to `now` (the job certificates.counts.fold). One
+ * transaction: the as_of row locked first (two instances fold one after the other, each from the other's
+ * result), then one statement that computes the counts at `now` exactly as a read does and deletes the very
+ * deltas it read (the statement's snapshot: a delta committed meanwhile stays for the next fold). Returns
+ * how many delta rows it folded.
+ */
+export async function foldCertificateCounts(db: Database, now: Date): Promise<number> {
+  return db.transaction(async (tx) => {
+    // EXCLUSIVE blocks other folds (and nothing else: reads take ACCESS SHARE) until this one commits.
+    await tx.query('LOCK TABLE certificate_counts_as_of IN EXCLUSIVE MODE');
+    const current = await tx.query<{ as_of: Date }>('SELECT as_of FROM certificate_counts_as_of WHERE one');
+    // Never move backwards (a clock behind another instance's): the moved-certificate ranges assume now >= as_of.
+    if ((current.rows[0]?.as_of.getTime() ?? -Infinity) >= now.getTime()) return 0;
+    const p = new Params();
+    const at = p.add(now);
+    const { rows } = await tx.query<{ folded: number }>(
+      `WITH counted AS (${countsSql(at, undefined)}),
+       folded AS (DELETE FROM certificate_count_deltas RETURNING 1),
+       -- Every (group, bucket) already stored is in counted (its row is one of the parts), so this rewrites
+       -- them all, emptied ones to 0.
+       stored AS (
+         INSERT INTO certificate_counts (group_name, bucket, n) SELECT group_name, bucket, n FROM counted
+         ON CONFLICT (group_name, bucket) DO UPDATE SET n = excluded.n
+         RETURNING 1),
+       moved AS (
+         INSERT INTO certificate_counts_as_of (one, as_of) VALUES (true, ${at})
+         ON CONFLICT (one) DO UPDATE SET as_of = excluded.as_of
+         RETURNING 1)
+       SELECT (SELECT count(*)::int FROM folded) AS folded, (SELECT count(*)::int FROM stored) AS stored, (SELECT count(*)::int FROM moved) AS moved`,
+      p.values,
+    );
+    return rows[0]?.folded ?? 0;
+  });
+}
+
+/** How far apart the fold job runs: each read then moves counts over at most this much time per boundary. */
+export const COUNTS_FOLD_INTERVAL_MS = 60_000;
+/** An as_of older than this means the fold job has stopped (the reads stay exact, only slower). */
+export const COUNTS_STALE_MS = DAY;
