@@ -179,6 +179,7 @@ const QUERIES: Query[] = [
   { name: 'name (exact)', params: (r, d) => ({ name: pick(r, d.names) }) },
   { name: 'suffix (.a3.g0042.internal, ~500 rows)', params: (r, d) => ({ suffix: pick(r, d.suffixes), sort: 'notAfter' }) },
   { name: 'suffix (.g0042.internal, ~5,000 rows)', params: (r) => ({ suffix: `.${anyGroup(r)}.internal`, sort: 'notAfter' }) },
+  { name: 'suffix (.internal, every name: walked in sort order)', params: () => ({ suffix: '.internal', sort: 'notAfter' }) },
   { name: 'group, notAfter', params: (r) => ({ group: anyGroup(r), sort: 'notAfter' }) },
   { name: 'group, -issuedAt, deep page', params: (r) => ({ group: anyGroup(r) }), deep: true },
   { name: 'label (env/criticality/region/owner/app)', params: (r) => ({ label: anyLabel(r) }) },

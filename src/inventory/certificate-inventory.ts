@@ -137,14 +137,21 @@ export class CertificateInventory {
     yield* exportChunks(format, now, criteria === undefined ? emptyPages() : this.pages(criteria, now, sort));
   }
 
+  /**
+   * Pages in sort order; the next page's statement is sent as soon as this page's last row is known, so
+   * the database reads it while this one is written out (two pages in memory at most).
+   */
   private async *pages(criteria: InventoryCriteria, now: Date, sort: CertificateSort): AsyncGenerator<IssuedCertificate[]> {
-    let after: { at: Date; serial: string } | undefined;
+    const fetch = (after?: { at: Date; serial: string }): Promise<{ items: IssuedCertificate[]; more: boolean }> =>
+      this.deps.store.search({ criteria, now, order: orderOf(sort), limit: EXPORT_PAGE, withoutDer: true, ...(after ? { after } : {}) });
+    let pending = fetch();
     for (;;) {
-      const page = await this.deps.store.search({ criteria, now, order: orderOf(sort), limit: EXPORT_PAGE, withoutDer: true, ...(after ? { after } : {}) });
-      if (page.items.length > 0) yield page.items;
+      const page = await pending;
       const last = page.items.at(-1);
-      if (!page.more || last === undefined) return;
-      after = positionOf(last, sort);
+      const more = page.more && last !== undefined;
+      if (more) pending = fetch(positionOf(last, sort));
+      if (page.items.length > 0) yield page.items;
+      if (!more) return;
     }
   }
 }

@@ -80,6 +80,40 @@ const COLUMNS = [
   'labels',
 ];
 
+/**
+ * An export's columns: no DER, and times as epoch milliseconds (float8), which the driver reads with
+ * parseFloat instead of parsing timestamp text into Dates — most of an export page's client time otherwise.
+ * Exact: every time is written from a JS Date, so it has millisecond precision.
+ */
+const EXPORT_PROJECTION = [
+  ...COLUMNS.filter((name) => !['der', 'not_before', 'not_after', 'created_at', 'revoked_at', 'invalidity_date'].includes(name)).map((name) => `c.${name}`),
+  ...['not_before', 'not_after', 'created_at', 'revoked_at', 'invalidity_date'].map((name) => `(extract(epoch FROM c.${name}) * 1000)::float8 AS ${name}_ms`),
+].join(', ');
+
+interface ExportTimes {
+  not_before_ms: number;
+  not_after_ms: number;
+  created_at_ms: number;
+  revoked_at_ms: number | null;
+  invalidity_date_ms: number | null;
+}
+
+/** The row is the driver's, used once: filled in place rather than copied (an export maps millions). */
+function exportRowToCertificate(row: CertificateRow & ExportTimes): IssuedCertificate {
+  row.der = EMPTY;
+  row.not_before = new Date(row.not_before_ms);
+  row.not_after = new Date(row.not_after_ms);
+  row.created_at = new Date(row.created_at_ms);
+  row.revoked_at = row.revoked_at_ms === null ? null : new Date(row.revoked_at_ms);
+  row.invalidity_date = row.invalidity_date_ms === null ? null : new Date(row.invalidity_date_ms);
+  return certificateFromRow(row);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** More names than this under a suffix: walk the sort order and check each row instead (broadSuffix). */
+const BROAD_SUFFIX = 20_000;
+
 /** The highest code point: `prefix || MAX_CHAR` bounds every text that starts with prefix (COLLATE "C"). */
 const MAX_CHAR = '\u{10FFFF}';
 
@@ -137,15 +171,23 @@ function sortColumn(order: SearchOrder): 'not_after' | 'created_at' {
 }
 
 export class CertificateSearchRepository {
-  constructor(private readonly db: Queryable) {}
+  private readonly broadSuffixNames: number;
+
+  /** `broadSuffix`: from how many names a suffix is walked in sort order (BROAD_SUFFIX; tests lower it). */
+  constructor(
+    private readonly db: Queryable,
+    options: { broadSuffix?: number } = {},
+  ) {
+    this.broadSuffixNames = options.broadSuffix ?? BROAD_SUFFIX;
+  }
 
   /** One page (limit + 1 rows are read: the extra one says whether there is a next page). */
   async search(page: SearchPage): Promise<{ items: IssuedCertificate[]; more: boolean }> {
     const p = new Params();
-    const sql = this.selectSql(page, p, page.limit + 1);
+    const sql = this.selectSql(page, p, page.limit + 1, 'rows', await this.broadSuffix(page.criteria));
     if (sql === undefined) return { items: [], more: false };
-    const { rows } = await this.db.query<CertificateRow>(sql, p.values);
-    const items = rows.slice(0, page.limit).map(certificateFromRow);
+    const { rows } = await this.db.query<CertificateRow & ExportTimes>(sql, p.values);
+    const items = rows.slice(0, page.limit).map(page.withoutDer ? exportRowToCertificate : certificateFromRow);
     return { items, more: rows.length > page.limit };
   }
 
@@ -155,21 +197,40 @@ export class CertificateSearchRepository {
    */
   async count(criteria: SearchCriteria, now: Date, cap: number): Promise<{ count: number; capped: boolean }> {
     const p = new Params();
-    const inner = this.selectSql({ criteria, now, order: { by: 'notAfter', descending: false }, limit: cap + 1 }, p, cap + 1, 'countOnly');
+    const inner = this.selectSql({ criteria, now, order: { by: 'notAfter', descending: false }, limit: cap + 1 }, p, cap + 1, 'countOnly', await this.broadSuffix(criteria));
     if (inner === undefined) return { count: 0, capped: false };
     const { rows } = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${inner}) AS matched`, p.values);
     const n = rows[0]?.n ?? 0;
     return n > cap ? { count: cap, capped: true } : { count: n, capped: false };
   }
 
-  private selectSql(page: SearchPage, p: Params, limit: number, mode: 'rows' | 'countOnly' = 'rows'): string | undefined {
+  /**
+   * Whether a suffix matches so many names that finding them first would read more than walking the sort
+   * order does (`.internal` on an estate of internal names). Counted on the names index, at most
+   * BROAD_SUFFIX + 1 entries: a few milliseconds, the price of choosing the plan instead of the planner
+   * (which cannot see the suffix's width in a parameter).
+   */
+  private async broadSuffix(criteria: SearchCriteria): Promise<boolean> {
+    if (criteria.suffix === undefined || criteria.name !== undefined) return false;
+    const p = new Params();
+    const range = nameConditions({ suffix: criteria.suffix }, p);
+    const { rows } = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM certificate_names n WHERE ${range.join(' AND ')} LIMIT ${p.add(this.broadSuffixNames + 1)}) AS probe`,
+      p.values,
+    );
+    return (rows[0]?.n ?? 0) > this.broadSuffixNames;
+  }
+
+  private selectSql(page: SearchPage, p: Params, limit: number, mode: 'rows' | 'countOnly' = 'rows', broad = false): string | undefined {
     const where = conditions(page.criteria, page.now, p);
     if (where === undefined) return undefined;
     const column = sortColumn(page.order);
     const direction = page.order.descending ? 'DESC' : 'ASC';
     const compare = page.order.descending ? '<' : '>';
-    const projection = mode === 'countOnly' ? '1' : COLUMNS.map((name) => (name === 'der' && page.withoutDer ? `'\\x'::bytea AS der` : `c.${name}`)).join(', ');
-    const names = nameConditions(page.criteria, p);
+    const projection = mode === 'countOnly' ? '1' : page.withoutDer ? EXPORT_PROJECTION : COLUMNS.map((name) => `c.${name}`).join(', ');
+    // A broad suffix is checked on each row met in sort order (most match, so a page fills at once).
+    if (broad) where.push(`EXISTS (SELECT 1 FROM jsonb_array_elements(c.identifiers) AS i (value) WHERE right(lower(i.value ->> 'value'), ${p.add([...page.criteria.suffix!].length)}) = ${p.add(page.criteria.suffix)})`);
+    const names = broad ? [] : nameConditions(page.criteria, p);
     if (names.length === 0) {
       if (page.after !== undefined && mode === 'rows') where.push(`(c.${column}, c.serial) ${compare} (${p.add(page.after.at)}, ${p.add(page.after.serial)})`);
       const order = mode === 'rows' ? `ORDER BY c.${column} ${direction}, c.serial ${direction}` : '';

@@ -140,6 +140,14 @@ await withEachDatabase(t, async (t, db) => {
     });
   }
 
+  t.test('ok/a broad suffix is walked in sort order and checked on each row: the same answers', async (t) => {
+    const walking = new CertificateSearchRepository(db, { broadSuffix: 1 });
+    for (const [, criteria, expected] of cases.filter(([, criteria]) => criteria.suffix !== undefined)) {
+      t.same(await all(walking, criteria, now), expected.map((x) => x.serial), `${criteria.suffix}: sorted by notAfter`);
+      t.same(await walking.count(criteria, now, 10), { count: expected.length, capped: false });
+    }
+  });
+
   t.test('ok/account', async (t) => {
     t.same(await all(search, { account: 'nobody' }, now), []);
   });
