@@ -2,10 +2,11 @@ import type { Account } from './account.js';
 import type { Actor, AuditDraft } from './audit.js';
 import type { IssuedCertificate, IssuerRecord } from './certificate.js';
 import { CaError } from './errors.js';
-import type { Group } from './group.js';
+import type { Group, Labels } from './group.js';
 import type { Identifier } from './identifier.js';
 import type { AuthorizationStatus, OrderStatus } from './order.js';
 import type { AdminActor, AdminToken, OperatorBinding } from './principal.js';
+import type { Webhook } from './webhook.js';
 
 /**
  * The typed domain events (DESIGN.md rule 5): what changed, raised by the service that changed it. Side
@@ -57,7 +58,12 @@ export type DomainEvent =
    */
   | { type: 'authorization.preapproved'; authorizationId: string; accountId: string; group: string; identifier: Identifier; orderId?: string }
   /** A group created, changed or removed (a policy apply: one event per group, all in one transaction). */
-  | { type: 'group.changed'; group: string; change: 'created' | 'updated' | 'removed'; before?: Group; after?: Group; actor: Actor };
+  | { type: 'group.changed'; group: string; change: 'created' | 'updated' | 'removed'; before?: Group; after?: Group; actor: Actor }
+  /** A certificate's labels replaced through the admin API (inventory only: the X.509 certificate is unchanged). */
+  | { type: 'certificate.labels.changed'; serial: string; group?: string; before: Labels; after: Labels; actor: Actor }
+  /** A webhook created (never its secret: shown once, to its creator only) or removed. */
+  | { type: 'webhook.created'; webhook: Webhook; actor: Actor }
+  | { type: 'webhook.removed'; webhook: Webhook; actor: Actor };
 
 export type DomainEventType = DomainEvent['type'];
 
