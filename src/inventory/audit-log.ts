@@ -52,7 +52,11 @@ export interface AuditStore {
   latestCheckpoint(): Promise<AuditCheckpoint | undefined>;
   checkpoints(afterSeq: number, limit: number): Promise<AuditCheckpoint[]>;
   insertCheckpoint(checkpoint: AuditCheckpoint): Promise<boolean>;
-  query(filter: AuditFilter, afterId: number | undefined, limit: number): Promise<AuditEntry[]>;
+  /**
+   * A keyset page on (at, id), oldest first unless newestFirst: `cursor` is a previous page's nextCursor
+   * (opaque; CaError('malformed') if not one, or one of the other order).
+   */
+  query(filter: AuditFilter, cursor: string | undefined, limit: number, options?: { newestFirst?: boolean }): Promise<AuditPage>;
 }
 
 /** The slice of the KeyStore the audit key needs (DESIGN.md rule 1: touched only through its Signer). */
@@ -249,22 +253,20 @@ export class AuditLog {
   }
 
   /**
-   * One page of entries matching `filter`, in id order (the admin API's list and the CLI's export).
-   * `cursor` is the previous page's nextCursor; `limit` at most AUDIT_MAX_PAGE.
+   * One page of entries matching `filter`, in time order (oldest first, or newest first), ties in id order
+   * (the admin API's list and the CLI's export). `cursor` is the previous page's nextCursor; `limit` 1 to
+   * AUDIT_MAX_PAGE (default 100). A group administrator passes `filter.groups` (its groups): entries of no
+   * group (the CA's own operations) are then not among them.
    */
-  async query(filter: AuditFilter, options: { cursor?: string; limit?: number } = {}): Promise<AuditPage> {
+  async query(filter: AuditFilter, options: { cursor?: string; limit?: number; newestFirst?: boolean } = {}): Promise<AuditPage> {
     const limit = options.limit ?? 100;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > AUDIT_MAX_PAGE) throw new CaError('malformed', `limit must be 1-${AUDIT_MAX_PAGE}`);
     if (filter.from !== undefined && Number.isNaN(filter.from.getTime())) throw new CaError('malformed', 'from is not a time');
     if (filter.to !== undefined && Number.isNaN(filter.to.getTime())) throw new CaError('malformed', 'to is not a time');
-    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    // One more than asked: whether there is a next page without a second query.
-    const rows = await this.deps.store.query(filter, after, limit + 1);
-    const entries = rows.slice(0, limit);
-    return { entries, ...(rows.length > limit ? { nextCursor: String(entries.at(-1)!.id) } : {}) };
+    return this.deps.store.query(filter, options.cursor, limit, { newestFirst: options.newestFirst === true });
   }
 
-  /** Every entry matching `filter`, page by page (bounded memory, DESIGN.md rule 9). */
+  /** Every entry matching `filter`, oldest first, page by page (bounded memory, DESIGN.md rule 9). */
   async *export(filter: AuditFilter): AsyncGenerator<AuditEntry> {
     let cursor: string | undefined;
     do {
@@ -273,10 +275,4 @@ export class AuditLog {
       cursor = page.nextCursor;
     } while (cursor !== undefined);
   }
-}
-
-function decodeCursor(cursor: string): number {
-  const id = /^\d{1,15}$/.test(cursor) ? Number(cursor) : Number.NaN;
-  if (!Number.isSafeInteger(id)) throw new CaError('malformed', 'cursor is not one this list returned');
-  return id;
 }

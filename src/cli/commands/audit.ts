@@ -16,8 +16,8 @@ const USAGE = `usage: chancery audit verify [--expect-head FILE]
  * latest checkpoint kept outside the database (FILE, a copy an auditor kept; by default
  * <dataDir>/audit/checkpoints.jsonl) against the database. Exit 0 when all holds, 1 naming the first bad
  * entry otherwise.
- * `chancery audit export --since WHEN ...`: the entries as JSON lines on stdout, in id order, streamed page
- * by page (DESIGN.md rule 9), with each one's chain position and hashes once sealed.
+ * `chancery audit export --since WHEN ...`: the entries as JSON lines on stdout, oldest first (ties in id
+ * order), streamed page by page (DESIGN.md rule 9), with each one's chain position and hashes once sealed.
  */
 export async function auditCommand(config: Config, args: string[]): Promise<void> {
   const { positionals, values } = parseArgs({

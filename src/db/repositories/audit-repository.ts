@@ -2,6 +2,7 @@ import type { AuditCheckpoint, AuditDraft, AuditEntry, AuditFilter, AuditOutcome
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
 import { UNIQUE_VIOLATION, sqlError } from '../errors.js';
+import { decodeCursor, pageOf } from '../keyset.js';
 
 /**
  * The audit log's tables (migrations/0010): entries appended unsealed by the change they record, the hash
@@ -257,32 +258,58 @@ export class AuditRepository {
   }
 
   /**
-   * Entries matching `filter` with an id above `afterId`, in id order, at most `limit`, each with its
-   * chain position once sealed. Every filter has an index ending in id (migrations/0010), so a page is an
-   * index range scan (DESIGN.md rule 9).
+   * One page of entries matching `filter`, oldest first (or newest first), keyset-paged on (at, id): `cursor`
+   * is the previous page's nextCursor. Each entry comes with its chain position once sealed. Every filter's
+   * index is (column, at, id), the time range's (at, id) (migrations/0015), so a page is one index range
+   * scan from the range's start or the cursor, also at 10M entries (DESIGN.md rule 9; bench/audit.ts). A
+   * group scope reads each group's index in order and merges (LATERAL), never sorting a group whole.
    */
-  async query(filter: AuditFilter, afterId: number | undefined, limit: number): Promise<AuditEntry[]> {
+  async query(
+    filter: AuditFilter,
+    cursor: string | undefined,
+    limit: number,
+    options: { newestFirst?: boolean } = {},
+  ): Promise<{ entries: AuditEntry[]; nextCursor?: string }> {
+    const direction = options.newestFirst === true ? 'DESC' : 'ASC';
     const conditions: string[] = [];
     const params: unknown[] = [];
     const add = (condition: (p: string) => string, value: unknown): void => {
       params.push(value);
       conditions.push(condition(`$${params.length}`));
     };
-    if (afterId !== undefined) add((p) => `e.id > ${p}`, afterId);
+    if (cursor !== undefined) {
+      const [at, afterId, order] = decodeCursor(cursor, ['date', 'string', 'string']);
+      if (!/^\d{1,18}$/.test(afterId) || order !== direction) throw new CaError('malformed', 'the cursor is not one this server issued');
+      params.push(at, afterId);
+      conditions.push(`(e.at, e.id) ${direction === 'ASC' ? '>' : '<'} ($${params.length - 1}::timestamptz, $${params.length}::bigint)`);
+    }
     if (filter.actor !== undefined) add((p) => `e.actor = ${p}`, filter.actor);
     if (filter.action !== undefined) add((p) => `e.action = ${p}`, filter.action);
     if (filter.subject !== undefined) add((p) => `e.subject = ${p}`, filter.subject);
     if (filter.from !== undefined) add((p) => `e.at >= ${p}`, filter.from);
     if (filter.to !== undefined) add((p) => `e.at < ${p}`, filter.to);
-    if (filter.groups !== undefined) add((p) => `e.group_name = ANY(${p}::text[])`, filter.groups);
-    params.push(limit);
+    // One more than asked: whether there is a next page, without a second query.
+    params.push(limit + 1);
+    const limitParam = `$${params.length}`;
+    const order = `ORDER BY e.at ${direction}, e.id ${direction}`;
+    let from: string;
+    if (filter.groups === undefined) {
+      from = `(SELECT ${ENTRY_COLUMNS} FROM audit_entries e ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''} ${order} LIMIT ${limitParam}) AS e`;
+    } else {
+      params.push([...new Set(filter.groups)]);
+      // IS NOT NULL lets the planner use the partial group index with a join parameter.
+      const scoped = [`e.group_name = g.name`, `e.group_name IS NOT NULL`, ...conditions];
+      from = `unnest($${params.length}::text[]) AS g (name)
+         CROSS JOIN LATERAL (SELECT ${qualifiedEntry('e')} FROM audit_entries e WHERE ${scoped.join(' AND ')} ${order} LIMIT ${limitParam}) AS e`;
+    }
     const result = await this.db.query<EntryRow & SealRow>(
       `SELECT ${qualifiedEntry('e')}, c.seq, c.prev_hash, c.hash
-       FROM audit_entries e LEFT JOIN audit_chain c ON c.entry_id = e.id
-       ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''}
-       ORDER BY e.id LIMIT $${params.length}`,
+       FROM ${from}
+       LEFT JOIN audit_chain c ON c.entry_id = e.id
+       ${order} LIMIT ${limitParam}`,
       params,
     );
-    return result.rows.map((row) => entryFromRow(row, row));
+    const page = pageOf(result.rows, limit, (row) => entryFromRow(row, row), (row) => [row.at.toISOString(), String(row.id), direction]);
+    return { entries: page.items, ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) };
   }
 }

@@ -163,23 +163,33 @@ await withEachDatabase(t, async (t, db) => {
     t.equal(creations.entries[0]!.subject, `key:${AUDIT_KEY_NAME}`);
   });
 
-  await t.test('ok/query: each filter, keyset pages, a time range, group scope; bad input refused', async (t) => {
+  await t.test('ok/query: each filter, keyset pages both ways, a time range, group scope; bad input refused', async (t) => {
     await reset(db);
     const r = await rig(t, db);
     for (let n = 1; n <= 30; n++) {
+      // Entries 11-15 share one time: pages must still cover them once each (ties broken by id).
       await r.audit.write(db, [draft(r.clock, n)]);
-      r.clock.advance(MINUTE);
+      if (n < 11 || n >= 15) r.clock.advance(MINUTE);
     }
-    let cursor: string | undefined;
-    const seen: number[] = [];
-    do {
-      const page = await r.audit.query({}, { limit: 7, ...(cursor ? { cursor } : {}) });
-      seen.push(...page.entries.map((e) => e.id));
-      cursor = page.nextCursor;
-    } while (cursor);
+    const pages = async (newestFirst: boolean, filter = {}): Promise<number[]> => {
+      let cursor: string | undefined;
+      const seen: number[] = [];
+      do {
+        const page = await r.audit.query(filter, { limit: 4, newestFirst, ...(cursor ? { cursor } : {}) });
+        t.ok(page.entries.length <= 4);
+        seen.push(...page.entries.map((e) => e.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      return seen;
+    };
+    const seen = await pages(false);
     t.equal(seen.length, 30, 'pages cover every entry once');
-    t.same(seen, [...seen].sort((a, b) => a - b));
+    t.same(seen, [...seen].sort((a, b) => a - b), 'oldest first');
     t.equal(new Set(seen).size, 30);
+    t.same(await pages(true), [...seen].reverse(), 'newest first: the same entries in reverse');
+    t.same(await pages(true, { groups: ['payments', 'default', 'payments'] }), seen.filter((_, i) => (i + 1) % 4 === 0).reverse(), 'a group scope pages too');
+    const ascending = await r.audit.query({}, { limit: 2 });
+    await expectCaError(t, r.audit.query({}, { cursor: ascending.nextCursor!, newestFirst: true }), 'malformed', /cursor is not one this server issued/);
 
     const byActor = await r.audit.query({ actor: 'cli:alice' }, { limit: 100 });
     t.equal(byActor.entries.length, 15);
@@ -187,21 +197,27 @@ await withEachDatabase(t, async (t, db) => {
     t.equal((await r.audit.query({ action: 'certificate.revoke' }, { limit: 100 })).entries.length, 10);
     t.same((await r.audit.query({ subject: 'certificate:000b' })).entries.map((e) => e.subject), ['certificate:000b']);
     const from = new Date('2026-03-01T00:10:00Z');
-    const to = new Date('2026-03-01T00:15:00Z');
+    const to = new Date('2026-03-01T00:12:00Z');
     const range = await r.audit.query({ from, to }, { limit: 100 });
-    t.equal(range.entries.length, 5, 'from inclusive, to exclusive');
+    t.same(range.entries.map((e) => JSON.parse(e.details!).n), [11, 12, 13, 14, 15, 16], 'from inclusive, to exclusive');
     t.ok(range.entries.every((e) => e.at >= from && e.at < to));
     t.equal((await r.audit.query({ groups: ['payments'] }, { limit: 100 })).entries.length, 7, 'a group administrator sees its groups only');
     t.equal((await r.audit.query({ groups: [] }, { limit: 100 })).entries.length, 0);
     const combined = await r.audit.query({ actor: 'cli:alice', action: 'certificate.revoke', from }, { limit: 100 });
     t.ok(combined.entries.every((e) => e.actor === 'cli:alice' && e.action === 'certificate.revoke' && e.at >= from));
-    await expectCaError(t, r.audit.query({}, { cursor: 'abc' }), 'malformed', /cursor is not one this list returned/);
+    await expectCaError(t, r.audit.query({}, { cursor: 'abc' }), 'malformed', /cursor is not one this server issued/);
+    await expectCaError(t, r.audit.query({}, { cursor: Buffer.from(JSON.stringify(['1; DROP'])).toString('base64url') }), 'malformed', /cursor is not one this server issued/);
     await expectCaError(t, r.audit.query({}, { limit: 0 }), 'malformed', /limit must be 1-1000/);
     await expectCaError(t, r.audit.query({}, { limit: 100_000 }), 'malformed', /limit must be 1-1000/);
     await expectCaError(t, r.audit.query({ from: new Date('nonsense') }), 'malformed', /from is not a time/);
     const all: number[] = [];
     for await (const entry of r.audit.export({ from })) all.push(entry.id);
     t.equal(all.length, 20, 'export streams every entry since');
+    t.same(
+      (await r.audit.query({ groups: ['payments'], from: new Date('2026-03-01T00:19:00Z') }, { limit: 100 })).entries.map((e) => JSON.parse(e.details!).n),
+      [24, 28],
+      'a group scope with a time range',
+    );
   });
 
   await t.test('tamper/verification fails naming the first bad entry', async (t) => {
