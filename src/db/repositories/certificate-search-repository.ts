@@ -280,14 +280,17 @@ const BOUNDARIES = ['0 days', '7 days', '30 days', '90 days'];
 function countsSql(now: string, groups: string | undefined): string {
   const inScope = (column: string): string => (groups === undefined ? 'true' : `${column} = ANY(${groups}::text[])`);
   // Certificates valid now whose bucket at now differs from their bucket at as_of: notAfter in
-  // (as_of + b, now + b] for a boundary b. One scan with the ranges OR-ed (a bitmap of index ranges on
-  // certificates_not_after_serial), so a row in two ranges (as_of far behind) is counted once.
+  // (as_of + b, now + b] for a boundary b (or (now + b, as_of + b] when this instance's clock is behind the
+  // one that folded: the bucket difference below counts them back). One scan with the ranges OR-ed (a
+  // bitmap of index ranges on certificates_not_after_serial), so a row in two ranges is counted once.
   // as_of is a scalar subquery (an InitPlan: evaluated once, then an index bound); joined from the CTE it
   // would not bound the index ranges and the whole table would be read. No as_of row (nothing folded yet):
   // NULL bounds, no row moved.
   const asOf = '(SELECT as_of FROM certificate_counts_as_of WHERE one)';
   const ranges = (t: string): string =>
-    BOUNDARIES.map((b) => `(${t} > ${asOf} + interval '${b}' AND ${t} <= ${now}::timestamptz + interval '${b}')`).join(' OR ');
+    BOUNDARIES.map(
+      (b) => `(${t} > least(${asOf}, ${now}::timestamptz) + interval '${b}' AND ${t} <= greatest(${asOf}, ${now}::timestamptz) + interval '${b}')`,
+    ).join(' OR ');
   const moved = `SELECT coalesce(c.group_name, '') AS g, c.not_after AS t FROM certificates c WHERE c.status = 'valid' AND (${ranges('c.not_after')})`;
   const movedDeltas = `SELECT d.group_name AS g, d.not_after AS t, d.delta FROM certificate_count_deltas d WHERE d.status = 'valid' AND (${ranges('d.not_after')})`;
   // No join with the as_of row anywhere: a join's row estimate would make the plan look costly enough for

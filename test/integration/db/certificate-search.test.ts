@@ -208,7 +208,18 @@ await withEachDatabase(t, async (t, db) => {
     t.equal(await foldCertificateCounts(db, at(DAY)), 0, 'a fold never moves back in time');
     await foldCertificateCounts(db, at(40 * DAY));
     await check(at(40 * DAY), 'folded again');
+    await check(at(20 * DAY), 'read by a clock behind the last fold');
+    await check(at(40 * DAY - 1), 'a millisecond behind');
     t.same(await search.counts(at(40 * DAY), ['web']), mine(await countedDirectly(db, at(40 * DAY))).filter((x) => x.group === 'web'), 'scoped to a group');
     t.same(await search.counts(at(40 * DAY), []), [], 'an empty scope');
+  });
+
+  t.test('ok/a certificate stored by the batched issuance statement (insertForOrder) is found and counted', async (t) => {
+    const repository = new CertificateRepository(db, { batch: true });
+    const issued = [0, 1, 2].map((i) => buildCertificate({ identifiers: [{ type: 'dns', value: `acme${i}.batch.internal` }], group: 'batch', createdAt: at(-HOUR), notAfter: at(10 * DAY) }));
+    for (const c of issued) await repository.reserveSerial(c.serial, c.issuerId, c.createdAt);
+    await Promise.all(issued.map((c) => repository.insertForOrder(c, 'no-such-order')));
+    t.same(await all(search, { suffix: '.batch.internal' }, now), issued.map((c) => c.serial).sort((x, y) => (x < y ? -1 : 1)), 'its names');
+    t.same(await search.counts(now, ['batch']), [{ group: 'batch', valid: 3, expired: 0, revoked: 0, expiring7: 0, expiring30: 3, expiring90: 3 }], 'its count');
   });
 });
