@@ -79,8 +79,11 @@ export interface VerifyOptions {
 }
 
 export interface JwsVerifierDeps {
-  /** findAccount for kid requests; checkAccountKey is the account-key policy (policy/, through the RA). */
-  ra: Pick<AcmeRegistrationAuthority, 'findAccount' | 'checkAccountKey'>;
+  /**
+   * findAccount for kid requests; checkAccountKey is the account-key policy (policy/, through the RA);
+   * accountSeen notes each account that authenticated a request (when it was last seen).
+   */
+  ra: Pick<AcmeRegistrationAuthority, 'findAccount' | 'checkAccountKey' | 'accountSeen'>;
   nonces: NonceStore;
   linker: AcmeLinker;
 }
@@ -403,6 +406,7 @@ export class JwsVerifier {
     if (account && account.status !== 'valid') {
       throw new CaError('unauthorized', `account ${header.kid as string} is ${account.status}`);
     }
+    if (account) this.deps.ra.accountSeen?.(account.id);
 
     // 8. payload
     const postAsGet = jws.payload === '';

@@ -84,6 +84,11 @@ export interface Config {
    * checkpointSeconds while entries arrive, and at least every checkpointEntries entries.
    */
   audit: { checkpointSeconds: number; checkpointEntries: number };
+  /**
+   * Webhooks (src/inventory/webhook-*.ts): whether a webhook may be plain http (tests, a receiver on the same
+   * host; https otherwise), and how long one delivery attempt may take, connecting included.
+   */
+  notifications: { allowHttp: boolean; timeoutSeconds: number };
   /** The TLS policy of every HTTPS listener (config/tls-policy.ts): TLS 1.3, and TLS 1.2 with ECDHE + AEAD only. */
   tls: TlsPolicy;
   /**

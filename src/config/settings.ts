@@ -97,6 +97,8 @@ export const SETTINGS: readonly Setting[] = [
   { path: 'jobs.leaseSeconds', env: 'CHANCERY_JOBS_LEASE_SECONDS', type: { kind: 'int', min: 5, max: 600 } },
   { path: 'audit.checkpointSeconds', env: 'CHANCERY_AUDIT_CHECKPOINT_SECONDS', type: { kind: 'int', min: 1, max: 3600 } },
   { path: 'audit.checkpointEntries', env: 'CHANCERY_AUDIT_CHECKPOINT_ENTRIES', type: { kind: 'int', min: 1, max: 1_000_000 } },
+  { path: 'notifications.allowHttp', env: 'CHANCERY_NOTIFICATIONS_ALLOW_HTTP', type: { kind: 'bool' } },
+  { path: 'notifications.timeoutSeconds', env: 'CHANCERY_NOTIFICATIONS_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 120 } },
   { path: 'tls.minVersion', env: 'CHANCERY_TLS_MIN_VERSION', type: { kind: 'enum', values: TLS_VERSIONS } },
   { path: 'tls.ciphers', env: 'CHANCERY_TLS_CIPHERS', type: { kind: 'string', nonEmpty: true } },
   { path: 'http.headersTimeoutSeconds', env: 'CHANCERY_HTTP_HEADERS_TIMEOUT_SECONDS', type: { kind: 'int', min: 1, max: 600 } },

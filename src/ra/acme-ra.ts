@@ -47,6 +47,8 @@ export class AcmeRa implements AcmeRegistrationAuthority {
       issuers: () => Promise<IssuerRecord[]>;
       clock: Clock;
       eabRequired: boolean;
+      /** Notes accounts that authenticate (inventory/account-activity.ts; compose.ts passes it). */
+      activity?: { seen(accountId: string): void };
     },
   ) {
     this.externalAccountRequired = deps.eabRequired;
@@ -58,6 +60,10 @@ export class AcmeRa implements AcmeRegistrationAuthority {
 
   findAccount(id: string): Promise<Account | undefined> {
     return this.deps.access.stores.accounts.findById(id);
+  }
+
+  accountSeen(accountId: string): void {
+    this.deps.activity?.seen(accountId);
   }
 
   findAccountByThumbprint(thumbprint: string): Promise<Account | undefined> {

@@ -22,6 +22,11 @@ export interface AcmeRegistrationAuthority {
 
   // ----- accounts (RFC 8555 §7.3) -----
   findAccount(id: string): Promise<Account | undefined>;
+  /**
+   * A valid account just authenticated a request (its JWS verified). Synchronous and free of I/O: it only
+   * notes the sighting; when accounts were last seen is written in batches, off the request's path.
+   */
+  accountSeen?(accountId: string): void;
   findAccountByThumbprint(thumbprint: string): Promise<Account | undefined>;
   /**
    * newAccount. Returns the existing account (created=false) when the key is already registered

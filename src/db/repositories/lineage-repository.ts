@@ -1,4 +1,4 @@
-import type { LineageChain, LinkedCertificate } from '../../core/lineage.js';
+import type { LineageChain } from '../../core/lineage.js';
 import type { Queryable } from '../database.js';
 import { certificateColumns, linkedFromRow, type InventoryCertificateRow } from './inventory-columns.js';
 
@@ -43,14 +43,5 @@ export class LineageRepository {
     const rows = result.rows.map((row) => ({ ...linkedFromRow(row), position: Number(row.position) }));
     const items = rows.filter((row) => row.position >= -limits.before && row.position <= limits.after);
     return { items, moreBefore: rows.some((row) => row.position < -limits.before), moreAfter: rows.some((row) => row.position > limits.after) };
-  }
-
-  /** The certificate and its predecessor serial, with the serial of its successor (if any). */
-  async links(serial: string): Promise<(LinkedCertificate & { successorSerial?: string }) | undefined> {
-    const chain = await this.chain(serial, { before: 0, after: 1 });
-    const self = chain?.items.find((item) => item.position === 0);
-    if (chain === undefined || self === undefined) return undefined;
-    const successor = chain.items.find((item) => item.position === 1);
-    return successor === undefined ? self : { ...self, successorSerial: successor.certificate.serial };
   }
 }
