@@ -1,7 +1,7 @@
 import { DAY, MINUTE, type Clock } from '../core/clock.js';
 import { newId } from '../core/ids.js';
 import type { LinkedCertificate } from '../core/lineage.js';
-import type { NotificationType } from '../core/webhook.js';
+import { NOTIFICATION_TYPES, type NotificationType } from '../core/webhook.js';
 
 export type HealthScan = 'renewal-due' | 'expiry';
 
@@ -25,7 +25,7 @@ export interface OutboxStore {
   watermark(scan: HealthScan): Promise<Date | undefined>;
   scan(scan: HealthScan, range: { from: Date; to: Date }, after: { at: Date; serial: string } | undefined, limit: number): Promise<ScanHit[]>;
   enqueue(events: readonly OutboxEvent[], at: Date, watermark: { scan: HealthScan; through: Date }): Promise<{ events: number; deliveries: number }>;
-  purge(cutoff: Date, limit: number): Promise<number>;
+  purge(types: readonly string[], cutoff: Date, limit: number): Promise<number>;
   owners(groups: readonly string[]): Promise<Map<string, string[]>>;
 }
 
@@ -67,7 +67,8 @@ export class HealthDetector {
       total.events += found.events;
       total.deliveries += found.deliveries;
     }
-    await this.deps.store.purge(new Date(this.deps.clock.now().getTime() - KEEP_EVENTS_MS), 1000);
+    // Every type's events: the outbox is shared (an incident puts its own events in it).
+    await this.deps.store.purge(NOTIFICATION_TYPES, new Date(this.deps.clock.now().getTime() - KEEP_EVENTS_MS), 1000);
     return total;
   }
 

@@ -187,15 +187,15 @@ export class NotificationOutboxRepository {
   }
 
   /**
-   * Deletes (with their deliveries) events whose certificate expired before `cutoff` and that have nothing
-   * pending, at most `limit` per type; returns how many. Their conditions cannot come back: the scans never
-   * look behind their watermarks.
+   * Deletes (with their deliveries) events of these types whose certificate expired before `cutoff` and that
+   * have nothing pending, at most `limit` per type; returns how many. Their conditions cannot come back: the
+   * scans never look behind their watermarks.
    */
-  async purge(cutoff: Date, limit: number): Promise<number> {
+  async purge(types: readonly string[], cutoff: Date, limit: number): Promise<number> {
     const { rows } = await this.db.query<{ n: number }>(
       `WITH gone AS (
          DELETE FROM notification_events WHERE id IN (
-           SELECT e.id FROM unnest(ARRAY['renewal-overdue', 'expiring-soon', 'expired-unreplaced']) AS t (type)
+           SELECT e.id FROM unnest($3::text[]) AS t (type)
            CROSS JOIN LATERAL (
              SELECT x.id FROM notification_events x
              WHERE x.type = t.type AND x.not_after < $1
@@ -203,7 +203,7 @@ export class NotificationOutboxRepository {
              ORDER BY x.not_after LIMIT $2) AS e)
          RETURNING 1)
        SELECT count(*)::int AS n FROM gone`,
-      [cutoff, limit],
+      [cutoff, limit, [...types]],
     );
     return Number(rows[0]?.n ?? 0);
   }
