@@ -49,6 +49,8 @@ import { buildAcmeApp } from './http/acme-app.js';
 import { buildPublicApp } from './http/public-app.js';
 import { ServerCertificate } from './http/server-certificate.js';
 import { closeGracefully } from './http/graceful-close.js';
+import { composeInventory, type InventoryWiring } from './compose-inventory.js';
+import type { InventoryServices } from './inventory/inventory-services.js';
 import { httpLimits } from './http/listener-limits.js';
 import { renewTls, tlsServerOptions } from './http/tls-policy.js';
 import { SecretBox } from './keys/secret-box.js';
@@ -146,6 +148,8 @@ export interface ChanceryServices {
   audit: AuditLog;
   /** Groups and their policy as a whole (policy as code: export, apply). */
   groups: GroupService;
+  /** Lineage, labels, renewal health, the key inventory, account activity and webhooks (compose-inventory.ts). */
+  inventory: InventoryServices;
 }
 
 /**
@@ -160,7 +164,7 @@ export interface ChanceryBase {
   readonly keys: KeyStore;
   readonly urls: PublicUrls;
   readonly events: DomainEvents<Queryable>;
-  readonly services: Pick<ChanceryServices, 'issuers' | 'certificates' | 'eab' | 'audit' | 'groups'>;
+  readonly services: Pick<ChanceryServices, 'issuers' | 'certificates' | 'eab' | 'audit' | 'groups' | 'inventory'>;
   /** Closes the key store and the database (unless it was given). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -251,7 +255,7 @@ async function buildBase(
   config: Config,
   options: Pick<ComposeOptions, 'clock' | 'logger' | 'database' | 'wrapKeyStore'>,
   closers: Closers,
-): Promise<Omit<ChanceryBase, 'close'> & { passphrase: string }> {
+): Promise<Omit<ChanceryBase, 'close'> & { passphrase: string; inventory: InventoryWiring }> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
   const db = options.database ?? (await openDatabase({ url: config.database.url, dataDir: config.dataDir }));
@@ -299,7 +303,30 @@ async function buildBase(
     transaction: (fn) => db.transaction((tx) => fn(new EabRepository(tx), tx)),
     groups: groupStore,
   });
-  return { config, clock, logger, db, keys, urls, events, services: { issuers, certificates, eab, audit, groups }, passphrase: passphrase.passphrase };
+  // The inventory's services (compose-inventory.ts); webhook secrets are sealed like EAB keys, under the
+  // installation passphrase. Sightings not yet written are written when the process closes.
+  const inventory = composeInventory({
+    config,
+    db,
+    clock,
+    logger,
+    events,
+    box: new SecretBox(passphrase.passphrase),
+    groupExists: async (name) => (await groups.list()).some((group) => group.name === name),
+  });
+  closers.push(() => inventory.services.activity.stop());
+  return {
+    config,
+    clock,
+    logger,
+    db,
+    keys,
+    urls,
+    events,
+    services: { issuers, certificates, eab, audit, groups, inventory: inventory.services },
+    inventory,
+    passphrase: passphrase.passphrase,
+  };
 }
 
 async function build(config: Config, options: ComposeOptions, closers: Closers, closeAll: () => Promise<void>): Promise<Chancery> {
@@ -470,6 +497,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     issuers: () => issuers.list(),
     clock,
     eabRequired: config.acme.eabRequired,
+    activity: base.services.inventory.activity,
   });
   const nonceRepository = new NonceRepository(db);
   // RFC 8555 §6.5: issuing a nonce writes nothing (its MAC proves it is ours, under a key every instance
@@ -537,9 +565,13 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     intervalMs: NONCE_PURGE_INTERVAL_MS,
     run: async () => void (await nonceRepository.purgeSpent(nonces.purgeCutoff())),
   });
+  // The key inventory's walk, health detection into the notification outbox, and its delivery to webhooks,
+  // whose targets the validation network policy judges as it judges validation's.
+  const rootPem = toPem(hierarchy.root.der);
+  base.inventory.registerJobs({ jobs, policy: networkPolicy, trusted: () => [rootPem] });
 
   const acmeUrl = acmeExternalUrl(config);
-  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs, audit, groups };
+  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs, audit, groups, inventory: base.services.inventory };
   const serverCertificate = new ServerCertificate({
     // Chancery issues its own ACME listener's certificate: recorded as such (DESIGN.md rule 8).
     issuance: { issueForKey: (publicKey, identifiers) => issuance.issueForKey(publicKey, identifiers, { actor: 'system:acme-tls' }) },
@@ -584,6 +616,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
       started = true;
       scheduler.start();
       jobs.start();
+      base.services.inventory.activity.start();
       // Catch-up at start, whoever holds the job's lease: a process killed between a revocation's commit
       // and its CRL's regeneration leaves a revocation no CRL lists, and the next start publishes it now
       // rather than after the dead holder's lease runs out. Safe beside the job: CRL numbers are drawn in

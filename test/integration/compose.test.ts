@@ -13,7 +13,18 @@ import { testConfig } from '../helpers/runtime.js';
  * when that instance stops another takes every job over (its leases are released at once). Two compositions
  * share one embedded database here, as two processes share one PostgreSQL.
  */
-const JOBS = ['audit.seal', 'crl.regenerate', 'nonces.purge', 'ocsp.refresh', 'orders.recover', 'validation.retries'];
+const JOBS = [
+  'audit.seal',
+  'certificates.counts.fold',
+  'crl.regenerate',
+  'inventory.keys',
+  'nonces.purge',
+  'notifications.deliver',
+  'notifications.detect',
+  'ocsp.refresh',
+  'orders.recover',
+  'validation.retries',
+];
 const dir = await mkdtemp(join(tmpdir(), 'chancery-compose-'));
 const config = testConfig(dir, { CHANCERY_JOBS_LEASE_SECONDS: '5' });
 const db = await openDatabase({ url: config.database.url, dataDir: config.dataDir });
