@@ -166,6 +166,17 @@ function nameConditions(criteria: SearchCriteria, p: Params): string[] {
   return where;
 }
 
+/**
+ * After the cursor: the row comparison, and the same bound on the sort column alone. The second is
+ * redundant for the answer but not for the plan: a b-tree scan cannot weigh a row comparison against
+ * another bound on its first column (`status=valid` is `not_after > now`), and would start at whichever it
+ * took; with two plain bounds it starts at the tighter one.
+ */
+function keyset(alias: string, column: string, compare: '<' | '>', after: { at: Date; serial: string }, p: Params): string[] {
+  const at = p.add(after.at);
+  return [`${alias}.${column} ${compare}= ${at}`, `(${alias}.${column}, ${alias}.serial) ${compare} (${at}, ${p.add(after.serial)})`];
+}
+
 function sortColumn(order: SearchOrder): 'not_after' | 'created_at' {
   return order.by === 'notAfter' ? 'not_after' : 'created_at';
 }
@@ -232,14 +243,14 @@ export class CertificateSearchRepository {
     if (broad) where.push(`EXISTS (SELECT 1 FROM jsonb_array_elements(c.identifiers) AS i (value) WHERE right(lower(i.value ->> 'value'), ${p.add([...page.criteria.suffix!].length)}) = ${p.add(page.criteria.suffix)})`);
     const names = broad ? [] : nameConditions(page.criteria, p);
     if (names.length === 0) {
-      if (page.after !== undefined && mode === 'rows') where.push(`(c.${column}, c.serial) ${compare} (${p.add(page.after.at)}, ${p.add(page.after.serial)})`);
+      if (page.after !== undefined && mode === 'rows') where.push(...keyset('c', column, compare, page.after, p));
       const order = mode === 'rows' ? `ORDER BY c.${column} ${direction}, c.serial ${direction}` : '';
       return `SELECT ${projection} FROM certificates c ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ${order} LIMIT ${p.add(limit)}`;
     }
     // name / suffix: the matching names first (certificate_names carries both sort keys, so the keyset
     // condition and the order are applied on that index alone), then certificates by serial, in that order,
     // until the page is full. A certificate with several matching names is met once (GROUP BY).
-    if (page.after !== undefined && mode === 'rows') names.push(`(n.${column}, n.serial) ${compare} (${p.add(page.after.at)}, ${p.add(page.after.serial)})`);
+    if (page.after !== undefined && mode === 'rows') names.push(...keyset('n', column, compare, page.after, p));
     if (page.criteria.expiringBy !== undefined) names.push(`n.not_after <= ${p.add(page.criteria.expiringBy)}`, `n.not_after > ${p.add(page.now)}`);
     if (page.criteria.status === 'valid') names.push(`n.not_after > ${p.add(page.now)}`);
     if (page.criteria.status === 'expired') names.push(`n.not_after <= ${p.add(page.now)}`);
@@ -260,11 +271,25 @@ export class CertificateSearchRepository {
    */
   async counts(now: Date, groups?: readonly string[]): Promise<GroupCounts[]> {
     if (groups !== undefined && groups.length === 0) return [];
-    const p = new Params();
-    const at = p.add(now);
-    const sql = countsSql(at, groups === undefined ? undefined : p.add([...groups]));
-    const { rows } = await this.db.query<{ group_name: string; bucket: string; n: string | number }>(sql, p.values);
-    return groupCountsOf(rows);
+    // as_of is read first and given as a value, so the planner sizes the moved-certificate ranges from its
+    // statistics (a few rows) instead of guessing for an unknown bound (thousands: enough for PostgreSQL's
+    // JIT to spend most of a second compiling a millisecond's query). The statement checks that as_of is
+    // still that value (a fold may commit in between) and is read again if not.
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.db.query<{ as_of: Date }>('SELECT as_of FROM certificate_counts_as_of WHERE one');
+      const asOf = current.rows[0]?.as_of ?? null;
+      const p = new Params();
+      const at = p.add(now);
+      const expected = p.add(asOf);
+      const sql = countsSql(at, expected, groups === undefined ? undefined : p.add([...groups]));
+      const { rows } = await this.db.query<{ group_name: string; bucket: string; n: string | number; as_of_moved: boolean }>(
+        `SELECT counted.group_name, counted.bucket, counted.n,
+           (SELECT as_of FROM certificate_counts_as_of WHERE one) IS DISTINCT FROM ${expected}::timestamptz AS as_of_moved
+         FROM (${sql}) AS counted`,
+        p.values,
+      );
+      if (!rows.some((row) => row.as_of_moved) || attempt === 4) return groupCountsOf(rows);
+    }
   }
 }
 
@@ -277,16 +302,14 @@ function bucketSql(t: string, at: string): string {
 /** Boundaries a bucket changes at, as offsets from an instant. */
 const BOUNDARIES = ['0 days', '7 days', '30 days', '90 days'];
 
-function countsSql(now: string, groups: string | undefined): string {
+function countsSql(now: string, asOfValue: string, groups: string | undefined): string {
   const inScope = (column: string): string => (groups === undefined ? 'true' : `${column} = ANY(${groups}::text[])`);
   // Certificates valid now whose bucket at now differs from their bucket at as_of: notAfter in
   // (as_of + b, now + b] for a boundary b (or (now + b, as_of + b] when this instance's clock is behind the
   // one that folded: the bucket difference below counts them back). One scan with the ranges OR-ed (a
   // bitmap of index ranges on certificates_not_after_serial), so a row in two ranges is counted once.
-  // as_of is a scalar subquery (an InitPlan: evaluated once, then an index bound); joined from the CTE it
-  // would not bound the index ranges and the whole table would be read. No as_of row (nothing folded yet):
-  // NULL bounds, no row moved.
-  const asOf = '(SELECT as_of FROM certificate_counts_as_of WHERE one)';
+  // No as_of (nothing folded yet): least/greatest ignore the NULL, the ranges are empty, no row moved.
+  const asOf = `${asOfValue}::timestamptz`;
   const ranges = (t: string): string =>
     BOUNDARIES.map(
       (b) => `(${t} > least(${asOf}, ${now}::timestamptz) + interval '${b}' AND ${t} <= greatest(${asOf}, ${now}::timestamptz) + interval '${b}')`,
@@ -349,12 +372,14 @@ export async function foldCertificateCounts(db: Database, now: Date): Promise<nu
     // EXCLUSIVE blocks other folds (and nothing else: reads take ACCESS SHARE) until this one commits.
     await tx.query('LOCK TABLE certificate_counts_as_of IN EXCLUSIVE MODE');
     const current = await tx.query<{ as_of: Date }>('SELECT as_of FROM certificate_counts_as_of WHERE one');
-    // Never move backwards (a clock behind another instance's): the moved-certificate ranges assume now >= as_of.
+    // Never move backwards (a clock behind another instance's): folding at an earlier instant is pointless.
     if ((current.rows[0]?.as_of.getTime() ?? -Infinity) >= now.getTime()) return 0;
     const p = new Params();
     const at = p.add(now);
+    // Locked: as_of cannot change under this statement.
+    const asOf = p.add(current.rows[0]?.as_of ?? null);
     const { rows } = await tx.query<{ folded: number }>(
-      `WITH counted AS (${countsSql(at, undefined)}),
+      `WITH counted AS (${countsSql(at, asOf, undefined)}),
        folded AS (DELETE FROM certificate_count_deltas RETURNING 1),
        -- Every (group, bucket) already stored is in counted (its row is one of the parts), so this rewrites
        -- them all, emptied ones to 0.
