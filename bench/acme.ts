@@ -26,6 +26,11 @@
  *                          the bench starts that many (default 2), each on its own port, all on one PostgreSQL
  *   BENCH_CLIENTS 64   BENCH_SECONDS 20   BENCH_WARMUP_SECONDS 5   BENCH_MAX 50000   BENCH_POLL_MS 50
  *   BENCH_STALL_SECONDS 10  no issuance completing for this long ends the run (reported as STALLED, exit 2)
+ *   BENCH_PG_CPU           all | database: the PostgreSQL CPU counted is that of every postgres process (all),
+ *                          or only of the backends (and autovacuum workers) of the bench's own database, read
+ *                          from their command lines: on a machine whose PostgreSQL also serves others (tests of
+ *                          other work), `database` leaves their load out (and the shared WAL writer and
+ *                          checkpointer, a small part)
  *   BENCH_HTTP01_PORT      the responder's port (default: a free port in start modes, 5002 otherwise)
  *   In the start modes the server resolves names through the bench's own DNS server (test/helpers/dns-server.ts),
  *   which answers A 127.0.0.1 (and NODATA for AAAA) for every name the bench orders.
@@ -73,7 +78,7 @@ import { Pool } from 'undici';
 import { startChancery, type RunningChancery } from '../test/helpers/chancery-process.js';
 import { createPgTestDatabase, type PgTestDatabase } from '../test/helpers/databases.js';
 import { startDnsServer, type DnsServer } from '../test/helpers/dns-server.js';
-import { pidsNamed, startCpuAccounting, type CpuGroups, type CpuUsage } from './cpu-accounting.js';
+import { pidsNamed, pidsServing, startCpuAccounting, type CpuGroups, type CpuUsage } from './cpu-accounting.js';
 import { p256SignsPerSecond } from './machine-speed.js';
 
 const START = process.env.BENCH_START ?? '';
@@ -530,7 +535,11 @@ async function main(): Promise<void> {
     processes = String(count);
     label = `chancery x${count} on PostgreSQL (database ${started.database})`;
     cpuGroups = {
-      processes: { server: () => started.pids, PostgreSQL: () => pidsNamed('postgres'), 'bench client': () => [process.pid] },
+      processes: {
+        server: () => started.pids,
+        PostgreSQL: () => (process.env.BENCH_PG_CPU === 'database' ? pidsServing(started.database) : pidsNamed('postgres')),
+        'bench client': () => [process.pid],
+      },
       threads: { 'server event loop': started.pids },
     };
   } else if (START === 'pebble') {

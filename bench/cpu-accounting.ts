@@ -47,6 +47,20 @@ export function pidsNamed(name: string): number[] {
   return pids;
 }
 
+/**
+ * The postgres processes working for one database: backends and autovacuum workers, whose command lines
+ * (`postgres: <user> <database> <client> ...`, `postgres: autovacuum worker <database>`) name it.
+ */
+export function pidsServing(database: string): number[] {
+  return pidsNamed('postgres').filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/).includes(database);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** What is measured: named groups of processes, and threads measured on their own (a server's event loop). */
 export interface CpuGroups {
   processes: Record<string, () => number[]>;
