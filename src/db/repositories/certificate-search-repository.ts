@@ -150,6 +150,9 @@ function conditions(criteria: SearchCriteria, now: Date, p: Params): string[] | 
   if (criteria.issuedAfter !== undefined) where.push(`c.created_at > ${p.add(criteria.issuedAfter)}`);
   if (criteria.issuedBefore !== undefined) where.push(`c.created_at < ${p.add(criteria.issuedBefore)}`);
   // One containment per label (certificates_labels, jsonb_path_ops): two values of one key match nothing.
+  // The planner cannot estimate a label's selectivity (it assumes 1 %): labels matching 0.05-1 % are slow
+  // at 10M rows (docs/benchmarks.md). TODO(#19): a certificate_labels (key, value, sort key, serial) side
+  // table, kept by the triggers that keep certificate_names, walked in sort order like the group indexes.
   for (const label of criteria.labels ?? []) where.push(`c.labels @> ${p.add(JSON.stringify({ [label.key]: label.value }))}::jsonb`);
   return where;
 }
