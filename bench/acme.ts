@@ -26,6 +26,7 @@
  *                          the bench starts that many (default 2), each on its own port, all on one PostgreSQL
  *   BENCH_CLIENTS 64   BENCH_SECONDS 20   BENCH_WARMUP_SECONDS 5   BENCH_MAX 50000   BENCH_POLL_MS 50
  *   BENCH_STALL_SECONDS 10  no issuance completing for this long ends the run (reported as STALLED, exit 2)
+ *   SIGUSR2 to the bench ends the measured window at once (bench:revoke measures ACME while it revokes)
  *   BENCH_PG_CPU           all | database: the PostgreSQL CPU counted is that of every postgres process (all),
  *                          or only of the backends (and autovacuum workers) of the bench's own database, read
  *                          from their command lines: on a machine whose PostgreSQL also serves others (tests of
@@ -423,6 +424,7 @@ async function startChanceryServers(count: number, http01Port: number, resolver:
       CHANCERY_KEY_PASSPHRASE: passphrase,
       CHANCERY_PUBLIC_LISTEN: '127.0.0.1:0',
       CHANCERY_ACME_LISTEN: `127.0.0.1:${port}`,
+      CHANCERY_ADMIN_LISTEN: '127.0.0.1:0',
       CHANCERY_ACME_TLS: 'true',
       CHANCERY_HTTP01_PORT: String(http01Port),
       CHANCERY_DNS_RESOLVERS: resolver,
@@ -580,7 +582,12 @@ async function main(): Promise<void> {
   const requestsAtLoadStart = requestsSent.count;
   // The measured window starts after the warm-up, when CPU accounting and the request count start too.
   let t0 = loadStart + WARMUP_SECONDS * 1000;
-  const stopAt = t0 + SECONDS * 1000;
+  let stopAt = t0 + SECONDS * 1000;
+  // SIGUSR2 ends the measured window now (a bench running this one alongside other work, e.g. bench:revoke,
+  // measures exactly while that work lasts): the clients finish the issuance in hand and the results print.
+  process.once('SIGUSR2', () => {
+    stopAt = performance.now();
+  });
   let measuring = false;
   let requestsBefore = requestsAtLoadStart;
   let stopCpuAccounting: (() => CpuUsage | undefined) | undefined;

@@ -49,6 +49,8 @@ import { buildAcmeApp } from './http/acme-app.js';
 import { buildPublicApp } from './http/public-app.js';
 import { ServerCertificate } from './http/server-certificate.js';
 import { closeGracefully } from './http/graceful-close.js';
+import { renewAdminTls } from './http/admin-app.js';
+import { buildHttpsAdminApp, buildLocalAdminApp, composeAdmin, type AdminWiring } from './compose-admin.js';
 import { composeInventory, type InventoryWiring } from './compose-inventory.js';
 import type { InventoryServices } from './inventory/inventory-services.js';
 import { httpLimits } from './http/listener-limits.js';
@@ -77,6 +79,11 @@ import { OcspRefresher, type OcspRefresherSettings } from './revocation/ocsp-ref
 import { OcspResponderKeys } from './revocation/ocsp-responder-keys.js';
 import { OCSP_CHANNEL, OcspSource } from './revocation/ocsp-source.js';
 import { Revoker } from './revocation/revoker.js';
+import type { BulkRevoker } from './revocation/bulk-revoker.js';
+import { composeIncidentDirectory, composeIncidents } from './compose-incidents.js';
+import type { IncidentService } from './inventory/incident-service.js';
+import type { IncidentSweep } from './inventory/incident-sweep.js';
+import type { IncidentDirectory } from './ra/incident-directory.js';
 import { servedIssuers } from './revocation/served-issuers.js';
 import { AuditLog, AUDIT_SEAL_INTERVAL_MS } from './inventory/audit-log.js';
 import { CheckpointFile } from './inventory/audit-checkpoint-file.js';
@@ -129,6 +136,9 @@ export interface ComposeOptions {
 export interface ChanceryApps {
   acme: FastifyInstance;
   public: FastifyInstance;
+  /** The admin API over HTTPS (admin.listen), and the same API on the data directory's Unix socket. */
+  admin: FastifyInstance;
+  adminLocal: FastifyInstance;
 }
 
 export interface ChanceryServices {
@@ -136,6 +146,11 @@ export interface ChanceryServices {
   certificates: CertificateRepository;
   issuance: CertificateIssuance;
   revoker: Revoker<Queryable>;
+  /** Bulk revocation (revocation/bulk-revoker.ts) and incidents (compose-incidents.ts). */
+  bulk: BulkRevoker<Queryable>;
+  incidents: IncidentService;
+  incidentSweep: IncidentSweep;
+  incidentDirectory: IncidentDirectory;
   ra: AcmeRa;
   eab: EabService;
   nonces: SignedNonceStore;
@@ -165,6 +180,14 @@ export interface ChanceryBase {
   readonly urls: PublicUrls;
   readonly events: DomainEvents<Queryable>;
   readonly services: Pick<ChanceryServices, 'issuers' | 'certificates' | 'eab' | 'audit' | 'groups' | 'inventory'>;
+  /** The admin API's services and wire layer (compose-admin.ts). */
+  readonly admin: AdminWiring;
+  /**
+   * The admin API as the local operator sees it, built on first call, not listening: what a CLI command
+   * injects its request into when no server holds the data directory (the same routes, checks and
+   * handlers as the Unix socket).
+   */
+  localAdmin(): Promise<FastifyInstance>;
   /** Closes the key store and the database (unless it was given). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -181,6 +204,9 @@ export interface Chancery {
   /** True when this call ran the ceremony (a new CA). */
   readonly createdCa: boolean;
   readonly events: DomainEvents<Queryable>;
+  readonly admin: AdminWiring;
+  /** See ChanceryBase.localAdmin. */
+  localAdmin(): Promise<FastifyInstance>;
   /** The base of every ACME URL (CHANCERY_ACME_URL, or derived from the listener). */
   readonly acmeUrl: string;
   readonly services: ChanceryServices;
@@ -315,6 +341,16 @@ async function buildBase(
     groupExists: async (name) => (await groups.list()).some((group) => group.name === name),
   });
   closers.push(() => inventory.services.activity.stop());
+  // The admin API (tokens, operators, EAB, certificates, accounts, policy) over the same services.
+  const admin = composeAdmin({ config, db, clock, logger, events, eab, groups, inventory: inventory.services, audit });
+  closers.push(() => admin.stop());
+  let localAdmin: Promise<FastifyInstance> | undefined;
+  const buildLocalAdmin = async (): Promise<FastifyInstance> => {
+    const app = await buildLocalAdminApp(admin.api, logger);
+    // Closed by the graceful close when it was served; closing again is then a no-op.
+    closers.push(() => app.close().then(() => undefined, () => undefined));
+    return app;
+  };
   return {
     config,
     clock,
@@ -323,6 +359,8 @@ async function buildBase(
     keys,
     urls,
     events,
+    admin,
+    localAdmin: () => (localAdmin ??= buildLocalAdmin()),
     services: { issuers, certificates, eab, audit, groups, inventory: inventory.services },
     inventory,
     passphrase: passphrase.passphrase,
@@ -403,6 +441,8 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   }
   const refresher = new OcspRefresher({ store: responses, source: ocsp, responders, clock, settings: options.tuning?.ocspRefresher, logger });
   closers.push(() => refresher.stop());
+  // ---- incidents: open ones and blocked keys in memory, dropped on every change heard (rule 7) ----
+  const incidentDirectory = await composeIncidentDirectory({ db, clock, logger, events, listening, onClose: (close) => void closers.push(close) });
 
   // ---- issuance and revocation ----
   const access = acmeStoreAccess(db);
@@ -421,6 +461,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     },
     clock,
     profile,
+    blockedKeys: incidentDirectory,
   });
   const revoker = new Revoker<Queryable>({
     certificates: access.stores.certificates,
@@ -428,6 +469,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     transaction: (fn) => db.transaction((tx) => fn({ tx, certificates: new CertificateRepository(tx) })),
     events,
   });
+  base.admin.setRevoker(revoker);
   const crl = openCrlPublisher({ db, keys, issuers, urls, clock, logger, config, settings: options.tuning?.crl });
   closers.push(() => crl.stop());
 
@@ -489,7 +531,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     accounts: new AccountService({ access, eab, clock, events, eabRequired: config.acme.eabRequired }),
     orders,
     revocation: revoker,
-    renewal: new RenewalInfoService({ certificates: access.stores.certificates, issuerKeyIds, clock }),
+    renewal: new RenewalInfoService({ certificates: access.stores.certificates, issuerKeyIds, clock, retryAfterSeconds: config.ari.retryAfterSeconds, incidents: incidentDirectory }),
     readCertificate: (der) => {
       const parsed = parseCertificate(der);
       return { serialHex: canonicalSerial(parsed.serialHex), spki: parsed.spki };
@@ -498,6 +540,7 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     clock,
     eabRequired: config.acme.eabRequired,
     activity: base.services.inventory.activity,
+    blockedKeys: incidentDirectory,
   });
   const nonceRepository = new NonceRepository(db);
   // RFC 8555 §6.5: issuing a nonce writes nothing (its MAC proves it is ours, under a key every instance
@@ -569,9 +612,24 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
   // whose targets the validation network policy judges as it judges validation's.
   const rootPem = toPem(hierarchy.root.der);
   base.inventory.registerJobs({ jobs, policy: networkPolicy, trusted: () => [rootPem] });
+  // Bulk revocation and incidents: their jobs, and the consequences of their events (compose-incidents.ts).
+  const { bulk, incidents, sweep: incidentSweep } = composeIncidents({
+    config,
+    db,
+    clock,
+    logger,
+    events,
+    jobs,
+    ocsp,
+    crl,
+    directory: incidentDirectory,
+    groupNames: async () => (await groups.list()).map((group) => group.name),
+    onClose: (close) => void closers.push(close),
+  });
+  base.admin.setIncidents(incidents);
 
   const acmeUrl = acmeExternalUrl(config);
-  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs, audit, groups, inventory: base.services.inventory };
+  const services: ChanceryServices = { issuers, certificates, issuance, revoker, ra, eab, nonces, scheduler, ocsp, responders, refresher, crl, jobs, audit, groups, inventory: base.services.inventory, bulk, incidents, incidentSweep, incidentDirectory };
   const serverCertificate = new ServerCertificate({
     // Chancery issues its own ACME listener's certificate: recorded as such (DESIGN.md rule 8).
     issuance: { issueForKey: (publicKey, identifiers) => issuance.issueForKey(publicKey, identifiers, { actor: 'system:acme-tls' }) },
@@ -583,10 +641,26 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
 
   let apps: Promise<ChanceryApps> | undefined;
   let started = false;
+  // The admin listener's own certificate, like the ACME listener's: for its host, 127.0.0.1 and localhost.
+  const adminCertificate = new ServerCertificate({ issuance, clock, hosts: [config.admin.listen.host], chain: [hierarchy.intermediate.der] });
+  closers.push(() => adminCertificate.stop());
   const buildApps = async (): Promise<ChanceryApps> => {
     const tls = config.acme.tls ? await serverCertificate.issue() : undefined;
-    const built = buildApplications({ config, logger, clock, db, urls, hierarchy, issuers, ra, nonces, ocsp, crl, acmeUrl, profiles, tls, signerHealth });
-    closers.push(() => closeGracefully([built.acme, built.public], config.shutdownGraceSeconds * 1000, logger));
+    const acmeAndPublic = buildApplications({ config, logger, clock, db, urls, hierarchy, issuers, ra, nonces, ocsp, crl, acmeUrl, profiles, tls, signerHealth });
+    // Operator client certificates chain to our root through an issuing intermediate (any still served).
+    const clientCa = (await issuers.list()).map((issuer) => toPem(issuer.der));
+    const adminTls = await adminCertificate.issue();
+    const built: ChanceryApps = {
+      ...acmeAndPublic,
+      admin: await buildHttpsAdminApp(base.admin.api, config, logger, adminTls, clientCa),
+      adminLocal: await base.localAdmin(),
+    };
+    adminCertificate.renewing(
+      adminTls,
+      (material) => renewAdminTls(built.admin, tlsServerOptions(config.tls, material), clientCa),
+      (error) => logger.error({ err: error }, 'admin listener certificate renewal failed; retrying'),
+    );
+    closers.push(() => closeGracefully([built.acme, built.public, built.admin, built.adminLocal], config.shutdownGraceSeconds * 1000, logger));
     builtApps = built;
     if (tls) {
       serverCertificate.renewing(
@@ -607,6 +681,8 @@ async function build(config: Config, options: ComposeOptions, closers: Closers, 
     urls,
     hierarchy,
     createdCa: created,
+    admin: base.admin,
+    localAdmin: base.localAdmin,
     events,
     acmeUrl,
     services,
@@ -644,7 +720,7 @@ function buildApplications(deps: {
   profiles: ProfileRegistry;
   tls: { key: string; cert: string } | undefined;
   signerHealth: SignerHealth;
-}): ChanceryApps {
+}): Pick<ChanceryApps, 'acme' | 'public'> {
   const { config, logger, clock, hierarchy, urls, crl } = deps;
   const rootPem = toPem(hierarchy.root.der);
   const known = new Map([hierarchy.root, hierarchy.intermediate].map((i) => [i.id, i.der]));
@@ -695,6 +771,7 @@ function ownListeners(config: Config, apps: ChanceryApps | undefined): ListenerA
   };
   add('ACME', config.acme.listen, apps?.acme);
   add('public', config.public.listen, apps?.public);
+  add('admin', config.admin.listen, apps?.admin);
   return listeners;
 }
 

@@ -83,7 +83,7 @@ export interface JwsVerifierDeps {
    * findAccount for kid requests; checkAccountKey is the account-key policy (policy/, through the RA);
    * accountSeen notes each account that authenticated a request (when it was last seen).
    */
-  ra: Pick<AcmeRegistrationAuthority, 'findAccount' | 'checkAccountKey' | 'accountSeen'>;
+  ra: Pick<AcmeRegistrationAuthority, 'findAccount' | 'checkAccountKey' | 'accountSeen' | 'refuseBlockedAccountKey'>;
   nonces: NonceStore;
   linker: AcmeLinker;
 }
@@ -407,6 +407,9 @@ export class JwsVerifier {
       throw new CaError('unauthorized', `account ${header.kid as string} is ${account.status}`);
     }
     if (account) this.deps.ra.accountSeen?.(account.id);
+    // A key an incident blocked is refused on every request (RFC 8555 §6.2 leaves the key policy to the server).
+    const signer = account ? { jwk: account.publicJwk, thumbprint: account.jwkThumbprint, accountId: account.id, ...(account.group === undefined ? {} : { group: account.group }) } : jwk && thumbprint ? { jwk, thumbprint } : undefined;
+    if (signer !== undefined) await this.deps.ra.refuseBlockedAccountKey?.(signer);
 
     // 8. payload
     const postAsGet = jws.payload === '';

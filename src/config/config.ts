@@ -42,9 +42,9 @@ export interface Config {
     /** Comma-separated CAA issuer domain names for the directory meta. */
     caaIdentities: string;
     orderLifetimeHours: number;
+    authorizationReuseDays: number;
     /** An order processing longer than this was left by a finalize that died: the orders.recover job ends it. */
     processingTimeoutSeconds: number;
-    authorizationReuseDays: number;
   };
   validation: {
     http01Port: number;
@@ -75,6 +75,16 @@ export interface Config {
     responderValidityDays: number;
   };
   /**
+   * ACME Renewal Information (RFC 9773): the Retry-After of every renewalInfo answer (§4.3) — how often
+   * clients ask, and so the longest they take to see an incident.
+   */
+  ari: { retryAfterSeconds: number };
+  /**
+   * Bulk revocation (src/revocation/bulk-revoker.ts): certificates per chunk (one transaction, one OCSP batch,
+   * one cache invalidation), and the shortest time between two CRL regenerations of a scope while a run lasts.
+   */
+  revocation: { bulkChunkSize: number; bulkCrlIntervalSeconds: number };
+  /**
    * Periodic jobs that run on one instance at a time (src/core/jobs.ts): the lease an instance holds a job
    * by. Another instance takes a job over at most about this long after its holder dies.
    */
@@ -97,6 +107,12 @@ export interface Config {
    * requestTimeoutSeconds; at most maxConnections open connections per listener.
    */
   http: { headersTimeoutSeconds: number; requestTimeoutSeconds: number; maxConnections: number };
+  /**
+   * The admin API (/admin/v1): its HTTPS listener (a Unix socket in the data directory serves the local CLI
+   * besides), admin token lifetimes in ms (a token may never live beyond a year: policy/admin-rbac.ts), and
+   * how many failed authentications one source address may make a minute before it is refused.
+   */
+  admin: { listen: ListenAddress; tokens: { defaultLifetime: number; maxLifetime: number }; authFailuresPerMinute: number };
   /** On SIGTERM/SIGINT, how long requests already received may run to their end before they are cut. */
   shutdownGraceSeconds: number;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };

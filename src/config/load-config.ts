@@ -47,6 +47,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new CaError('badConfig', 'CHANCERY_KEYS=pkcs11 needs CHANCERY_PKCS11_PIN or CHANCERY_PKCS11_PIN_FILE (keys.pkcs11.pin / keys.pkcs11.pinFile)');
   }
   checkTlsPolicy(config.tls);
+  if (config.admin.tokens.defaultLifetime > config.admin.tokens.maxLifetime) {
+    throw new CaError('badConfig', 'invalid setting admin.tokens.defaultLifetime (CHANCERY_ADMIN_TOKEN_DEFAULT_LIFETIME): must not exceed admin.tokens.maxLifetime (CHANCERY_ADMIN_TOKEN_MAX_LIFETIME)');
+  }
+  if (config.admin.tokens.maxLifetime > 365 * 86_400_000) {
+    throw new CaError('badConfig', 'invalid setting admin.tokens.maxLifetime (CHANCERY_ADMIN_TOKEN_MAX_LIFETIME): an admin token may live at most 365d');
+  }
   if (config.http.headersTimeoutSeconds > config.http.requestTimeoutSeconds) {
     // The headers are part of the request: Node refuses a headers timeout longer than the request's.
     throw new CaError(

@@ -31,4 +31,6 @@ export interface EabCredential {
   createdAt: Date;
   boundAccountId?: string;
   boundAt?: Date;
+  /** A revoked credential binds no account (an unused key that leaked). */
+  revokedAt?: Date;
 }

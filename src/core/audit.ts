@@ -9,7 +9,8 @@ import { userInfo } from 'node:os';
 /**
  * Who acted: `account:<id>` (an ACME account), `key:<thumbprint>` (the holder of a certificate's key,
  * revoking it under RFC 8555 §7.6), `cli:<user>` (a local operator, the OS user as reported), `token:<id>`
- * (an admin API token), `certificate:<principal>` (an mTLS operator), `system:<what>` (Chancery itself).
+ * (an admin API token), `certificate:<principal>` (an mTLS operator), `system:<what>` (Chancery itself),
+ * `source:<address>` (a caller that failed to authenticate, known only by its address).
  */
 export type Actor =
   | `account:${string}`
@@ -17,7 +18,8 @@ export type Actor =
   | `cli:${string}`
   | `token:${string}`
   | `certificate:${string}`
-  | `system:${string}`;
+  | `system:${string}`
+  | `source:${string}`;
 
 export const accountActor = (accountId: string): Actor => `account:${accountId}`;
 export const cliActor = (user: string): Actor => `cli:${user}`;

@@ -23,6 +23,8 @@ export type DomainEvent =
       actor: Actor;
     }
   | { type: 'certificate.revoked'; certificate: IssuedCertificate; actor: Actor }
+  /** Incidents and bulk revocation (core/incident-events.ts). */
+  | import('./incident-events.js').IncidentEvent
   /** `actor`: who acted on the account; the account itself (over ACME) when absent. */
   | { type: 'account.created'; account: Account; actor?: Actor }
   | { type: 'account.changed'; account: Account; change: 'contacts' | 'key'; actor?: Actor }

@@ -6,7 +6,7 @@
 export type ExtendedKeyUsage = 'serverAuth' | 'clientAuth';
 
 /** The fixed ids of the profile registry; groups allow profiles by these ids. */
-export const PROFILE_IDS = ['tls-server', 'tls-client', 'mtls', 'short-lived'] as const;
+export const PROFILE_IDS = ['tls-server', 'tls-client', 'mtls', 'short-lived', 'operator'] as const;
 export type ProfileId = (typeof PROFILE_IDS)[number];
 
 /** What an order without a profile gets, and what certificates issued before profiles existed were. */

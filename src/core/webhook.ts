@@ -6,12 +6,14 @@ import type { Actor } from './audit.js';
  * - renewal-overdue: its ARI window (RFC 9773 §4.2; src/ra/renewal-info.ts) has closed, two thirds of its
  *   validity are gone, and no successor exists;
  * - expiring-soon: a third of its validity is left and no successor exists;
- * - expired-unreplaced: it expired without a successor.
+ * - expired-unreplaced: it expired without a successor;
+ * - incident-declared: an incident covers it (src/inventory/incident-service.ts): renew it by the deadline
+ *   the event names.
  * With today's ARI window (the middle third) the first two fall due at the same instant; they stay two
  * conditions so a receiver subscribes to what it acts on (an owner's pager: expiring-soon; a fleet
  * dashboard: renewal-overdue), and so a window that a profile narrows later moves only renewal-overdue.
  */
-export const NOTIFICATION_TYPES = ['renewal-overdue', 'expiring-soon', 'expired-unreplaced'] as const;
+export const NOTIFICATION_TYPES = ['renewal-overdue', 'expiring-soon', 'expired-unreplaced', 'incident-declared'] as const;
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 
 export function isNotificationType(value: string): value is NotificationType {

@@ -322,6 +322,8 @@ export function eabCredentialFromRow(row: EabCredentialRow): EabCredential {
   const labels = labelsFromJson(row.labels ?? {}, 'EAB labels');
   if (Object.keys(labels).length > 0) credential.labels = labels;
   if (row.bound_account_id !== null) credential.boundAccountId = row.bound_account_id;
+  const revokedAt = optionalDate(row.revoked_at, 'EAB revoked_at');
+  if (revokedAt !== undefined) credential.revokedAt = revokedAt;
   const boundAt = optionalDate(row.bound_at, 'EAB bound_at');
   if (boundAt !== undefined) credential.boundAt = boundAt;
   return credential;

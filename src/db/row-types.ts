@@ -83,6 +83,8 @@ export interface EabCredentialRow {
   created_at: Date;
   bound_account_id: string | null;
   bound_at: Date | null;
+  /** Revoked credentials bind no account (0011_admin_api). */
+  revoked_at?: Date | null;
 }
 
 export interface EabCredentialWithKeyRow extends EabCredentialRow {

@@ -27,7 +27,16 @@ export class AuthFailureLimiter {
   private readonly windows = new Map<string, Window>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly deps: { clock: Clock; events: DomainEvents<Queryable>; maxPerMinute: number; logger?: Logger }) {
+  constructor(
+    private readonly deps: {
+      clock: Clock;
+      events: DomainEvents<Queryable>;
+      /** Runs fn in a transaction of its own: the event's audit entry is written there (DESIGN.md rule 8). */
+      transaction: <T>(fn: (tx: Queryable) => Promise<T>) => Promise<T>;
+      maxPerMinute: number;
+      logger?: Logger;
+    },
+  ) {
     this.timer = setInterval(() => void this.flush(), 10_000);
     this.timer.unref();
   }
@@ -90,7 +99,10 @@ export class AuthFailureLimiter {
 
   private async raise(source: string, failures: number, reason: AdminAuthFailure): Promise<void> {
     try {
-      await this.deps.events.committed({ type: 'admin.auth.failed', source, failures, at: this.deps.clock.now(), reason });
+      // No change to attach it to: the refusal's entry is its own transaction's, then its followers run.
+      const event = { type: 'admin.auth.failed', source, failures, at: this.deps.clock.now(), reason } as const;
+      await this.deps.transaction((tx) => this.deps.events.committing(event, tx));
+      await this.deps.events.committed(event);
     } catch (error) {
       this.deps.logger?.error({ err: error, source }, 'recording failed admin authentications failed');
     }

@@ -32,7 +32,16 @@ export type AdminAction =
   | 'account.list'
   | 'account.read'
   | 'account.deactivate'
-  | 'audit.read';
+  | 'audit.read'
+  | 'certificate.label'
+  | 'report.read'
+  | 'webhook.list'
+  | 'webhook.create'
+  | 'webhook.remove'
+  | 'incident.list'
+  | 'incident.read'
+  | 'incident.declare'
+  | 'incident.close';
 
 export type Grant = 'any' | 'own-groups' | 'none';
 
@@ -50,6 +59,10 @@ const READS = [
   'account.list',
   'account.read',
   'audit.read',
+  'report.read',
+  'webhook.list',
+  'incident.list',
+  'incident.read',
 ] as const satisfies readonly AdminAction[];
 
 export const ADMIN_ACTIONS: readonly AdminAction[] = [
@@ -64,6 +77,11 @@ export const ADMIN_ACTIONS: readonly AdminAction[] = [
   'eab.revoke',
   'certificate.revoke',
   'account.deactivate',
+  'certificate.label',
+  'webhook.create',
+  'webhook.remove',
+  'incident.declare',
+  'incident.close',
 ];
 
 function table(grant: (action: AdminAction) => Grant): Record<AdminAction, Grant> {
@@ -71,10 +89,16 @@ function table(grant: (action: AdminAction) => Grant): Record<AdminAction, Grant
 }
 
 /**
+ * Incidents span groups (one key, one issuer, a whole estate): an admin declares and closes them, an
+ * auditor follows them; a group-admin hears of its own certificates through the owners' notifications.
+ */
+const INCIDENT_ACTIONS: readonly AdminAction[] = ['incident.list', 'incident.read', 'incident.declare', 'incident.close'];
+
+/**
  * An admin's alone: operators (binding a client certificate grants a role) and replacing the whole policy
  * (every group at once); a group-admin narrows its own group with policy.apply.
  */
-const ADMIN_ONLY: readonly AdminAction[] = ['operator.list', 'operator.bind', 'operator.unbind', 'policy.replace'];
+const ADMIN_ONLY: readonly AdminAction[] = ['operator.list', 'operator.bind', 'operator.unbind', 'policy.replace', ...INCIDENT_ACTIONS];
 
 export const RBAC: Readonly<Record<AdminRole, Readonly<Record<AdminAction, Grant>>>> = {
   admin: table(() => 'any'),

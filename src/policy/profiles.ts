@@ -38,6 +38,10 @@ export class ProfileRegistry {
       if (noRevAvail && validityMs > SHORT_LIVED_MAX_MS) {
         throw new CaError('badConfig', `profiles.short-lived.validity must be at most 7d (RFC 9608 noRevAvail is for short-lived certificates); got ${validityMs / HOUR}h`);
       }
+      // An operator's certificate authenticates a person to the admin API; it must never pass as a server's.
+      if (id === 'operator' && (given.ekus.length !== 1 || given.ekus[0] !== 'clientAuth')) {
+        throw new CaError('badConfig', 'profiles.operator.ekus must be clientAuth alone: operator certificates authenticate people to the admin listener');
+      }
       if (given.ekus.length === 0) throw new CaError('badConfig', `profiles.${id}.ekus must name at least one of serverAuth, clientAuth`);
       built.set(id, {
         ...DEFAULT_PROFILE,

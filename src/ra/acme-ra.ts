@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Account } from '../core/account.js';
 import { accountActor, keyActor, type Actor } from '../core/audit.js';
 import type { KeyFacts } from '../core/key-facts.js';
@@ -28,6 +29,12 @@ export interface CertificateRevoker {
 /** What the RA reads from a certificate presented for revocation (ca/ provides it). */
 export type CertificateReader = (der: Uint8Array) => { serialHex: string; spki: Buffer };
 
+/** Keys incidents blocked, as the RA checks them (ra/incident-directory.ts). */
+export interface BlockedKeyCheck {
+  anyBlocked(): Promise<boolean>;
+  refuseBlocked(spki: Uint8Array | string, use: 'csr' | 'account-key', who?: { accountId?: string; group?: string }): Promise<void>;
+}
+
 /**
  * The ACME registration authority: the AcmeRegistrationAuthority interface over the account, order,
  * revocation and renewal-info services. Knows nothing of HTTP or JWS.
@@ -35,6 +42,8 @@ export type CertificateReader = (der: Uint8Array) => { serialHex: string; spki: 
 export class AcmeRa implements AcmeRegistrationAuthority {
   readonly externalAccountRequired: boolean;
   private issuerList: Promise<IssuerRecord[]> | undefined;
+  /** JWK thumbprint -> SHA-256 of its SubjectPublicKeyInfo (hex); bounded. */
+  private readonly spkiByThumbprint = new Map<string, string>();
 
   constructor(
     private readonly deps: {
@@ -49,6 +58,8 @@ export class AcmeRa implements AcmeRegistrationAuthority {
       eabRequired: boolean;
       /** Notes accounts that authenticate (inventory/account-activity.ts; compose.ts passes it). */
       activity?: { seen(accountId: string): void };
+      /** Keys incidents blocked (ra/incident-directory.ts), checked in memory on every request. */
+      blockedKeys?: BlockedKeyCheck;
     },
   ) {
     this.externalAccountRequired = deps.eabRequired;
@@ -78,8 +89,22 @@ export class AcmeRa implements AcmeRegistrationAuthority {
     return this.deps.accounts.update(account, changes);
   }
 
-  changeAccountKey(account: Account, newJwk: Record<string, string>, newThumbprint: string): Promise<Account> {
+  async changeAccountKey(account: Account, newJwk: Record<string, string>, newThumbprint: string): Promise<Account> {
+    await this.refuseBlockedAccountKey({ jwk: newJwk, thumbprint: newThumbprint, accountId: account.id, ...(account.group === undefined ? {} : { group: account.group }) });
     return this.deps.accounts.changeKey(account, newJwk, newThumbprint);
+  }
+
+  async refuseBlockedAccountKey(key: { jwk: Record<string, string>; thumbprint: string; accountId?: string; group?: string }): Promise<void> {
+    const blocked = this.deps.blockedKeys;
+    if (blocked === undefined || !(await blocked.anyBlocked())) return;
+    // A thumbprint names exactly one key, so its SPKI hash can be remembered (DESIGN.md rule 7).
+    let spkiSha256 = this.spkiByThumbprint.get(key.thumbprint);
+    if (spkiSha256 === undefined) {
+      spkiSha256 = createHash('sha256').update(jwkToSpki(key.jwk)).digest('hex');
+      if (this.spkiByThumbprint.size >= 10_000) this.spkiByThumbprint.delete(this.spkiByThumbprint.keys().next().value as string);
+      this.spkiByThumbprint.set(key.thumbprint, spkiSha256);
+    }
+    await blocked.refuseBlocked(spkiSha256, 'account-key', { ...(key.accountId === undefined ? {} : { accountId: key.accountId }), ...(key.group === undefined ? {} : { group: key.group }) });
   }
 
   listOrderIds(account: Account, cursor: string | undefined, limit: number): Promise<{ ids: string[]; nextCursor?: string }> {
@@ -180,7 +205,7 @@ export class AcmeRa implements AcmeRegistrationAuthority {
     }
   }
 
-  renewalInfo(certId: string): Promise<{ start: Date; end: Date; retryAfterSeconds: number }> {
+  renewalInfo(certId: string): Promise<{ start: Date; end: Date; retryAfterSeconds: number; explanationUrl?: string }> {
     return this.deps.renewal.renewalInfo(certId);
   }
 

@@ -85,8 +85,17 @@ export interface AcmeRegistrationAuthority {
   }): Promise<void>;
 
   // ----- ARI (RFC 9773) -----
-  /** certID -> suggested window; 'malformed' for a bad certID, 'notFound' for an unknown certificate. */
-  renewalInfo(certId: string): Promise<{ start: Date; end: Date; retryAfterSeconds: number }>;
+  /**
+   * certID -> suggested window; 'malformed' for a bad certID, 'notFound' for an unknown certificate. An
+   * incident's certificate carries its explanationURL (§4.2).
+   */
+  renewalInfo(certId: string): Promise<{ start: Date; end: Date; retryAfterSeconds: number; explanationUrl?: string }>;
+
+  /**
+   * Refuses a JWS key that an incident blocked (its key is considered compromised): 'badPublicKey' naming the
+   * incident. Checked against memory only (no database round trip per request).
+   */
+  refuseBlockedAccountKey?(key: { jwk: Record<string, string>; thumbprint: string; accountId?: string; group?: string }): Promise<void>;
 }
 
 export type { RevocationReason };

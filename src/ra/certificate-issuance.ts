@@ -66,6 +66,11 @@ export interface IssuanceDeps {
   clock: Clock;
   profile: CertificateProfile;
   keyPolicy?: KeyPolicy;
+  /**
+   * Subject keys incidents blocked (ra/incident-directory.ts, in memory): a CSR presenting one is refused
+   * with badPublicKey naming the incident, before anything is reserved or signed.
+   */
+  blockedKeys?: { refuseBlocked(spki: Uint8Array, use: 'csr', who: { accountId?: string; group?: string }): Promise<void> };
 }
 
 export interface IssuanceStore {
@@ -146,6 +151,10 @@ export class CertificateIssuance {
       if (Buffer.from(forbidden).equals(Buffer.from(publicKey))) {
         throw new CaError('badCSR', 'the certificate key must differ from the account key (RFC 8555 §11.1)');
       }
+    }
+    if (this.deps.blockedKeys !== undefined) {
+      const { accountId, group } = options.metadata ?? {};
+      await this.deps.blockedKeys.refuseBlocked(publicKey, 'csr', { ...(accountId === undefined ? {} : { accountId }), ...(group === undefined ? {} : { group }) });
     }
     const profile = options.profile ?? this.deps.profile;
     const checked = checkIdentifiers(identifiers, profile.maxIdentifiers);

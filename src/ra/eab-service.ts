@@ -88,6 +88,7 @@ export class EabService {
 
     const found = await this.deps.store.find(header.kid);
     if (!found) throw new CaError('unauthorized', `unknown externalAccountBinding kid "${header.kid.slice(0, 64)}"`);
+    if (found.credential.revokedAt) throw new CaError('unauthorized', `externalAccountBinding kid "${header.kid}" has been revoked`);
     if (found.credential.boundAccountId) throw new CaError('unauthorized', `externalAccountBinding kid "${header.kid}" is already bound to an account`);
     const key = this.deps.box.open(found.hmacKeyEncrypted, found.credential.kid);
     const expected = createHmac(hash, key).update(`${binding.protected}.${binding.payload}`).digest();

@@ -106,6 +106,12 @@ export interface OcspResponseStore {
   findCertificate(serial: string): Promise<CertificateFacts | undefined>;
 }
 
+/** A bulk revocation chunk's transaction: every response stored in one statement, one NOTIFY. */
+export interface OcspBulkScope {
+  putMany(records: readonly StoredResponse[]): Promise<unknown>;
+  notify(payload: string): Promise<void>;
+}
+
 /** The revocation's transaction, as the beforeCommit hook sees it. */
 export interface OcspTransactionScope {
   store: Pick<OcspResponseStore, 'put'>;
@@ -389,8 +395,52 @@ export class OcspSource {
    * cache entries run out within CACHE_TTL_MS in any case).
    */
   async afterRevocation(certificate: CertificateFacts): Promise<void> {
-    const serial = certificate.serial;
-    this.invalidate(serial);
+    this.invalidate(certificate.serial);
+    await this.awaitAcks(certificate.serial);
+  }
+
+  /**
+   * A bulk revocation's chunk, inside its transaction: re-signs the revoked responses of every certificate
+   * of the chunk (signatures in parallel, over the HSM's session pool), stores them in one statement and
+   * announces the chunk with one NOTIFY naming its serial range — one cache invalidation per chunk on every
+   * instance, not one per certificate. A response that cannot be signed is stored without bytes, as in
+   * beforeRevocationCommit, and answered live until the refresher fills it in.
+   */
+  async beforeBulkRevocationCommit(scope: OcspBulkScope, certificates: readonly CertificateFacts[], chunk: { key: string; first: string; last: string }): Promise<void> {
+    if (certificates.length === 0) return;
+    const now = this.deps.clock.now();
+    let failures = 0;
+    let firstError: unknown;
+    const records = await Promise.all(
+      certificates.map(async (certificate): Promise<StoredResponse> => {
+        const issuer = this.issuersById.get(certificate.issuerId);
+        try {
+          if (issuer === undefined) throw new CaError('caState', `issuer ${certificate.issuerId} is not served by OCSP here`);
+          const signed = await this.sign(issuer.id, statusOf(certificate), this.certId(issuer, 'sha1', certificate.serial), now);
+          return this.record(certificate, signed, now);
+        } catch (error) {
+          failures += 1;
+          firstError ??= error;
+          return { serial: certificate.serial, issuerId: certificate.issuerId, status: 'revoked', thisUpdate: now, nextUpdate: now, refreshAfter: now, updatedAt: now };
+        }
+      }),
+    );
+    if (failures > 0) this.deps.logger?.error({ err: firstError, failures, first: chunk.first, last: chunk.last }, 'signing revoked OCSP responses failed; they will be signed on request');
+    await scope.putMany(records);
+    await scope.notify(`revoked-range ${chunk.first} ${chunk.last} ${chunk.key}`);
+  }
+
+  /** After a bulk chunk committed: this instance's cache dropped for its range, then one wait for the others' acks. */
+  async afterBulkRevocation(chunk: { key: string; first: string; last: string }): Promise<void> {
+    this.invalidateRange(chunk.first, chunk.last);
+    await this.awaitAcks(chunk.key);
+  }
+
+  /**
+   * Waits until every live instance has acknowledged `key` (a revoked serial, or a bulk chunk), at most
+   * ACK_WAIT_MS; see afterRevocation.
+   */
+  private async awaitAcks(serial: string): Promise<void> {
     if (!this.listening || this.deps.instance === undefined) return;
     const missing = (): string[] => {
       const acked = this.acks.get(serial) ?? new Set<string>();
@@ -442,6 +492,18 @@ export class OcspSource {
         if (instance !== undefined) {
           instance.announce(`ack ${first} ${instance.id}`).catch((error: unknown) => {
             this.deps.logger?.warn({ err: error, serial: first }, 'acknowledging a revocation failed');
+          });
+        }
+        return;
+      }
+      case 'revoked-range': {
+        // A bulk revocation's chunk: every serial of the run between the two (bytewise) is in it.
+        const key = payload.split(' ')[3] ?? '';
+        this.invalidateRange(first, second);
+        const instance = this.deps.instance;
+        if (instance !== undefined) {
+          instance.announce(`ack ${key} ${instance.id}`).catch((error: unknown) => {
+            this.deps.logger?.warn({ err: error, chunk: key }, 'acknowledging a bulk revocation failed');
           });
         }
         return;
@@ -524,6 +586,17 @@ export class OcspSource {
   invalidate(serial: string): void {
     this.epoch += 1;
     this.forget(serial);
+  }
+
+  /** Drops the cached answers (and lookups in flight) of every serial from `first` to `last`, bytewise. */
+  invalidateRange(first: string, last: string): void {
+    this.epoch += 1;
+    for (const map of [this.cache, this.inflight] as Map<string, unknown>[]) {
+      for (const key of map.keys()) {
+        const serial = key.slice(0, key.indexOf(':'));
+        if (serial >= first && serial <= last) map.delete(key);
+      }
+    }
   }
 
   /** Entries cached right now (tests, metrics). */

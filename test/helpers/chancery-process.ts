@@ -27,7 +27,7 @@ export interface RunningChancery {
 
 /** Runs the CLI from source (tsx) the way `npm start` runs the build. */
 export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, env: { CHANCERY_ADMIN_LISTEN: '127.0.0.1:0', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -52,7 +52,8 @@ export async function startChancery(
   // CHANCERY_PROFILE_DIR: write a V8 CPU profile of the server there (for benchmarks, never in tests).
   const profile = process.env.CHANCERY_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CHANCERY_PROFILE_DIR}`] : [];
   const entry = from === 'build' ? [BUILT_CLI] : ['--import', 'tsx', CLI];
-  const child = spawn(process.execPath, [...profile, ...entry, command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The admin listener on a free port unless the test names one: tests run side by side.
+  const child = spawn(process.execPath, [...profile, ...entry, command], { cwd: ROOT, env: { CHANCERY_ADMIN_LISTEN: '127.0.0.1:0', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const exited = once(child, 'exit');
   const publicAddress = await new Promise<string>((resolve, reject) => {

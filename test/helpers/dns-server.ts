@@ -46,7 +46,8 @@ function normalize(name: string): string {
   return name.toLowerCase().replace(/\.$/, '');
 }
 
-export async function startDnsServer(options: { txt?: Map<string, string[]>; a?: Map<string, string> } = {}): Promise<DnsServer> {
+/** `suffixA`: every name ending in `suffix` has this address unless set otherwise (a load test's many names). */
+export async function startDnsServer(options: { txt?: Map<string, string[]>; a?: Map<string, string>; suffixA?: { suffix: string; address: string } } = {}): Promise<DnsServer> {
   const txt = new Map<string, string[]>();
   const addresses = new Map<string, string>();
   const silent = new Set<string>();
@@ -96,7 +97,8 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
     if (silent.has(name)) return undefined;
     if (servfail.has(name)) return Buffer.concat([header(RCODE_SERVFAIL, 0), question]);
 
-    const exists = txt.has(name) || addresses.has(name) || sequences.has(name) || caa.has(name);
+    const bySuffix = options.suffixA !== undefined && name.endsWith(options.suffixA.suffix) ? options.suffixA.address : undefined;
+    const exists = txt.has(name) || addresses.has(name) || sequences.has(name) || caa.has(name) || bySuffix !== undefined;
     if (!exists) return Buffer.concat([header(RCODE_NXDOMAIN, 0), question]);
 
     const rdatas: { type: number; data: Buffer }[] = [];
@@ -110,7 +112,7 @@ export async function startDnsServer(options: { txt?: Map<string, string[]>; a?:
       }
     }
     const sequence = sequences.get(name);
-    let address = addresses.get(name);
+    let address = addresses.get(name) ?? bySuffix;
     if (sequence !== undefined && sequence.length > 0) {
       address = sequence[0];
       const matches = (qtype === TYPE_A && isIPv4(address!)) || (qtype === TYPE_AAAA && isIPv6(address!));

@@ -17,12 +17,14 @@ const JOBS = [
   'audit.seal',
   'certificates.counts.fold',
   'crl.regenerate',
+  'incidents.sweep',
   'inventory.keys',
   'nonces.purge',
   'notifications.deliver',
   'notifications.detect',
   'ocsp.refresh',
   'orders.recover',
+  'revocation.bulk',
   'validation.retries',
 ];
 const dir = await mkdtemp(join(tmpdir(), 'chancery-compose-'));

@@ -66,6 +66,7 @@ if (tools) {
   const chanceryEnv: Record<string, string> = {
     CHANCERY_DATA_DIR: join(workDir, 'data'),
     CHANCERY_ACME_LISTEN: `127.0.0.1:${acmePort}`,
+    CHANCERY_ADMIN_LISTEN: '127.0.0.1:0',
     CHANCERY_HTTP01_PORT: String(http01Port),
     CHANCERY_PUBLIC_LISTEN: `127.0.0.1:${publicPort}`,
     CHANCERY_PUBLIC_URL: `http://127.0.0.1:${publicPort}`,

@@ -47,7 +47,11 @@ export async function renewalInfo(ctx: HandlerContext, certId: string): Promise<
   const window = await ctx.ra.renewalInfo(certId);
   return jsonResponse(
     200,
-    { suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() } },
+    {
+      suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() },
+      // §4.2: a page explaining why the window moved (an incident's).
+      ...(window.explanationUrl === undefined ? {} : { explanationURL: window.explanationUrl }),
+    },
     { 'retry-after': String(Math.max(1, Math.round(window.retryAfterSeconds))) },
   );
 }

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { Config } from '../../config/config.js';
-import { composeBase } from '../../compose.js';
-import { localOperator } from '../../core/audit.js';
 import { CaError } from '../../core/errors.js';
-import { formatDiff } from '../../policy/policy-diff.js';
-import { parsePolicyDocument, policyDocumentOf } from '../../policy/policy-document.js';
+import { formatDiff, type GroupChange } from '../../policy/policy-diff.js';
+import type { PolicyIssue } from '../../policy/policy-issue.js';
+import { AdminProblemError, openAdminClient } from '../admin-client.js';
+import { parsePolicyDocument } from '../../policy/policy-document.js';
 import { describeIssues, readPolicyText } from '../policy-file.js';
 
 const USAGE = 'usage: chancery policy export > policy.yaml | chancery policy apply policy.yaml [--dry-run]';
@@ -33,11 +33,11 @@ export async function policyCommand(config: Config, args: string[]): Promise<voi
 }
 
 async function exportPolicy(config: Config): Promise<void> {
-  const chancery = await composeBase(config);
+  const admin = await openAdminClient(config);
   try {
-    process.stdout.write(HEADER + stringify(policyDocumentOf(await chancery.services.groups.list())));
+    process.stdout.write(HEADER + stringify(await admin.call('GET', '/policy')));
   } finally {
-    await chancery.close();
+    await admin.close();
   }
 }
 
@@ -57,18 +57,27 @@ async function applyPolicy(config: Config, file: string, dryRun: boolean): Promi
   const parsed = parsePolicyDocument(text.value);
   if (parsed.groups === undefined) throw refuse(describeIssues(file, text, parsed.issues));
 
-  const chancery = await composeBase(config);
+  // Through the admin API (the running server's socket when there is one), which checks the document again.
+  const admin = await openAdminClient(config);
   try {
-    const outcome = await chancery.services.groups.apply(parsed.groups, { actor: localOperator(), dryRun });
-    if (!outcome.ok) throw refuse(describeIssues(file, text, outcome.issues));
-    const lines = formatDiff(outcome.changes);
+    let outcome: { changes: { group: string; change: GroupChange['change']; fields: GroupChange['fields'] }[] };
+    try {
+      outcome = await admin.call('PUT', `/policy${dryRun ? '?dryRun=true' : ''}`, text.value);
+    } catch (error) {
+      if (error instanceof AdminProblemError && error.problem.issues !== undefined) {
+        throw refuse(describeIssues(file, text, error.problem.issues as PolicyIssue[]));
+      }
+      throw error;
+    }
+    const changes = outcome.changes.map((c) => ({ name: c.group, change: c.change, fields: c.fields }));
+    const lines = formatDiff(changes);
     if (lines.length === 0) {
       process.stdout.write('No changes: the groups are already as the file says.\n');
       return;
     }
-    const count = `${outcome.changes.length} group${outcome.changes.length === 1 ? '' : 's'}`;
+    const count = `${changes.length} group${changes.length === 1 ? '' : 's'}`;
     process.stdout.write(`${lines.join('\n')}\n${dryRun ? `Dry run: ${count} would change; nothing was written.` : `Applied: ${count} changed.`}\n`);
   } finally {
-    await chancery.close();
+    await admin.close();
   }
 }

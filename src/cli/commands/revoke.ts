@@ -1,16 +1,16 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../../config/config.js';
-import { compose } from '../../compose.js';
 import { localOperator } from '../../core/audit.js';
 import { REASON_CODES } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
 import { parseSerialText } from '../../core/serial-number.js';
+import { openAdminClient } from '../admin-client.js';
 
 const USAGE = `usage: chancery revoke --serial HEX [--reason NAME] [--invalidity-date ISO-8601]   (reasons: ${Object.keys(REASON_CODES).join(', ')})`;
 
 /**
- * `chancery revoke --serial HEX --reason NAME [--invalidity-date WHEN]`: revokes through the same
- * Revoker as ACME, so the OCSP response is re-signed in the revocation's transaction (running
+ * `chancery revoke --serial HEX --reason NAME [--invalidity-date WHEN]`: revokes through the admin API and
+ * the same Revoker as ACME, so the OCSP response is re-signed in the revocation's transaction (running
  * instances drop their cached answer on the NOTIFY) and the certificate's CRL is regenerated before this
  * command returns. WHEN (RFC 5280 §5.3.2: since when the key is known or suspected to be compromised) goes
  * into the CRL entry and the OCSP response.
@@ -29,14 +29,18 @@ export async function revokeCommand(config: Config, args: string[]): Promise<voi
   if (reason === undefined) throw new CaError('badRevocationReason', `unknown --reason "${reasonName.slice(0, 40)}"; ${USAGE}`);
   const invalidityDate = values['invalidity-date'] === undefined ? undefined : parseInvalidityDate(values['invalidity-date']);
 
-  const chancery = await compose(config, { listen: false });
+  // Through the admin API (the running server's socket when there is one), as the local operator: the same
+  // Revoker, OCSP re-signing and CRL publication before it answers.
+  const admin = await openAdminClient(config);
   try {
-    const revoked = await chancery.services.revoker.revoke(serial, reason, { actor: localOperator(), ...(invalidityDate === undefined ? {} : { invalidityDate }) });
-    await chancery.services.crl.settled();
-    const since = revoked.invalidityDate === undefined ? '' : `, invalid since ${revoked.invalidityDate.toISOString()}`;
-    process.stdout.write(`Revoked ${revoked.serial} (${reasonName}) at ${revoked.revokedAt?.toISOString() ?? ''}${since}; OCSP re-signed, CRL regenerated\n`);
+    const revoked = await admin.call<{ serial: string; revokedAt?: string }>('POST', `/certificates/${serial}/revoke`, {
+      reason: reasonName,
+      ...(invalidityDate === undefined ? {} : { invalidityDate: invalidityDate.toISOString() }),
+    });
+    const since = invalidityDate === undefined ? '' : `, invalid since ${invalidityDate.toISOString()}`;
+    process.stdout.write(`Revoked ${revoked.serial} (${reasonName}) at ${revoked.revokedAt ?? ''}${since}; OCSP re-signed, CRL regenerated\n`);
   } finally {
-    await chancery.close();
+    await admin.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import { compose, type Chancery } from '../../compose.js';
 import type { Config } from '../../config/config.js';
 import { writeCaFiles } from '../ca-files.js';
+import { listenAdminSocket } from '../admin-socket.js';
 import { startWarnings } from '../start-warnings.js';
 
 export interface ServeOptions {
@@ -66,6 +67,8 @@ async function serve(chancery: Chancery, started: bigint): Promise<void> {
   chancery.start();
   const address = await apps.public.listen({ host: config.public.listen.host, port: config.public.listen.port });
   await apps.acme.listen({ host: config.acme.listen.host, port: config.acme.listen.port });
+  const adminAddress = await apps.admin.listen({ host: config.admin.listen.host, port: config.admin.listen.port });
+  const adminSocket = await listenAdminSocket(apps.adminLocal, config.dataDir);
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   const warnings = startWarnings({ allowLoopback: config.validation.allowLoopback, databaseDriver: chancery.db.driver, keysBackend: chancery.keys.backend });
   for (const warning of warnings) logger.warn(warning.trim());
@@ -78,6 +81,7 @@ async function serve(chancery: Chancery, started: bigint): Promise<void> {
       `  issuing chain:                 ${files.chainPem}`,
       `  public listener:               ${address} (CA certificates, CRLs, OCSP, /livez, /readyz)`,
       `  certificates name:             ${config.public.url} (AIA, CRL DP)`,
+      `  admin API:                     ${adminAddress}/admin/v1 (OpenAPI: /admin/v1/openapi.json; local CLI: ${adminSocket})`,
       `  database: ${chancery.db.driver}; keys: ${chancery.keys.backend}; issuer: ${hierarchy.intermediate.id}`,
       ...warnings,
       '',

@@ -5,6 +5,8 @@ import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js'
 import { accountFromRow, accountToRow, contactsToJson, jwkToJson } from '../row-mappers.js';
 import type { AccountRow } from '../row-types.js';
 import { qualified } from './columns.js';
+import { decodeCursor, pageOf } from '../keyset.js';
+import type { Page } from '../../core/page.js';
 
 export const ACCOUNT_COLUMNS = 'id, status, contacts, public_jwk, jwk_thumbprint, eab_kid, group_name, labels, tos_agreed, created_at';
 const COLUMNS = ACCOUNT_COLUMNS;
@@ -101,5 +103,32 @@ export class AccountRepository {
     const current = await this.findById(id);
     if (current === undefined) throw new CaError('notFound', `account ${id} does not exist`);
     throw new CaError('unauthorized', `account ${id} is ${current.status}`);
+  }
+
+  /**
+   * The admin list, newest first, keyset on (created_at, id) (accounts_created; DESIGN.md rule 9).
+   * `groups`: only accounts of these groups; an account without one is in the default group.
+   */
+  async list(filter: { status?: Account['status']; groups?: readonly string[] }, page: { cursor?: string; limit: number }): Promise<Page<Account>> {
+    const params: unknown[] = [page.limit + 1];
+    const where: string[] = [];
+    if (filter.groups !== undefined) {
+      params.push([...filter.groups]);
+      where.push(`COALESCE(group_name, 'default') = ANY($${params.length}::text[])`);
+    }
+    if (filter.status !== undefined) {
+      params.push(filter.status);
+      where.push(`status = $${params.length}`);
+    }
+    if (page.cursor !== undefined) {
+      const [at, id] = decodeCursor(page.cursor, ['date', 'string'] as const);
+      params.push(at, id);
+      where.push(`(created_at, id) < ($${params.length - 1}, $${params.length})`);
+    }
+    const result = await this.db.query<AccountRow>(
+      `SELECT ${COLUMNS} FROM accounts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $1`,
+      params,
+    );
+    return pageOf(result.rows, page.limit, accountFromRow, (row) => [new Date(row.created_at).toISOString(), row.id]);
   }
 }

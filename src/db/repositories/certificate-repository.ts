@@ -7,6 +7,8 @@ import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, certificateFromRow, certificat
 import type { OcspResponseRecord } from '../ocsp-rows.js';
 import type { CertificateRow } from '../row-types.js';
 import { StatementBatcher } from '../statement-batcher.js';
+import { decodeCursor, pageOf } from '../keyset.js';
+import type { Page } from '../../core/page.js';
 import { auditAppendCtes, auditDraftArrays } from './audit-repository.js';
 import { qualified } from './columns.js';
 import { RESPONSE_COLUMNS as OCSP_RESPONSE_COLUMNS } from './ocsp-repository.js';
@@ -252,6 +254,44 @@ export class CertificateRepository {
       issuerId,
     ]);
     return result.rows[0]?.n ?? 0;
+  }
+
+  /**
+   * The admin list (DESIGN.md rule 9: keyset, never OFFSET). Newest first on (created_at, serial)
+   * (certificates_created, or certificates_group_created for a group's); `expiring`: valid certificates whose
+   * notAfter falls in (from, to], soonest first on (not_after, serial) (an index on not_after). `groups`:
+   * only certificates recorded with one of these groups (a group-admin's scope, or a group filter).
+   */
+  async list(
+    filter: { status?: 'valid' | 'revoked'; groups?: readonly string[]; expiring?: { from: Date; to: Date } },
+    page: { cursor?: string; limit: number },
+  ): Promise<Page<IssuedCertificate>> {
+    const params: unknown[] = [page.limit + 1];
+    const where: string[] = [];
+    const add = (sql: (n: number) => string, value: unknown): void => {
+      params.push(value);
+      where.push(sql(params.length));
+    };
+    if (filter.groups !== undefined) add((n) => `group_name = ANY($${n}::text[])`, [...filter.groups]);
+    const expiring = filter.expiring;
+    if (expiring !== undefined) {
+      where.push(`status = 'valid'`);
+      add((n) => `not_after > $${n}`, expiring.from);
+      add((n) => `not_after <= $${n}`, expiring.to);
+    } else if (filter.status !== undefined) {
+      add((n) => `status = $${n}`, filter.status);
+    }
+    if (page.cursor !== undefined) {
+      const [at, serial] = decodeCursor(page.cursor, ['date', 'string'] as const);
+      params.push(at, serial);
+      where.push(expiring ? `(not_after, serial) > ($${params.length - 1}, $${params.length})` : `(created_at, serial) < ($${params.length - 1}, $${params.length})`);
+    }
+    const order = expiring ? 'not_after, serial' : 'created_at DESC, serial DESC';
+    const result = await this.db.query<CertificateRow>(
+      `SELECT ${COLUMNS} FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT $1`,
+      params,
+    );
+    return pageOf(result.rows, page.limit, certificateFromRow, (row) => [new Date(expiring ? row.not_after : row.created_at).toISOString(), row.serial]);
   }
 }
 

@@ -1,13 +1,15 @@
 import type { EabCredential } from '../../core/account.js';
 import { CaError } from '../../core/errors.js';
 import type { Queryable } from '../database.js';
+import { decodeCursor, pageOf } from '../keyset.js';
+import type { Page } from '../../core/page.js';
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlError } from '../errors.js';
 import { eabCredentialFromRow, labelsToJson } from '../row-mappers.js';
 import type { Labels } from '../../core/group.js';
 import type { EabCredentialRow, EabCredentialWithKeyRow } from '../row-types.js';
 
 /** Everything but the key: listing never reads key material. */
-const COLUMNS = 'kid, group_name, labels, created_at, bound_account_id, bound_at';
+const COLUMNS = 'kid, group_name, labels, created_at, bound_account_id, bound_at, revoked_at';
 
 export interface NewEabCredential {
   kid: string;
@@ -62,7 +64,7 @@ export class EabRepository {
   async bind(kid: string, accountId: string, at: Date): Promise<boolean> {
     try {
       const result = await this.db.query(
-        'UPDATE eab_credentials SET bound_account_id = $2, bound_at = $3 WHERE kid = $1 AND bound_account_id IS NULL',
+        'UPDATE eab_credentials SET bound_account_id = $2, bound_at = $3 WHERE kid = $1 AND bound_account_id IS NULL AND revoked_at IS NULL',
         [kid, accountId, at],
       );
       return result.rowCount === 1;
@@ -79,5 +81,41 @@ export class EabRepository {
   async list(): Promise<EabCredential[]> {
     const result = await this.db.query<EabCredentialRow>(`SELECT ${COLUMNS} FROM eab_credentials ORDER BY created_at, kid`, []);
     return result.rows.map(eabCredentialFromRow);
+  }
+
+  /**
+   * The admin list, newest first, keyset on (created_at, kid) (eab_credentials_created; DESIGN.md rule 9).
+   * `groups`: only credentials of these groups; one made without a group is in the default group.
+   */
+  async listPage(filter: { groups?: readonly string[] }, page: { cursor?: string; limit: number }): Promise<Page<EabCredential>> {
+    const params: unknown[] = [page.limit + 1];
+    const where: string[] = [];
+    if (filter.groups !== undefined) {
+      params.push([...filter.groups]);
+      where.push(`COALESCE(group_name, 'default') = ANY($${params.length}::text[])`);
+    }
+    if (page.cursor !== undefined) {
+      const [at, kid] = decodeCursor(page.cursor, ['date', 'string'] as const);
+      params.push(at, kid);
+      where.push(`(created_at, kid) < ($${params.length - 1}, $${params.length})`);
+    }
+    const result = await this.db.query<EabCredentialRow>(
+      `SELECT ${COLUMNS} FROM eab_credentials ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, kid DESC LIMIT $1`,
+      params,
+    );
+    return pageOf(result.rows, page.limit, eabCredentialFromRow, (row) => [new Date(row.created_at).toISOString(), row.kid]);
+  }
+
+  /**
+   * Revokes a credential that is neither revoked nor bound (compare-and-set); undefined when it was either,
+   * or does not exist (find() tells which). A bound credential has done its work: deactivate the account.
+   */
+  async revoke(kid: string, at: Date, by: string): Promise<EabCredential | undefined> {
+    const result = await this.db.query<EabCredentialRow>(
+      `UPDATE eab_credentials SET revoked_at = $2, revoked_by = $3 WHERE kid = $1 AND revoked_at IS NULL AND bound_account_id IS NULL RETURNING ${COLUMNS}`,
+      [kid, at, by],
+    );
+    const row = result.rows[0];
+    return row === undefined ? undefined : eabCredentialFromRow(row);
   }
 }

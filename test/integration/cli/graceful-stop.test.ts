@@ -70,6 +70,7 @@ async function npmStart(env: Record<string, string>): Promise<Started> {
       CHANCERY_KEY_PASSPHRASE: 'stop-test-passphrase-0123456789',
       CHANCERY_PUBLIC_LISTEN: '127.0.0.1:0',
       CHANCERY_ACME_LISTEN: `127.0.0.1:${acmePort}`,
+      CHANCERY_ADMIN_LISTEN: '127.0.0.1:0',
       CHANCERY_ACME_TLS: 'false',
       CHANCERY_LOG_LEVEL: 'info',
       ...env,

@@ -14,10 +14,10 @@ t.test('ok/auditor reads everything and changes nothing', async (t) => {
   }
 });
 
-t.test('ok/group-admin acts on its own groups only; operators and the whole policy are an admin’s', async (t) => {
+t.test('ok/group-admin acts on its own groups only; operators, the whole policy and incidents are an admin’s (an auditor follows incidents)', async (t) => {
   for (const action of ADMIN_ACTIONS) {
     const decision = decide(groupAdmin, action);
-    if (['operator.list', 'operator.bind', 'operator.unbind', 'policy.replace'].includes(action)) t.same(decision, { allowed: false }, action);
+    if (['operator.list', 'operator.bind', 'operator.unbind', 'policy.replace', 'incident.list', 'incident.read', 'incident.declare', 'incident.close'].includes(action)) t.same(decision, { allowed: false }, action);
     else if (action === 'self.read') t.same(decision, { allowed: true, scope: 'all' });
     else t.same(decision, { allowed: true, scope: ['alpha'] }, action);
   }
