@@ -60,7 +60,8 @@ async function spanSeconds(pemFile: string): Promise<number> {
 
 await t.test('ok/the directory lists every profile with its description', async (t) => {
   const directory = JSON.parse((await app.inject({ method: 'GET', url: '/acme/directory' })).body) as { meta: { profiles: Record<string, string> } };
-  t.same(Object.keys(directory.meta.profiles), ['tls-server', 'tls-client', 'mtls', 'short-lived']);
+  t.same(Object.keys(directory.meta.profiles), ['tls-server', 'tls-client', 'mtls', 'short-lived', 'operator']);
+  t.match(directory.meta.profiles.operator, /admin API/, 'operators order their client certificate over ACME');
   t.match(directory.meta.profiles['short-lived'], /noRevAvail/);
 });
 
