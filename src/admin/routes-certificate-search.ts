@@ -1,4 +1,4 @@
-import type { ExportFormat } from '../inventory/certificate-export.js';
+import type { ExportFormat } from '../core/certificate-export.js';
 import type { InventoryCounts } from '../inventory/certificate-inventory.js';
 import { renderCertificate } from './render.js';
 import { ADMIN_PREFIX, type AdminCall, type AdminOutcome, type AdminRoute, type AdminServices } from './route.js';

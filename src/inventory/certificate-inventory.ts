@@ -1,4 +1,5 @@
 import type { IssuedCertificate } from '../core/certificate.js';
+import { CSV_HEADER, type ExportFormat } from '../core/certificate-export.js';
 import { DAY, type Clock } from '../core/clock.js';
 import type { Scope } from '../policy/admin-rbac.js';
 import { CaError } from '../core/errors.js';
@@ -11,7 +12,6 @@ import {
   parseFilter,
   parseSearch,
 } from './certificate-filter.js';
-import { exportChunks, type ExportFormat } from './certificate-export.js';
 
 /**
  * The certificate inventory: search, counts and exports over one filter grammar (certificate-filter.ts),
@@ -58,6 +58,18 @@ export interface InventoryStore {
   }): Promise<{ items: IssuedCertificate[]; more: boolean }>;
   count(criteria: InventoryCriteria, now: Date, cap: number): Promise<{ count: number; capped: boolean }>;
   counts(now: Date, groups?: readonly string[]): Promise<InventoryCounts[]>;
+  /**
+   * One page of an export as finished lines (core/certificate-export.ts), rendered by the store: `last` is
+   * the last line's sort key when there is more.
+   */
+  exportLines(page: {
+    criteria: InventoryCriteria;
+    now: Date;
+    order: { by: 'notAfter' | 'issuedAt'; descending: boolean };
+    limit: number;
+    after?: { at: Date; serial: string };
+    format: ExportFormat;
+  }): Promise<{ lines: string[]; last?: { at: Date; serial: string }; more: boolean }>;
 }
 
 /** Counts of an arbitrary filter stop here: "more than 10,000" is what an operator needs to know. */
@@ -129,34 +141,28 @@ export class CertificateInventory {
    * Every matching certificate, as CSV or JSON lines, in chunks (one per page of EXPORT_PAGE rows read by
    * keyset): the consumer's pace drives the reads, so memory is one page whatever the size. Each page is a
    * statement of its own (no transaction held open for the export's length); a row that existed when the
-   * export started and still matches is written exactly once (rule 9's cursor rule).
+   * export started and still matches is written exactly once (rule 9's cursor rule). The store renders the
+   * lines (the database: see certificate-search-repository.ts for why), so a page is joined, not built.
+   * The next page's statement is sent as soon as this page's last row is known, so the database reads it
+   * while this one is written out (two pages in memory at most).
    */
   async *export(scope: Scope, filter: CertificateFilter, sort: CertificateSort, format: ExportFormat): AsyncGenerator<string> {
     const now = this.deps.clock.now();
     const criteria = criteriaOf(filter, scope, now);
-    yield* exportChunks(format, now, criteria === undefined ? emptyPages() : this.pages(criteria, now, sort));
-  }
-
-  /**
-   * Pages in sort order; the next page's statement is sent as soon as this page's last row is known, so
-   * the database reads it while this one is written out (two pages in memory at most).
-   */
-  private async *pages(criteria: InventoryCriteria, now: Date, sort: CertificateSort): AsyncGenerator<IssuedCertificate[]> {
-    const fetch = (after?: { at: Date; serial: string }): Promise<{ items: IssuedCertificate[]; more: boolean }> =>
-      this.deps.store.search({ criteria, now, order: orderOf(sort), limit: EXPORT_PAGE, withoutDer: true, ...(after ? { after } : {}) });
+    if (format === 'csv') yield CSV_HEADER;
+    if (criteria === undefined) return;
+    const fetch = (after?: { at: Date; serial: string }): Promise<{ lines: string[]; last?: { at: Date; serial: string }; more: boolean }> =>
+      this.deps.store.exportLines({ criteria, now, order: orderOf(sort), limit: EXPORT_PAGE, format, ...(after ? { after } : {}) });
     let pending = fetch();
     for (;;) {
       const page = await pending;
-      const last = page.items.at(-1);
-      const more = page.more && last !== undefined;
-      if (more) pending = fetch(positionOf(last, sort));
-      if (page.items.length > 0) yield page.items;
+      const more = page.more && page.last !== undefined;
+      if (more) pending = fetch(page.last);
+      if (page.lines.length > 0) yield page.lines.join('');
       if (!more) return;
     }
   }
 }
-
-async function* emptyPages(): AsyncGenerator<IssuedCertificate[]> {}
 
 function orderOf(sort: CertificateSort): { by: 'notAfter' | 'issuedAt'; descending: boolean } {
   return { by: sort.endsWith('notAfter') ? 'notAfter' : 'issuedAt', descending: sort.startsWith('-') };

@@ -6,7 +6,7 @@ import { composeBase } from '../../compose.js';
 import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
 import { CertificateSearchRepository } from '../../db/repositories/certificate-search-repository.js';
-import { EXPORT_FORMATS, type ExportFormat } from '../../inventory/certificate-export.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../../core/certificate-export.js';
 import { parameterNames } from '../../inventory/certificate-filter.js';
 import { CertificateInventory } from '../../inventory/certificate-inventory.js';
 import { openAdminClient } from '../admin-client.js';

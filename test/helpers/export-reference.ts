@@ -1,42 +1,17 @@
-import { REASON_CODES, type IssuedCertificate } from '../core/certificate.js';
+import { REASON_CODES, type IssuedCertificate } from '../../src/core/certificate.js';
+import { CSV_COLUMNS, type ExportColumn, type ExportFormat } from '../../src/core/certificate-export.js';
 
 /**
- * The inventory's export formats: CSV (RFC 4180) and JSON lines, one certificate a line, the same fields in
- * both. CSV cells are defused against spreadsheet formula injection (OWASP "CSV Injection"): a value an
- * ACME client or an EAB label controls may start with = + - @ (or a tab or carriage return, which some
- * spreadsheets skip before reading a formula); such a cell gets a leading apostrophe, so it is shown as
- * text and never evaluated. JSON lines need no such care: they are data to programs, not to spreadsheets.
+ * The inventory export written in JavaScript from IssuedCertificates as the row mapper reads them: the
+ * reference that the database's rendering (certificate-search-repository.ts, exportLinesSql) must match
+ * byte for byte. It was the exporter's own code until the lines moved into SQL; kept here, unchanged, so
+ * the format core/certificate-export.ts describes is pinned by a second, independent implementation.
  */
-export type ExportFormat = 'csv' | 'jsonl';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'jsonl'];
-
-export const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {
-  csv: 'text/csv; charset=utf-8',
-  jsonl: 'application/jsonl; charset=utf-8',
-};
-
-export const CSV_COLUMNS = [
-  'serial',
-  'status',
-  'names',
-  'group',
-  'labels',
-  'notBefore',
-  'notAfter',
-  'issuedAt',
-  'issuer',
-  'profile',
-  'account',
-  'spkiSha256',
-  'replaces',
-  'revokedAt',
-  'revocationReason',
-] as const;
 
 const REASON_NAMES = new Map(Object.entries(REASON_CODES).map(([name, code]) => [code, name]));
 
 /** One certificate as exported: the status at `now` (expired is derived), names and labels as text. */
-export function exportRecord(certificate: IssuedCertificate, now: Date): Record<(typeof CSV_COLUMNS)[number], string> {
+export function exportRecord(certificate: IssuedCertificate, now: Date): Record<ExportColumn, string> {
   const status = certificate.status === 'revoked' ? 'revoked' : certificate.notAfter.getTime() <= now.getTime() ? 'expired' : 'valid';
   return {
     serial: certificate.serial,
@@ -68,12 +43,12 @@ export function csvCell(value: string): string {
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-function csvLine(certificate: IssuedCertificate, now: Date): string {
+export function csvLine(certificate: IssuedCertificate, now: Date): string {
   const record = exportRecord(certificate, now);
   return `${CSV_COLUMNS.map((column) => csvCell(record[column])).join(',')}\r\n`;
 }
 
-function jsonLine(certificate: IssuedCertificate, now: Date): string {
+export function jsonLine(certificate: IssuedCertificate, now: Date): string {
   const record = exportRecord(certificate, now);
   return `${JSON.stringify({
     ...record,
@@ -82,13 +57,8 @@ function jsonLine(certificate: IssuedCertificate, now: Date): string {
   })}\n`;
 }
 
-/** The export as text chunks: the CSV header first, then one chunk per page of certificates. */
-export async function* exportChunks(format: ExportFormat, now: Date, pages: AsyncIterable<IssuedCertificate[]>): AsyncGenerator<string> {
-  if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
+/** A whole export of these certificates, in this order: the CSV header, then one line each. */
+export function referenceExport(format: ExportFormat, now: Date, certificates: readonly IssuedCertificate[]): string {
   const line = format === 'csv' ? csvLine : jsonLine;
-  for await (const page of pages) {
-    let chunk = '';
-    for (const certificate of page) chunk += line(certificate, now);
-    yield chunk;
-  }
+  return (format === 'csv' ? `${CSV_COLUMNS.join(',')}\r\n` : '') + certificates.map((certificate) => line(certificate, now)).join('');
 }
