@@ -196,7 +196,7 @@ await t.test('ok/ARI replaces: accepted once, 409 the second time, refused for a
   const certId = certIdOf(first.der);
   const info = await ra.renewalInfo(certId);
   t.ok(info.start < info.end);
-  t.equal(info.retryAfterSeconds, 21600);
+  t.equal(info.retryAfterSeconds, 3600, 'ari.retryAfterSeconds, shipped default');
   const renewal = await ra.newOrder(alice, { identifiers: [{ type: 'dns', value: 'renew.example.internal' }], replaces: certId });
   t.equal(renewal.replacesSerial, first.serial);
   await expectCaError(t, ra.newOrder(alice, { identifiers: [{ type: 'dns', value: 'renew.example.internal' }], replaces: certId }), 'alreadyReplaced', /already been replaced/);

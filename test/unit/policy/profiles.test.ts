@@ -8,7 +8,7 @@ import { validityWindow } from '../../../src/policy/validity.js';
 /** The profile registry and the settings it is made from: table cases, ok/ and fail/. */
 const base = (overrides: Partial<Record<ProfileId, Partial<ProfileSettings>>> = {}): Record<ProfileId, ProfileSettings> =>
   Object.fromEntries(
-    PROFILE_IDS.map((id) => [id, { validityMs: id === 'short-lived' ? 160 * HOUR : undefined, ekus: ['serverAuth'], description: id, ...overrides[id] }]),
+    PROFILE_IDS.map((id) => [id, { validityMs: id === 'short-lived' ? 160 * HOUR : undefined, ekus: id === 'operator' ? ['clientAuth'] : ['serverAuth'], description: id, ...overrides[id] }]),
   ) as Record<ProfileId, ProfileSettings>;
 
 await t.test('ok/validity: own, or issuance.validityDays; backdate at most an hour and a tenth of the validity', async (t) => {
@@ -32,6 +32,7 @@ await t.test('fail/registry refusals', async (t) => {
     message: /short-lived.validity must be at most 7d/,
   });
   t.throws(() => new ProfileRegistry({ defaultId: 'tls-server', defaultValidityDays: 30, profiles: base({ mtls: { ekus: [] } }) }), { kind: 'badConfig', message: /profiles.mtls.ekus/ });
+  t.throws(() => new ProfileRegistry({ defaultId: 'tls-server', defaultValidityDays: 30, profiles: base({ operator: { ekus: ['clientAuth', 'serverAuth'] } }) }), { kind: 'badConfig', message: /profiles.operator.ekus must be clientAuth alone/ });
   const registry = new ProfileRegistry({ defaultId: 'tls-server', defaultValidityDays: 30, profiles: base() });
   t.throws(() => registry.resolve('gold'), { kind: 'invalidProfile', message: /profile "gold" is not offered/ });
 });
