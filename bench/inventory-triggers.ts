@@ -1,7 +1,7 @@
 /**
- * node --import tsx bench/inventory-triggers.ts — what the inventory's triggers (migration 0013: a
- * certificate's names and its count delta, written by the statement that stores it) cost the issuance
- * path's store: PostgreSQL backend CPU per certificate stored by CertificateRepository.insertForOrder in
+ * node --import tsx bench/inventory-triggers.ts — what the inventory's insert triggers (migration 0013: a
+ * certificate's names and its count delta; 0018: its labels' rows, written by the statement that stores it)
+ * cost the issuance path's store: PostgreSQL backend CPU per certificate stored by CertificateRepository.insertForOrder in
  * batches of BATCH (as concurrent ACME finalizations share one statement), with the triggers enabled and
  * disabled, alternating rounds on one fresh database (PostgreSQL at CHANCERY_TEST_PG_URL, dropped after).
  * The backend's CPU is read from /proc (PostgreSQL on this machine), so other processes' load does not
@@ -66,7 +66,9 @@ try {
   console.log(`bench inventory-triggers: ${CERTS} certificates per round in batches of ${BATCH}, ${ROUNDS} rounds per arm; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (let round = 0; round < 2 * ROUNDS; round++) {
     const arm = round % 2 === 0 ? 'on' : 'off';
-    await db.query(`ALTER TABLE certificates ${arm === 'on' ? 'ENABLE' : 'DISABLE'} TRIGGER certificates_inventory_inserted`);
+    for (const trigger of ['certificates_inventory_inserted', 'certificates_labels_inserted']) {
+      await db.query(`ALTER TABLE certificates ${arm === 'on' ? 'ENABLE' : 'DISABLE'} TRIGGER ${trigger}`);
+    }
     const before = await backendCpuMs(pid);
     const started = performance.now();
     for (let i = 0; i < CERTS; i += BATCH) {

@@ -9,7 +9,10 @@
  * 3. About twenty fixed queries, each through the real code path (the filter grammar, CertificateInventory,
  *    CertificateSearchRepository on the pg driver): WARMUP runs, then SAMPLES timed runs with random
  *    parameters drawn from the data (p50 / p99 / max), and the plan of one run (scan nodes and indexes:
- *    every query should be an index scan).
+ *    every query should be an index scan; a Sort says a walk was not in sort order), with the generic plan
+ *    when it differs (what a connection keeps after five runs of a prepared statement). The label queries
+ *    (migration 0018's certificate_labels) cover both sorts both ways, pages deep into the cursor (taken at a
+ *    sampled row of the label's own walk), status and group filters, two labels and counts.
  * 4. Export: 1,000,000 rows as CSV through CertificateInventory.export in a fresh child process (so its peak
  *    RSS is the export's): rows/s and peak RSS.
  * The load average is printed before and after (the machine is shared).
@@ -37,8 +40,12 @@ const ADMIN_URL = process.env.CHANCERY_TEST_PG_URL ?? 'postgresql://postgres@127
 const SAMPLES = Number(process.env.BENCH_INVENTORY_SAMPLES ?? 200);
 const WARMUP = 20;
 const EXPORT_ROWS = Number(process.env.BENCH_INVENTORY_EXPORT_ROWS ?? 1_000_000);
-/** What one seeded certificate costs on disk (heap with DER-sized rows, indexes, side tables): 19.7 GB at 10M. */
-const BYTES_PER_ROW = 2000;
+/**
+ * What one seeded certificate costs on disk (heap with DER-sized rows, indexes, side tables): 19.7 GB at 10M
+ * before certificate_labels (migration 0018), plus what that table measured at 200,000 rows: 287 MB for
+ * 970,000 label rows and their two indexes, ~1,500 bytes per certificate (five labels each).
+ */
+const BYTES_PER_ROW = 3500;
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -120,12 +127,30 @@ interface Sample {
   params: readonly unknown[];
 }
 
-/** Scan nodes of a plan: "Index Scan certificates_group_not_after", ... */
+/** Scan nodes of a plan, and its sorts: "Index Scan certificates_group_not_after", ..., "Sort" (a walk that is not in order). */
 function scans(plan: Record<string, unknown>, out: string[] = []): string[] {
   const type = String(plan['Node Type']);
   if (/Scan/.test(type)) out.push(`${type}${plan['Index Name'] ? ` ${String(plan['Index Name'])}` : ` ${String(plan['Relation Name'] ?? '')}`}`);
+  if (type === 'Sort' || type === 'Incremental Sort') out.push(type);
   for (const child of (plan.Plans as Record<string, unknown>[] | undefined) ?? []) scans(child, out);
   return out;
+}
+
+/**
+ * The scans of the generic plan of a sample's statement: the driver runs every parameterized statement as a
+ * named prepared statement (pg-database.ts), and after five runs PostgreSQL may keep one plan made without
+ * the parameters' values, which EXPLAIN with the values does not show.
+ */
+async function genericScans(db: Database, sample: Sample): Promise<string> {
+  if (sample.params.length === 0) return '';
+  return db.transaction(async (tx) => {
+    await tx.query('SET LOCAL plan_cache_mode = force_generic_plan');
+    await tx.query(`PREPARE bench_generic AS ${sample.sql}`);
+    const args = sample.params.map(() => 'NULL').join(', ');
+    const explained = await tx.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(`EXPLAIN (FORMAT JSON) EXECUTE bench_generic(${args})`);
+    await tx.query('DEALLOCATE bench_generic');
+    return [...new Set(scans(explained.rows[0]!['QUERY PLAN'][0].Plan))].join(', ');
+  });
 }
 
 /** A local backend's CPU time (utime + stime, 10 ms ticks) from /proc: this bench runs beside its PostgreSQL. */
@@ -142,6 +167,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+interface Position {
+  notAfter: Date;
+  createdAt: Date;
+  serial: string;
+}
+
+/** A sampled certificate with labels (the bench's grouped machines): its labels, group and cursor position. */
+interface LabelledRow extends Position {
+  labels: Record<string, string>;
+  group: string;
+  revoked: boolean;
+}
+
 interface Draws {
   names: string[];
   suffixes: string[];
@@ -149,13 +187,22 @@ interface Draws {
   spkis: string[];
   apps: string[];
   serials: string[];
-  positions: { notAfter: Date; createdAt: Date; serial: string }[];
+  positions: Position[];
+  labelled: LabelledRow[];
 }
 
 async function draws(db: Database): Promise<Draws> {
-  const { rows } = await db.query<{ serial: string; spki_sha256: string; account_id: string | null; identifiers: { value: string }[]; not_after: Date; created_at: Date; labels: Record<string, string> | null }>(
-    `SELECT serial, spki_sha256, account_id, identifiers, not_after, created_at, labels FROM certificates TABLESAMPLE SYSTEM (1) LIMIT 2000`,
-  );
+  const { rows } = await db.query<{
+    serial: string;
+    spki_sha256: string;
+    account_id: string | null;
+    identifiers: { value: string }[];
+    not_after: Date;
+    created_at: Date;
+    labels: Record<string, string> | null;
+    group_name: string | null;
+    status: string;
+  }>(`SELECT serial, spki_sha256, account_id, identifiers, not_after, created_at, labels, group_name, status FROM certificates TABLESAMPLE SYSTEM (1) LIMIT 2000`);
   return {
     names: rows.map((r) => r.identifiers[0]!.value),
     // A whole name as the suffix: the certificates of one host (its renewal chain).
@@ -165,6 +212,11 @@ async function draws(db: Database): Promise<Draws> {
     apps: rows.flatMap((r) => (r.labels?.app ? [r.labels.app] : [])),
     serials: rows.map((r) => r.serial),
     positions: rows.map((r) => ({ notAfter: new Date(r.not_after), createdAt: new Date(r.created_at), serial: r.serial })),
+    labelled: rows.flatMap((r) =>
+      r.labels && r.group_name
+        ? [{ labels: r.labels, group: r.group_name, revoked: r.status === 'revoked', notAfter: new Date(r.not_after), createdAt: new Date(r.created_at), serial: r.serial }]
+        : [],
+    ),
   };
 }
 
@@ -177,6 +229,11 @@ interface Query {
   /** A page deep into the walk: a cursor at a random row's position (one the walk can reach: `deepFrom`). */
   deep?: boolean;
   deepFrom?: (position: { notAfter: Date; createdAt: Date }) => boolean;
+  /**
+   * A page deep into a walk that only some rows are on (a label's): the parameters and the cursor taken from
+   * one sampled labelled row, so the cursor is a position on that walk (anywhere along it).
+   */
+  deepRow?: (row: LabelledRow) => FilterParameters;
 }
 
 const pick = <T>(random: () => number, list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
@@ -193,6 +250,20 @@ const QUERIES: Query[] = [
   { name: 'label, broad (env:prod 40 %, criticality:high 10 %, region 20 %)', params: (r) => ({ label: pick(r, ['env:prod', 'criticality:high', 'region:eu-1']) }) },
   { name: 'label, 0.5 % (owner:team-N, 50,000 rows)', params: (r) => ({ label: `owner:team-${Math.floor(r() * 200)}` }) },
   { name: 'label, rare (app:app-G-N, ~5,000 rows)', params: (r, d) => ({ label: `app:${pick(r, d.apps)}` }) },
+  // Every sort order, first pages and pages deep into the cursor (certificate_labels, migration 0018).
+  { name: 'label, 0.5 %, notAfter', params: (r) => ({ label: `owner:team-${Math.floor(r() * 200)}`, sort: 'notAfter' }) },
+  { name: 'label, 0.5 %, -notAfter', params: (r) => ({ label: `owner:team-${Math.floor(r() * 200)}`, sort: '-notAfter' }) },
+  { name: 'label, rare, issuedAt', params: (r, d) => ({ label: `app:${pick(r, d.apps)}`, sort: 'issuedAt' }) },
+  { name: 'label, 0.5 %, notAfter, deep page', params: () => ({}), deepRow: (row) => ({ label: `owner:${row.labels.owner}`, sort: 'notAfter' }) },
+  { name: 'label, 0.5 %, -issuedAt, deep page', params: () => ({}), deepRow: (row) => ({ label: `owner:${row.labels.owner}` }) },
+  { name: 'label, rare, -notAfter, deep page', params: () => ({}), deepRow: (row) => ({ label: `app:${row.labels.app}`, sort: '-notAfter' }) },
+  { name: 'label, broad (env), issuedAt, deep page', params: () => ({}), deepRow: (row) => ({ label: `env:${row.labels.env}`, sort: 'issuedAt' }) },
+  { name: 'label, 0.5 % + status=valid, notAfter', params: (r) => ({ label: `owner:team-${Math.floor(r() * 200)}`, status: 'valid', sort: 'notAfter' }) },
+  { name: 'label, 0.5 % + status=expired, -notAfter', params: (r) => ({ label: `owner:team-${Math.floor(r() * 200)}`, status: 'expired', sort: '-notAfter' }) },
+  { name: 'label, 0.5 % + status=revoked, -issuedAt', params: (r) => ({ label: `owner:team-${Math.floor(r() * 200)}`, status: 'revoked' }) },
+  { name: 'label, rare + status=revoked', params: (r, d) => ({ label: `app:${pick(r, d.apps)}`, status: 'revoked' }) },
+  { name: 'two labels (env:prod + owner:team-N)', params: (r) => ({ label: ['env:prod', `owner:team-${Math.floor(r() * 200)}`], sort: 'notAfter' }) },
+  { name: 'two labels (criticality:high + app:…)', params: (r, d) => ({ label: ['criticality:high', `app:${pick(r, d.apps)}`] }) },
   { name: 'status=revoked, -issuedAt', params: () => ({ status: 'revoked' }) },
   { name: 'status=expired, -notAfter', params: () => ({ status: 'expired', sort: '-notAfter' }) },
   { name: 'status=valid, notAfter, deep page', params: () => ({ status: 'valid', sort: 'notAfter' }), deep: true, deepFrom: (at) => at.notAfter > NOW },
@@ -207,11 +278,25 @@ const QUERIES: Query[] = [
   { name: 'group+status=revoked', params: (r) => ({ group: anyGroup(r), status: 'revoked' }) },
   { name: 'suffix+expiringWithinDays=30', params: (r) => ({ suffix: `.${anyGroup(r)}.internal`, expiringWithinDays: '30', sort: 'notAfter' }) },
   { name: 'label+group', params: (r) => ({ label: 'env:prod', group: anyGroup(r) }) },
+  // A group-admin's label search: the owner of one group in ten (team-N is the owner of groups N, N+200, ...).
+  { name: 'label 0.5 % + its group, notAfter', params: (r) => ({ ...ownerAndGroup(r, true), sort: 'notAfter' }) },
+  { name: 'label 0.5 % + another group (nothing matches)', params: (r) => ownerAndGroup(r, false) },
+  { name: 'label rare + its group + status=valid, deep page', params: () => ({}), deepRow: (row) => ({ label: `app:${row.labels.app}`, group: row.group, status: 'valid' }) },
+  { name: 'label broad + group + status=revoked', params: (r) => ({ label: 'env:prod', group: anyGroup(r), status: 'revoked' }) },
   { name: 'count (capped at 10,000): group+status=valid', params: (r) => ({ group: anyGroup(r), status: 'valid' }), kind: 'count' },
   { name: 'count (capped at 10,000): status=valid (more than 10,000)', params: () => ({ status: 'valid' }), kind: 'count' },
+  { name: 'count (capped at 10,000): label 0.5 %', params: (r) => ({ label: `owner:team-${Math.floor(r() * 200)}` }), kind: 'count' },
+  { name: 'count (capped at 10,000): label rare + status=valid', params: (r, d) => ({ label: `app:${pick(r, d.apps)}`, status: 'valid' }), kind: 'count' },
   { name: 'counts: every group x status x bucket', params: () => ({}), kind: 'counts' },
   { name: 'counts: one group', params: (r) => ({ group: anyGroup(r) }), kind: 'counts' },
 ];
+
+/** owner:team-N with a group it owns (groups g, g+200, ...: inventory-seed.ts) or one it does not. */
+function ownerAndGroup(random: () => number, owned: boolean): FilterParameters {
+  const gid = Math.floor(random() * GROUPS);
+  const owner = owned ? gid % 200 : (gid + 1 + Math.floor(random() * 199)) % 200;
+  return { label: `owner:team-${owner}`, group: groupName(gid) };
+}
 
 function windowOfOneDay(random: () => number): FilterParameters {
   const start = new Date(NOW.getTime() - Math.floor(random() * 300) * 86_400_000);
@@ -227,7 +312,7 @@ function windowOfOneDay(random: () => number): FilterParameters {
  */
 async function prewarm(db: Database): Promise<void> {
   const started = performance.now();
-  const relations = ['certificates', 'certificate_names', 'certificate_names_key', 'certificates_pkey', 'certificates_created', 'certificates_not_after_serial', 'certificates_group_not_after', 'certificates_group_created', 'certificates_labels', 'certificates_account_id', 'certificates_spki_sha256', 'certificates_revoked_created', 'certificates_revoked_not_after'];
+  const relations = ['certificates', 'certificate_names', 'certificate_names_key', 'certificates_pkey', 'certificates_created', 'certificates_not_after_serial', 'certificates_group_not_after', 'certificates_group_created', 'certificate_labels', 'certificate_labels_not_after', 'certificate_labels_created', 'certificates_account_id', 'certificates_spki_sha256', 'certificates_revoked_created', 'certificates_revoked_not_after'];
   try {
     await db.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm');
     for (const relation of relations) await db.query(`SELECT pg_prewarm($1::regclass, 'read')`, [relation]);
@@ -263,6 +348,13 @@ async function runQueries(url: string): Promise<void> {
       } else if (query.kind === 'count') {
         const result = await inventory.count('all', parseFilter(params).filter);
         rows = result.count;
+      } else if (query.deepRow) {
+        // A cursor on the walk of the sampled row's label, at that row.
+        const row = pick(random, d.labelled);
+        const search = parseSearch(query.deepRow(row));
+        search.after = { at: search.sort.endsWith('notAfter') ? row.notAfter : row.createdAt, serial: row.serial };
+        const page = await inventory.search('all', search);
+        rows = page.items.length;
       } else {
         const search = parseSearch(params);
         if (query.deep) {
@@ -283,6 +375,8 @@ async function runQueries(url: string): Promise<void> {
     if (sample) {
       const explained = await db.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(`EXPLAIN (FORMAT JSON) ${sample.sql}`, sample.params);
       plan = [...new Set(scans(explained.rows[0]!['QUERY PLAN'][0].Plan))].join(', ');
+      const generic = await genericScans(db, sample);
+      if (generic !== plan) plan += ` (generic plan: ${generic})`;
     }
     console.log(`${query.name} | ${percentile(timings, 50).toFixed(1)} | ${percentile(timings, 99).toFixed(1)} | ${timings.at(-1)!.toFixed(1)} | ${rows} | ${plan}`);
   }
@@ -319,15 +413,15 @@ async function main(): Promise<void> {
   console.log(`bench:inventory — ${rows} certificates; ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; load average ${load()}`);
   const url = await ensureSeeded(rows);
   const db = await openPgDatabase(url, { poolSize: 1 });
-  const size = await db.query<{ db: string; certificates: string; names: string; counts: string }>(
+  const size = await db.query<{ db: string; certificates: string; names: string; labels: string; counts: string }>(
     `SELECT pg_database_size(current_database())::text AS db, pg_total_relation_size('certificates')::text AS certificates,
-       pg_total_relation_size('certificate_names')::text AS names,
+       pg_total_relation_size('certificate_names')::text AS names, pg_total_relation_size('certificate_labels')::text AS labels,
        (pg_total_relation_size('certificate_counts') + pg_total_relation_size('certificate_count_deltas'))::text AS counts`,
   );
   const s = size.rows[0]!;
-  console.log(`Database size ${mb(Number(s.db))}: certificates with indexes ${mb(Number(s.certificates))}, certificate_names ${mb(Number(s.names))}, counts ${mb(Number(s.counts))}`);
+  console.log(`Database size ${mb(Number(s.db))}: certificates with indexes ${mb(Number(s.certificates))}, certificate_names ${mb(Number(s.names))}, certificate_labels ${mb(Number(s.labels))}, counts ${mb(Number(s.counts))}`);
   const indexes = await db.query<{ name: string; size: string }>(
-    `SELECT indexrelname AS name, pg_relation_size(indexrelid)::text AS size FROM pg_stat_user_indexes WHERE relname IN ('certificates', 'certificate_names') ORDER BY indexrelname`,
+    `SELECT indexrelname AS name, pg_relation_size(indexrelid)::text AS size FROM pg_stat_user_indexes WHERE relname IN ('certificates', 'certificate_names', 'certificate_labels') ORDER BY indexrelname`,
   );
   console.log(`Indexes: ${indexes.rows.map((i) => `${i.name} ${mb(Number(i.size))}`).join(', ')}`);
   await db.close();

@@ -8,7 +8,7 @@ import type { CertificateRow } from '../row-types.js';
 /**
  * The inventory's reads of the certificates table (DESIGN.md rule 9): one SQL builder for every search,
  * count and export page (an export's lines rendered by the statement itself: exportLinesSql), each a keyset
- * walk over an index of migration 0013 (never OFFSET), and the exact
+ * walk over an index of migrations 0013 and 0018 (never OFFSET), and the exact
  * counts by group, status and expiry bucket kept by that migration's deltas. `now` is always a parameter
  * (rule 4): `expired` and the buckets are decided against the caller's Clock, never the server's.
  */
@@ -274,6 +274,43 @@ function exportLinesSql(inner: string, page: { now: Date; order: SearchOrder; fo
 /** More names than this under a suffix: walk the sort order and check each row instead (broadSuffix). */
 const BROAD_SUFFIX = 20_000;
 
+/**
+ * What a search reads first, in sort order, stopping when the page is full (every other condition checked
+ * on what it meets):
+ * - `certificates`: a sort index of certificates (a group's, the revoked ones', or all);
+ * - `names`: the certificates of a name or a suffix (certificate_names), sorted;
+ * - `broadSuffix`: certificates in sort order, the suffix checked on each (it matches most of them);
+ * - `label`: the certificates of one label (certificate_labels, migration 0018), the group checked on its
+ *   index entries, the other labels probed, the suffix (if any) checked on each row;
+ * - `group`: a group's certificates (certificates_group_not_after / _created, index only), each label
+ *   probed on certificate_labels' index (`probes`: narrowest first) before the certificate is read.
+ * walkFor decides which.
+ */
+type Walk = { kind: 'certificates' } | { kind: 'names' } | { kind: 'broadSuffix' } | { kind: 'label'; first: number } | { kind: 'group'; probes: number[] };
+
+/**
+ * Labels, groups and suffixes are counted up to this many index entries (index only, a few milliseconds)
+ * when a search has more than one of them, to choose the walk: their widths cannot be seen by the planner
+ * in a parameter, and its guess (1 % for any label) is what made labels slow at 10M (docs/benchmarks.md).
+ */
+const PROBE_CAP = 20_000;
+
+/**
+ * What one label probe costs, in index entries read in order (a label walk checking a group on its entries):
+ * on 200,000 certificates with the widths of the 10M bench estate (groups of 5,000, labels of 50,000), a
+ * group walk's 5,000 probes took 13.6 ms and 15,068 buffer hits, a label walk's 5,000 entries 0.7 ms and
+ * 107 (EXPLAIN ANALYZE, load average 4.5). A label walk reads at most its label's entries; a group walk
+ * probes at most its group's certificates.
+ */
+const PROBE_WEIGHT = 20;
+
+/**
+ * How far a label wider than PROBE_CAP is counted against a group walk (~7 ms at this many on that estate):
+ * enough to tell owner=team-N (48,500 certificates at 10M, walked whole in ~7 ms when none is in the group)
+ * from env=prod (3.9M, where a group's 5,000 certificates hold a page within ~250 probes).
+ */
+const LABEL_COUNT_MAX = 50_000;
+
 /** The highest code point: `prefix || MAX_CHAR` bounds every text that starts with prefix (COLLATE "C"). */
 const MAX_CHAR = '\u{10FFFF}';
 
@@ -309,12 +346,68 @@ function conditions(criteria: SearchCriteria, now: Date, p: Params): string[] | 
   if (criteria.serial !== undefined) where.push(`c.serial = ${p.add(criteria.serial)}`);
   if (criteria.issuedAfter !== undefined) where.push(`c.created_at > ${p.add(criteria.issuedAfter)}`);
   if (criteria.issuedBefore !== undefined) where.push(`c.created_at < ${p.add(criteria.issuedBefore)}`);
-  // One containment per label (certificates_labels, jsonb_path_ops): two values of one key match nothing.
-  // The planner cannot estimate a label's selectivity (it assumes 1 %): labels matching 0.05-1 % are slow
-  // at 10M rows (docs/benchmarks.md). TODO(#19): a certificate_labels (key, value, sort key, serial) side
-  // table, kept by the triggers that keep certificate_names, walked in sort order like the group indexes.
+  // One containment per label, on the row: the certificates and names walks meet a few rows each (a serial,
+  // a key, an account, a name) or a suffix narrower than any label. Two values of one key match nothing.
   for (const label of criteria.labels ?? []) where.push(`c.labels @> ${p.add(JSON.stringify({ [label.key]: label.value }))}::jsonb`);
   return where;
+}
+
+/**
+ * The certificates of groups, counted up to PROBE_CAP + 1: one group's index range at a time (a scope's
+ * `group_name = ANY` was planned on a fresh database as a scan of certificates).
+ */
+function groupWidth(groups: readonly string[]): (p: Params) => string {
+  return (p) => {
+    const cap = p.add(PROBE_CAP + 1);
+    return `SELECT 1 FROM (${groups.map((group) => `(SELECT 1 FROM certificates c WHERE c.group_name = ${p.add(group)} LIMIT ${cap})`).join(' UNION ALL ')}) AS g LIMIT ${cap}`;
+  };
+}
+
+/** Groups as a condition on `column`: one group is an equality (an index range walked in order). */
+function groupCondition(column: string, groups: readonly string[], p: Params): string {
+  return groups.length === 1 ? `${column} = ${p.add(groups[0])}` : `${column} = ANY(${p.add([...groups])}::text[])`;
+}
+
+/** The suffix checked on a row `c` met in sort order (broadSuffix, or a label or group walk with a suffix). */
+function suffixOnRow(suffix: string, p: Params): string {
+  return `EXISTS (SELECT 1 FROM jsonb_array_elements(c.identifiers) AS i (value) WHERE right(lower(i.value ->> 'value'), ${p.add([...suffix].length)}) = ${p.add(suffix)})`;
+}
+
+/**
+ * A label of the certificate met as `alias`, looked up by the whole key of certificate_labels' index by
+ * `column` (that sort key of `alias`, and its serial): one index probe, no certificate row read. OFFSET 0
+ * keeps it a probe per row: as a semi-join the planner may merge the two walks, reading the label's entries
+ * up to the walk's end (all of env:prod's). `revoked`: the revocations' rows (status=revoked, exactly), else
+ * the certificate's own.
+ */
+function labelProbe(label: { key: string; value: string }, alias: string, column: 'not_after' | 'created_at', revoked: boolean, extra: string[], p: Params): string {
+  const on = [`o.key = ${p.add(label.key)}`, `o.value = ${p.add(label.value)}`, `o.${column} = ${alias}.${column}`, `o.serial = ${alias}.serial`, ...labelIndex('o', column, revoked), ...extra];
+  return `EXISTS (SELECT 1 FROM certificate_labels o WHERE ${on.join(' AND ')} OFFSET 0)`;
+}
+
+/**
+ * The predicate of the certificate_labels index by `column` of the certificates' own rows or, `revoked`,
+ * of the revocations' rows: repeated in a statement, it names the index the statement reads (migration
+ * 0018: on a small or unanalyzed table the planner cannot tell the two sort orders' indexes apart).
+ */
+function labelIndex(alias: string, column: 'not_after' | 'created_at', revoked: boolean): string[] {
+  return [revoked ? `${alias}.revoked` : `NOT ${alias}.revoked`, `${alias}.${column} > '-infinity'`];
+}
+
+/** notAfter bounds of `status` and `expiringBy` on a column holding notAfter (the revoked are left to the caller). */
+function validityBounds(column: string, criteria: SearchCriteria, now: Date, p: Params): string[] {
+  const bounds: string[] = [];
+  if (criteria.status === 'valid' || criteria.expiringBy !== undefined) bounds.push(`${column} > ${p.add(now)}`);
+  if (criteria.status === 'expired') bounds.push(`${column} <= ${p.add(now)}`);
+  if (criteria.expiringBy !== undefined) bounds.push(`${column} <= ${p.add(criteria.expiringBy)}`);
+  return bounds;
+}
+
+function issuedBounds(column: string, criteria: SearchCriteria, p: Params): string[] {
+  const bounds: string[] = [];
+  if (criteria.issuedAfter !== undefined) bounds.push(`${column} > ${p.add(criteria.issuedAfter)}`);
+  if (criteria.issuedBefore !== undefined) bounds.push(`${column} < ${p.add(criteria.issuedBefore)}`);
+  return bounds;
 }
 
 /** The certificate_names conditions on `n` for name / suffix: an equality or a prefix range on the reversed value. */
@@ -344,6 +437,70 @@ function sortColumn(order: SearchOrder): 'not_after' | 'created_at' {
   return order.by === 'notAfter' ? 'not_after' : 'created_at';
 }
 
+/**
+ * A label walk or a group walk (Walk): the driving index read alone (index only: certificate_labels
+ * carries both sort keys and the group; a group index the sort key and serial) with the keyset condition
+ * and every condition it can check, in sort order; then certificates by serial, in that order, with the rest
+ * checked on each row, until the page is full.
+ *
+ * Labels: on the label walk, the walked label is its range and the others are probes; on the group walk,
+ * every label is a probe, and the bounds the group index lacks (the other sort key) go on the first probe.
+ * Status: `revoked` walks or probes the revocations' rows, which exist for revoked certificates only; the
+ * certificate's own rows include the revoked ones, which `valid`, `expired` and `expiringBy` leave out on the
+ * row (2 % of an estate: a page reads 2 % more rows).
+ */
+function sideWalkSql(page: SearchPage, walk: Extract<Walk, { kind: 'label' | 'group' }>, p: Params, limit: number, mode: 'rows' | 'export' | 'countOnly', projection: string): string {
+  const { criteria, now } = page;
+  const labels = criteria.labels ?? [];
+  const column = sortColumn(page.order);
+  const direction = page.order.descending ? 'DESC' : 'ASC';
+  const ordered = mode !== 'countOnly';
+  const revoked = criteria.status === 'revoked';
+  const after = page.after !== undefined && ordered ? keyset('w', column, page.order.descending ? '<' : '>', page.after, p) : [];
+  const orderBy = (alias: string): string => (ordered ? `ORDER BY ${alias}.${column} ${direction}, ${alias}.serial ${direction}` : '');
+  let walked: string;
+  if (walk.kind === 'label') {
+    const label = labels[walk.first]!;
+    const where = [`w.key = ${p.add(label.key)}`, `w.value = ${p.add(label.value)}`, ...labelIndex('w', column, revoked), ...after];
+    if (criteria.groups !== undefined) where.push(groupCondition('w.group_name', criteria.groups, p));
+    where.push(...validityBounds('w.not_after', criteria, now, p), ...issuedBounds('w.created_at', criteria, p));
+    labels.forEach((other, i) => {
+      if (i !== walk.first) where.push(labelProbe(other, 'w', column, revoked, [], p));
+    });
+    walked = `SELECT w.serial, w.${column} AS k FROM certificate_labels w WHERE ${where.join(' AND ')} ${orderBy('w')}`;
+  } else {
+    const own = [...after, ...(column === 'not_after' ? validityBounds('w.not_after', criteria, now, p) : issuedBounds('w.created_at', criteria, p))];
+    const onProbe = column === 'not_after' ? issuedBounds('o.created_at', criteria, p) : validityBounds('o.not_after', criteria, now, p);
+    const probes = walk.probes.map((i, n) => labelProbe(labels[i]!, 'w', column, revoked, n === 0 ? onProbe : [], p));
+    const one = (group: string): string => `SELECT w.serial, w.${column} AS k FROM certificates w WHERE ${[group, ...own, ...probes].join(' AND ')}`;
+    const groups = criteria.groups!;
+    // Several groups: each group's walk in order, merged (a Merge Append stops at the page as one walk
+    // does, where `group_name = ANY` is read whole and sorted, or planned on a fresh database as a scan of
+    // certificates). Their conditions are the same parameters.
+    walked =
+      groups.length === 1
+        ? `${one(`w.group_name = ${p.add(groups[0])}`)} ${orderBy('w')}`
+        : `SELECT u.serial, u.k FROM (${groups.map((group) => `(${one(`w.group_name = ${p.add(group)}`)} ${orderBy('w')})`).join(' UNION ALL ')}) AS u
+           ${ordered ? `ORDER BY u.k ${direction}, u.serial ${direction}` : ''}`;
+  }
+
+  const outer: string[] = [];
+  if (!revoked && (criteria.status !== undefined || criteria.expiringBy !== undefined)) outer.push(`c.status = 'valid'`);
+  if (criteria.issuer !== undefined) outer.push(`c.issuer_id = ${p.add(criteria.issuer)}`);
+  if (criteria.profile !== undefined) outer.push(`c.profile = ${p.add(criteria.profile)}`);
+  if (criteria.suffix !== undefined) outer.push(suffixOnRow(criteria.suffix, p));
+
+  // A count with nothing left to check on the row reads the index alone.
+  if (mode === 'countOnly' && outer.length === 0) return `${walked} LIMIT ${p.add(limit)}`;
+  // Each certificate by its serial as a LATERAL lookup with OFFSET 0 (keyed-joins.ts): planned as a join on
+  // a fresh database, `c.status = 'valid'` made it a walk of the whole certificates_renewal_due (whose
+  // predicate it matches) for every entry.
+  return `SELECT ${projection}
+    FROM (${walked}) AS m
+    CROSS JOIN LATERAL (SELECT ${COLUMNS.join(', ')} FROM certificates WHERE serial = m.serial OFFSET 0) AS c
+    ${outer.length > 0 ? `WHERE ${outer.join(' AND ')}` : ''} ${ordered ? `ORDER BY m.k ${direction}, m.serial ${direction}` : ''} LIMIT ${p.add(limit)}`;
+}
+
 export class CertificateSearchRepository {
   private readonly broadSuffixNames: number;
 
@@ -358,7 +515,7 @@ export class CertificateSearchRepository {
   /** One page (limit + 1 rows are read: the extra one says whether there is a next page). */
   async search(page: SearchPage): Promise<{ items: IssuedCertificate[]; more: boolean }> {
     const p = new Params();
-    const sql = this.selectSql(page, p, page.limit + 1, 'rows', await this.broadSuffix(page.criteria));
+    const sql = this.selectSql(page, p, page.limit + 1, 'rows', await this.walkFor(page.criteria));
     if (sql === undefined) return { items: [], more: false };
     const { rows } = await this.db.query<CertificateRow & EpochTimes>(sql, p.values);
     const items = rows.slice(0, page.limit).map(page.withoutDer ? withoutDerRowToCertificate : certificateFromRow);
@@ -371,7 +528,7 @@ export class CertificateSearchRepository {
    */
   async exportLines(page: Omit<SearchPage, 'withoutDer'> & { format: ExportFormat }): Promise<ExportPage> {
     const p = new Params();
-    const inner = this.selectSql(page, p, page.limit + 1, 'export', await this.broadSuffix(page.criteria));
+    const inner = this.selectSql(page, p, page.limit + 1, 'export', await this.walkFor(page.criteria));
     if (inner === undefined) return { lines: [], more: false };
     const { rows } = await this.db.query<{ line: string; serial: string; at: number }>(exportLinesSql(inner, page, p), p.values);
     const more = rows.length > page.limit;
@@ -387,7 +544,7 @@ export class CertificateSearchRepository {
    */
   async count(criteria: SearchCriteria, now: Date, cap: number): Promise<{ count: number; capped: boolean }> {
     const p = new Params();
-    const inner = this.selectSql({ criteria, now, order: { by: 'notAfter', descending: false }, limit: cap + 1 }, p, cap + 1, 'countOnly', await this.broadSuffix(criteria));
+    const inner = this.selectSql({ criteria, now, order: { by: 'notAfter', descending: false }, limit: cap + 1 }, p, cap + 1, 'countOnly', await this.walkFor(criteria));
     if (inner === undefined) return { count: 0, capped: false };
     const { rows } = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${inner}) AS matched`, p.values);
     const n = rows[0]?.n ?? 0;
@@ -395,36 +552,107 @@ export class CertificateSearchRepository {
   }
 
   /**
-   * Whether a suffix matches so many names that finding them first would read more than walking the sort
-   * order does (`.internal` on an estate of internal names). Counted on the names index, at most
-   * BROAD_SUFFIX + 1 entries: a few milliseconds, the price of choosing the plan instead of the planner
-   * (which cannot see the suffix's width in a parameter).
+   * What to walk (Walk). Without labels, or with a name, a serial, a key or an account (a handful of
+   * certificates, found through their own index), as before labels had an index: a name or a suffix through
+   * certificate_names, the rest through certificates' sort indexes, chosen by the planner. A suffix that
+   * matches more than `broadSuffix` names (`.internal` on an estate of internal names) is checked on each
+   * row met in sort order instead: most rows match it, so a page fills at once, where finding its names
+   * first would read and sort them all.
+   *
+   * One label alone is walked without more ado: the walk stops at the page in sort order whatever the
+   * label's width (env:prod's first page reads 101 entries). With more labels, a group (or a scope's groups)
+   * or a suffix, each is counted up to PROBE_CAP in one statement and the walk that reads least at worst is
+   * taken (PROBE_WEIGHT); a label wider than PROBE_CAP against a group walk is counted further
+   * (LABEL_COUNT_MAX). The worst case is what matters: a label and a group may have nothing in common (an
+   * owner's label and another team's group), and then either walk reads all it may.
    */
-  private async broadSuffix(criteria: SearchCriteria): Promise<boolean> {
-    if (criteria.suffix === undefined || criteria.name !== undefined) return false;
+  private async walkFor(criteria: SearchCriteria): Promise<Walk> {
+    const labels = criteria.labels ?? [];
+    const suffix = criteria.name === undefined ? criteria.suffix : undefined;
+    const few = criteria.name !== undefined || criteria.serial !== undefined || criteria.spki !== undefined || criteria.account !== undefined;
+    if (criteria.groups?.length === 0) return { kind: 'certificates' }; // matches nothing: selectSql says so
+    if (labels.length === 0 || few) {
+      if (criteria.name !== undefined) return { kind: 'names' };
+      if (suffix === undefined) return { kind: 'certificates' };
+      const [names] = await this.widths([this.namesWidth(suffix)]);
+      return names! > this.broadSuffixNames ? { kind: 'broadSuffix' } : { kind: 'names' };
+    }
+    if (labels.length === 1 && criteria.groups === undefined && suffix === undefined) return { kind: 'label', first: 0 };
+    const revoked = criteria.status === 'revoked';
+    // One statement. A single label with a group that could be walked is counted as far as the choice
+    // needs: to PROBE_WEIGHT times the group's width (the group walk's cost), at least PROBE_CAP, at most
+    // LABEL_COUNT_MAX.
     const p = new Params();
-    const range = nameConditions({ suffix: criteria.suffix }, p);
-    const { rows } = await this.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM (SELECT 1 FROM certificate_names n WHERE ${range.join(' AND ')} LIMIT ${p.add(this.broadSuffixNames + 1)}) AS probe`,
-      p.values,
+    const against = criteria.groups !== undefined && labels.length === 1 && suffix === undefined;
+    const labelCap = against
+      ? `CASE WHEN (SELECT n FROM g) > ${PROBE_CAP} THEN ${PROBE_CAP} ELSE least(greatest(${PROBE_WEIGHT} * (SELECT n FROM g), ${PROBE_CAP}), ${LABEL_COUNT_MAX}) END`
+      : String(PROBE_CAP);
+    const columns = labels.map(
+      (label) =>
+        `(SELECT count(*)::int FROM (SELECT 1 FROM certificate_labels l WHERE l.key = ${p.add(label.key)} AND l.value = ${p.add(label.value)}
+           AND ${labelIndex('l', 'not_after', revoked).join(' AND ')} LIMIT ${labelCap} + 1) AS s)`,
     );
-    return (rows[0]?.n ?? 0) > this.broadSuffixNames;
+    if (criteria.groups !== undefined) columns.push('(SELECT n FROM g)');
+    if (suffix !== undefined) columns.push(`(SELECT count(*)::int FROM (${this.namesWidth(suffix)(p)}) AS s)`);
+    const groupCount = criteria.groups === undefined ? '' : `WITH g AS (SELECT count(*)::int AS n FROM (${groupWidth(criteria.groups)(p)}) AS s) `;
+    const { rows } = await this.db.query<Record<string, number>>(`${groupCount}SELECT ${columns.map((column, i) => `${column} AS n${i}`).join(', ')}`, p.values);
+    const widths = columns.map((_, i) => Number(rows[0]?.[`n${i}`] ?? 0));
+    const labelWidths = widths.slice(0, labels.length);
+    const first = labelWidths.indexOf(Math.min(...labelWidths));
+    const width = labelWidths[first]!;
+    const group = criteria.groups === undefined ? undefined : widths[labels.length]!;
+    const names = suffix === undefined ? undefined : widths.at(-1)!;
+    // What each walk reads at worst, in index entries read in order (PROBE_WEIGHT for each probe or row
+    // read): a label walk its label's entries, probing the other labels on those in the group, or reading
+    // each row for a suffix; a group walk probes each of its certificates; a names walk reads each one's
+    // row. A label that reached its cap has no known bound.
+    const capped = width > (against && group! <= PROBE_CAP ? Math.min(Math.max(PROBE_WEIGHT * group!, PROBE_CAP), LABEL_COUNT_MAX) : PROBE_CAP);
+    const labelCost =
+      suffix !== undefined
+        ? PROBE_WEIGHT * width
+        : labels.length > 1
+          ? width + PROBE_WEIGHT * Math.min(width, group ?? width)
+          : against && capped
+            ? Number.POSITIVE_INFINITY
+            : width;
+    const costs: [Walk, number][] = [[{ kind: 'label', first }, labelCost]];
+    if (group !== undefined && group <= PROBE_CAP) {
+      costs.push([{ kind: 'group', probes: labels.map((_, i) => i).sort((x, y) => labelWidths[x]! - labelWidths[y]!) }, PROBE_WEIGHT * group]);
+    }
+    if (names !== undefined && names <= this.broadSuffixNames) costs.push([{ kind: 'names' }, PROBE_WEIGHT * names]);
+    // The cheapest; on a tie, the first (the label walk stops at the page in sort order).
+    return costs.reduce((best, next) => (next[1] < best[1] ? next : best))[0];
+  }
+
+  /** The names under a suffix, counted up to broadSuffix + 1. */
+  private namesWidth(suffix: string): (p: Params) => string {
+    return (p) => `SELECT 1 FROM certificate_names n WHERE ${nameConditions({ suffix }, p).join(' AND ')} LIMIT ${p.add(this.broadSuffixNames + 1)}`;
+  }
+
+  /** How many rows each statement yields (each has its LIMIT): one round trip. */
+  private async widths(statements: ((p: Params) => string)[]): Promise<number[]> {
+    const p = new Params();
+    const columns = statements.map((statement, i) => `(SELECT count(*)::int FROM (${statement(p)}) AS s) AS n${i}`);
+    const { rows } = await this.db.query<Record<string, number>>(`SELECT ${columns.join(', ')}`, p.values);
+    return statements.map((_, i) => Number(rows[0]?.[`n${i}`] ?? 0));
   }
 
   /**
    * `mode`: 'rows' selects COLUMNS (or WITHOUT_DER_PROJECTION), 'export' what exportLinesSql renders,
    * 'countOnly' nothing (no order either).
    */
-  private selectSql(page: SearchPage, p: Params, limit: number, mode: 'rows' | 'export' | 'countOnly' = 'rows', broad = false): string | undefined {
-    const where = conditions(page.criteria, page.now, p);
-    if (where === undefined) return undefined;
+  private selectSql(page: SearchPage, p: Params, limit: number, mode: 'rows' | 'export' | 'countOnly', walk: Walk): string | undefined {
+    if (page.criteria.groups?.length === 0) return undefined;
     const column = sortColumn(page.order);
-    const direction = page.order.descending ? 'DESC' : 'ASC';
-    const compare = page.order.descending ? '<' : '>';
     const projection =
       mode === 'countOnly' ? '1' : mode === 'export' ? `${EXPORT_SOURCE}, c.${column} AS k` : page.withoutDer ? WITHOUT_DER_PROJECTION : COLUMNS.map((name) => `c.${name}`).join(', ');
-    // A broad suffix is checked on each row met in sort order (most match, so a page fills at once).
-    if (broad) where.push(`EXISTS (SELECT 1 FROM jsonb_array_elements(c.identifiers) AS i (value) WHERE right(lower(i.value ->> 'value'), ${p.add([...page.criteria.suffix!].length)}) = ${p.add(page.criteria.suffix)})`);
+    if (walk.kind === 'label' || walk.kind === 'group') return sideWalkSql(page, walk, p, limit, mode, projection);
+    const where = conditions(page.criteria, page.now, p);
+    if (where === undefined) return undefined;
+    const direction = page.order.descending ? 'DESC' : 'ASC';
+    const compare = page.order.descending ? '<' : '>';
+    const broad = walk.kind === 'broadSuffix';
+    if (broad) where.push(suffixOnRow(page.criteria.suffix!, p));
     const names = broad ? [] : nameConditions(page.criteria, p);
     if (names.length === 0) {
       if (page.after !== undefined && mode !== 'countOnly') where.push(...keyset('c', column, compare, page.after, p));

@@ -14,12 +14,17 @@
  * twice, never running ANALYZE: on a fresh database (the state in which the bad plans were made, and in
  * which the naive statements of the sanity case plan badly) and after seeding a few hundred rows per table
  * (where they happen to plan well).
+ *
+ * The inventory's label search (migration 0018) is checked the same way: a label, a group with a label, two
+ * labels, revoked ones and a count, each planned as a walk of one certificate_labels (or group) index in
+ * sort order, labels probed by their whole index key, certificates looked up by serial.
  */
 import { randomBytes } from 'node:crypto';
 
 import t, { type Test } from 'tap';
 
 import { DAY, HOUR, MINUTE } from '../../../src/core/clock.js';
+import type { IssuedCertificate } from '../../../src/core/certificate.js';
 import type { Identifier } from '../../../src/core/identifier.js';
 import { newId } from '../../../src/core/ids.js';
 import type { Database, Queryable } from '../../../src/db/database.js';
@@ -27,6 +32,7 @@ import { KEYED_PLAN_SETTINGS, openPgDatabase } from '../../../src/db/pg-database
 import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
 import { AuthorizationRepository } from '../../../src/db/repositories/authorization-repository.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
+import { CertificateSearchRepository, type SearchCriteria, type SearchOrder } from '../../../src/db/repositories/certificate-search-repository.js';
 import { AUTHORIZATION_AND_CHALLENGE_COLUMNS, ChallengeRepository } from '../../../src/db/repositories/challenge-repository.js';
 import { NonceRepository } from '../../../src/db/repositories/nonce-repository.js';
 import { OcspResponseRepository } from '../../../src/db/repositories/ocsp-repository.js';
@@ -215,9 +221,10 @@ async function seed(db: Database): Promise<void> {
       FROM generate_series(1, ${SEED.orders}) AS n, generate_series(0, 1) AS p;
     INSERT INTO serials (serial, issuer_id, created_at)
       SELECT 'abc' || to_hex(n), 'root', ${t0} FROM generate_series(1, ${SEED.certificates}) AS n;
-    INSERT INTO certificates (serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, created_at)
+    INSERT INTO certificates (serial, issuer_id, crl_shard, der, identifiers, spki_sha256, not_before, not_after, status, created_at, group_name, labels)
       SELECT 'abc' || to_hex(n), 'root', 0, decode(repeat(md5(n::text), 10), 'hex'), '[{"type": "dns", "value": "seed.example.internal"}]',
-             md5(n::text) || md5((-n)::text), ${t0}, ${t0} + interval '90 days', 'valid', ${t0}
+             md5(n::text) || md5((-n)::text), ${t0}, ${t0} + interval '90 days', 'valid', ${t0},
+             'seed-' || (n % 3), jsonb_build_object('env', (ARRAY['prod', 'dev'])[n % 2 + 1], 'owner', 'team-' || (n % 7))
       FROM generate_series(1, ${SEED.certificates}) AS n;
     INSERT INTO ocsp_responses (serial, issuer_id, status, der, this_update, next_update, refresh_after, updated_at)
       SELECT 'abc' || to_hex(n), 'root', 'good', decode(repeat(md5(n::text), 8), 'hex'), ${t0}, ${t0} + interval '4 days',
@@ -348,6 +355,127 @@ async function driveHotPath(t: Test, db: Database): Promise<Recorded[]> {
   t.same([spent.spent, spent.account?.id], [true, alice.id], 'the nonce is spent and the account read');
 
   return recorded;
+}
+
+// ---- the inventory's label search -------------------------------------------------------------------------
+
+/** certificate_labels' indexes (migration 0018), the only ways a plan may read it. */
+const LABEL_INDEXES = ['certificate_labels_not_after', 'certificate_labels_created', 'certificate_labels_revoked_not_after', 'certificate_labels_revoked_created'];
+/** How the label search may reach certificates: by serial, or a group's walk (index only). */
+const LABEL_SEARCH_CERTIFICATE_INDEXES = ['certificates_pkey', 'certificates_group_not_after', 'certificates_group_created'];
+
+/**
+ * Label searches of every kind the search repository builds (a label walk, a group walk with labels probed,
+ * two labels, revoked ones, first pages and pages after a cursor, both sort orders, a count), on `db`
+ * through a recorder: the statements sent, each checked by the caller. Three labelled certificates of one
+ * group first, so that a search with an empty group walks the group (it is narrower than the label).
+ */
+async function driveLabelSearch(t: Test, db: Database, run: string): Promise<string[]> {
+  const sent: string[] = [];
+  const recorder: Queryable = {
+    query: (sql, params, options) => {
+      sent.push(sql);
+      return db.query(sql, params, options);
+    },
+  };
+  const repository = new CertificateRepository(db);
+  const stored: IssuedCertificate[] = [];
+  for (let i = 0; i < 3; i++) {
+    const certificate = buildCertificate({ group: `plans-a-${run}`, labels: { env: `prod-${run}`, owner: `plans-${run}` }, notBefore: NOW, notAfter: at((10 + i) * DAY), createdAt: at(HOUR + i) });
+    await repository.reserveSerial(certificate.serial, certificate.issuerId, certificate.createdAt);
+    await repository.insert(certificate);
+    stored.push(certificate);
+  }
+  await repository.revoke(stored[0]!.serial, at(2 * HOUR), 1);
+  const search = new CertificateSearchRepository(recorder);
+  const prod = { key: 'env', value: `prod-${run}` };
+  const owner = { key: 'owner', value: `plans-${run}` };
+  const cases: [SearchCriteria, number][] = [
+    [{ labels: [prod] }, 3],
+    [{ labels: [prod], status: 'valid' }, 2],
+    [{ labels: [prod], status: 'revoked' }, 1],
+    [{ labels: [prod, owner] }, 3],
+    [{ labels: [prod], groups: [`plans-a-${run}`] }, 3],
+    [{ labels: [prod], groups: [`plans-b-${run}`] }, 0],
+    [{ labels: [prod, owner], groups: [`plans-b-${run}`], status: 'valid' }, 0],
+    [{ labels: [prod], groups: [`plans-b-${run}`], status: 'revoked' }, 0],
+    [{ labels: [prod], groups: [`plans-b-${run}`, `plans-c-${run}`] }, 0],
+  ];
+  const orders: SearchOrder[] = [
+    { by: 'notAfter', descending: false },
+    { by: 'issuedAt', descending: true },
+  ];
+  for (const [criteria, expected] of cases) {
+    for (const order of orders) {
+      const first = await search.search({ criteria, now: NOW, order, limit: 1 });
+      const all = await search.search({ criteria, now: NOW, order, limit: 10 });
+      t.equal(all.items.length, expected, `${JSON.stringify(criteria)}: ${expected} certificates`);
+      const last = first.items[0];
+      if (last !== undefined) await search.search({ criteria, now: NOW, order, limit: 1, after: { at: order.by === 'notAfter' ? last.notAfter : last.createdAt, serial: last.serial } });
+    }
+    t.same(await search.count(criteria, NOW, 10), { count: expected, capped: false });
+  }
+  return sent;
+}
+
+/**
+ * Offences of a label search's plan: anything but the index walks and keyed lookups it is built for. A group
+ * walk (`groupWalk`) may be planned without statistics as the group's rows sorted (a bitmap of its index):
+ * bounded by design, as the walk is taken only for a group narrower than every label it is searched with,
+ * counted up to 20,000 (CertificateSearchRepository's PROBE_CAP); with statistics it is an ordered walk.
+ */
+function labelSearchOffences(root: PlanNode, groupWalk = false): string[] {
+  const offences = scansOfHotTables(root);
+  const visit = (node: PlanNode): void => {
+    if (node['Node Type'] === 'Sort' && !groupWalk) offences.push(`${describe(node)} (a walk not in sort order)`);
+    if (node['Relation Name'] === 'certificate_labels') {
+      const cond = node['Index Cond'] ?? '';
+      if (!LABEL_INDEXES.includes(node['Index Name'] ?? '')) offences.push(`${describe(node)} (not through a certificate_labels index)`);
+      else if (!/\bkey = /.test(cond) || !/\bvalue = /.test(cond)) offences.push(`${describe(node)} (not a label's range)`);
+      // A probe (a certificate's label) is one entry: its sort key and serial in the index condition.
+      else if (/serial = \w+\.serial/.test(cond) && !/(not_after|created_at) = \w+\.(not_after|created_at)/.test(cond)) offences.push(`${describe(node)} (a probe that walks the label's range)`);
+    }
+    const bitmaps = (node.Plans ?? []).filter((child) => child['Node Type'] === 'Bitmap Index Scan');
+    const groupBitmap = groupWalk && node['Node Type'] === 'Bitmap Heap Scan' && bitmaps.length > 0 && bitmaps.every((child) => /^certificates_group_/.test(child['Index Name'] ?? ''));
+    if (node['Relation Name'] === 'certificates' && !groupBitmap && !LABEL_SEARCH_CERTIFICATE_INDEXES.includes(node['Index Name'] ?? '')) {
+      offences.push(`${describe(node)} (certificates read other than by serial or a group's walk)`);
+    }
+    for (const child of node.Plans ?? []) visit(child);
+  };
+  visit(root);
+  return offences;
+}
+
+async function checkLabelSearch(t: Test, db: Database, planner: Database, run: string): Promise<void> {
+  let sent: string[] = [];
+  await t.test('the label searches run', async (t) => {
+    sent = await driveLabelSearch(t, db, run);
+  });
+  const statements = [...new Set(sent)];
+  await t.test('every kind of label walk was sent', async (t) => {
+    t.ok(statements.some((sql) => /FROM certificate_labels w/.test(sql)), 'a label walk');
+    t.ok(statements.some((sql) => /FROM certificates w/.test(sql)), 'a group walk');
+    t.ok(statements.some((sql) => /UNION ALL/.test(sql)), "a scope's group walks merged");
+    t.ok(statements.some((sql) => /FROM certificate_labels w .*EXISTS \(SELECT 1 FROM certificate_labels o/s.test(sql)), 'a label walk probing another label');
+    t.ok(statements.some((sql) => /w\.revoked/.test(sql)), 'a walk of revoked ones');
+  });
+  for (const sql of statements) {
+    await t.test(`generic plan of the label search: ${label(sql)}`, async (t) => {
+      const { plan, genericPlans } = await genericPlan(planner, sql);
+      t.equal(genericPlans, 1, 'EXPLAIN showed the generic plan');
+      const offences = labelSearchOffences(plan, /FROM certificates w/.test(sql));
+      for (const offence of offences) t.fail(`"${label(sql)}": ${offence}`, { plan: renderPlan(plan) });
+      if (offences.length === 0) t.pass('index walks (in sort order but a group walk) and keyed lookups only');
+    });
+  }
+  await t.test('sanity: the check reports a label walked through the wrong index, and a sort', async (t) => {
+    const naive = await genericPlan(
+      planner,
+      `SELECT c.serial FROM certificate_labels l JOIN certificates c ON c.serial = l.serial
+       WHERE l.key = $1 AND l.value = $2 AND NOT l.revoked AND l.created_at > '-infinity' ORDER BY l.not_after, l.serial LIMIT $3`,
+    );
+    t.ok(labelSearchOffences(naive.plan).some((o) => /Sort/.test(o)), 'sorted', { plan: renderPlan(naive.plan) });
+  });
 }
 
 // ---- the test -----------------------------------------------------------------------------------------------
@@ -481,6 +609,7 @@ if (database !== undefined) {
   await t.test('fresh database', async (t) => {
     await t.test('the tables have no statistics', neverAnalyzed);
     fresh = await checkHotPath(t, db, planners);
+    await t.test('the inventory label search', (t) => checkLabelSearch(t, db, planner, 'fresh'));
     await t.test('sanity: the check reports the naive joins d2be27b replaced', async (t) => {
       for (const { name, sql } of NAIVE) {
         const { plan } = await genericPlan(planner, sql);
@@ -507,6 +636,7 @@ if (database !== undefined) {
     await t.test('the tables have no statistics', neverAnalyzed);
     const seeded = await checkHotPath(t, db, planners);
     t.same([...seeded.keys()], [...fresh.keys()], 'the same statements as on the fresh database');
+    await t.test('the inventory label search', (t) => checkLabelSearch(t, db, planner, 'seeded'));
   });
 
   t.comment(`planned in ${Date.now() - started} ms`);
