@@ -105,6 +105,13 @@ export interface IncidentCertificateRecord extends IncidentMember {
   replacedAt?: Date;
 }
 
+/*
+ * incident_certificates.serial is COLLATE "C" (migration 0016: bytewise order for keyset walks), certificates.serial
+ * the database default. A comparison of the two takes "C", which certificates_pkey cannot answer: every lookup
+ * of a member's certificate would be a sequential scan (measured: 100,000 members, the outbox statement ran
+ * for over 10 minutes). Those lookups therefore compare under the default collation (`COLLATE "default"`);
+ * the serials are lower-case hex, equal under either.
+ */
 export class IncidentRepository {
   constructor(private readonly db: Queryable) {}
 
@@ -185,7 +192,7 @@ export class IncidentRepository {
     const result = await this.db.query(
       `INSERT INTO incident_blocked_keys (spki_sha256, incident_id)
        SELECT DISTINCT c.spki_sha256, $1
-       FROM incident_certificates ic CROSS JOIN LATERAL (SELECT spki_sha256 FROM certificates WHERE serial = ic.serial OFFSET 0) AS c
+       FROM incident_certificates ic CROSS JOIN LATERAL (SELECT spki_sha256 FROM certificates WHERE serial = ic.serial COLLATE "default" OFFSET 0) AS c
        WHERE ic.incident_id = $1
        ON CONFLICT DO NOTHING`,
       [incidentId],
@@ -269,7 +276,7 @@ export class IncidentRepository {
   async replacedUnrevoked(incidentId: string, limit: number): Promise<string[]> {
     const { rows } = await this.db.query<{ serial: string }>(
       `SELECT ic.serial FROM incident_certificates ic
-       CROSS JOIN LATERAL (SELECT status FROM certificates WHERE serial = ic.serial OFFSET 0) AS c
+       CROSS JOIN LATERAL (SELECT status FROM certificates WHERE serial = ic.serial COLLATE "default" OFFSET 0) AS c
        WHERE ic.incident_id = $1 AND ic.replaced_at IS NOT NULL AND NOT ic.short_lived AND c.status = 'valid'
          AND NOT EXISTS (
            SELECT 1 FROM bulk_revocation_items i JOIN bulk_revocations r ON r.id = i.run_id
@@ -300,7 +307,7 @@ export class IncidentRepository {
            count(*) FILTER (WHERE c.status = 'revoked') AS revoked,
            count(*) FILTER (WHERE c.status = 'valid' AND c.not_after <= $2) AS expired,
            count(*) FILTER (WHERE c.status = 'valid' AND c.not_after > $2 AND ic.replaced_at IS NULL) AS outstanding
-         FROM incident_certificates ic JOIN certificates c ON c.serial = ic.serial
+         FROM incident_certificates ic JOIN certificates c ON c.serial = ic.serial COLLATE "default"
          WHERE ic.incident_id = $1
          GROUP BY ic.group_name),
        blocked AS (SELECT group_name, count(*) AS n FROM incident_blocks WHERE incident_id = $1 GROUP BY group_name)
@@ -331,7 +338,7 @@ export class IncidentRepository {
          FROM incident_certificates ic WHERE ic.incident_id = $1 AND ic.replaced_at IS NOT NULL GROUP BY 2
        UNION ALL
        SELECT 'revoked', ${bucket('c.revoked_at')}, count(*)::int
-         FROM incident_certificates ic JOIN certificates c ON c.serial = ic.serial
+         FROM incident_certificates ic JOIN certificates c ON c.serial = ic.serial COLLATE "default"
          WHERE ic.incident_id = $1 AND c.status = 'revoked' GROUP BY 2
        UNION ALL
        SELECT 'blocked', ${bucket('b.at')}, count(*)::int FROM incident_blocks b WHERE b.incident_id = $1 GROUP BY 2`,
@@ -364,7 +371,7 @@ export class IncidentRepository {
     }>(
       `SELECT ic.serial, ic.group_name, ic.issuer_id, ic.not_after, ic.short_lived, ic.replaced_by, ic.replaced_at, c.status, c.revoked_at, c.identifiers
        FROM incident_certificates ic
-       CROSS JOIN LATERAL (SELECT status, revoked_at, identifiers, not_after FROM certificates WHERE serial = ic.serial OFFSET 0) AS c
+       CROSS JOIN LATERAL (SELECT status, revoked_at, identifiers, not_after FROM certificates WHERE serial = ic.serial COLLATE "default" OFFSET 0) AS c
        WHERE ic.incident_id = $1 AND ic.serial > $2 AND $4::timestamptz IS NOT NULL AND ${state === undefined ? 'true' : where[state]}
        ORDER BY ic.serial LIMIT $3`,
       [incidentId, after, page.limit + 1, now],
@@ -444,7 +451,7 @@ export class IncidentRepository {
            )::text, $2
          FROM i JOIN incident_certificates ic ON ic.incident_id = i.id
          CROSS JOIN LATERAL (SELECT 'evt_' || substr(md5(i.id || ':' || ic.serial), 1, 22) AS id) AS e
-         CROSS JOIN LATERAL (SELECT account_id, identifiers, not_before, profile, labels FROM certificates WHERE serial = ic.serial OFFSET 0) AS c
+         CROSS JOIN LATERAL (SELECT account_id, identifiers, not_before, profile, labels FROM certificates WHERE serial = ic.serial COLLATE "default" OFFSET 0) AS c
          ON CONFLICT ON CONSTRAINT notification_events_once DO NOTHING
          RETURNING id, type, group_name),
        deliveries AS (
