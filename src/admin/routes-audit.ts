@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditFilter } from '../core/audit.js';
+import { auditEntryFields, type AuditEntry, type AuditFilter } from '../core/audit.js';
 import { CaError } from '../core/errors.js';
 import { ADMIN_PREFIX, type AdminCall, type AdminRoute } from './route.js';
 import { page, query } from './schemas.js';
@@ -32,18 +32,7 @@ const auditEntrySchema: Schema = {
 };
 
 function renderAuditEntry(entry: AuditEntry): Record<string, unknown> {
-  return {
-    id: entry.id,
-    at: entry.at.toISOString(),
-    actor: entry.actor,
-    action: entry.action,
-    subject: entry.subject,
-    outcome: entry.outcome,
-    ...(entry.requestId === undefined ? {} : { requestId: entry.requestId }),
-    ...(entry.group === undefined ? {} : { group: entry.group }),
-    ...(entry.details === undefined ? {} : { details: JSON.parse(entry.details) as unknown }),
-    ...(entry.seal === undefined ? {} : { seal: { seq: entry.seal.seq, prevHash: entry.seal.prevHash, hash: entry.seal.hash } }),
-  };
+  return { ...auditEntryFields(entry), ...(entry.seal === undefined ? {} : { seal: { seq: entry.seal.seq, prevHash: entry.seal.prevHash, hash: entry.seal.hash } }) };
 }
 
 function timeParameter(call: AdminCall, name: 'from' | 'to'): Date | undefined {

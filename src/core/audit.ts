@@ -101,3 +101,22 @@ export interface AuditFilter {
   /** Only entries of these groups (a group administrator's scope); every entry when absent. */
   groups?: readonly string[];
 }
+
+/**
+ * An entry's own fields as JSON (the CLI's export and the admin API's list; each adds its chain position in
+ * its own shape). `details` is the stored JSON text parsed: JSON.stringify of it gives those exact bytes back
+ * (they were written by JSON.stringify), so the chain hash can be recomputed from either.
+ */
+export function auditEntryFields(entry: AuditEntry): Record<string, unknown> {
+  return {
+    id: entry.id,
+    at: entry.at.toISOString(),
+    actor: entry.actor,
+    action: entry.action,
+    subject: entry.subject,
+    outcome: entry.outcome,
+    ...(entry.requestId === undefined ? {} : { requestId: entry.requestId }),
+    ...(entry.group === undefined ? {} : { group: entry.group }),
+    ...(entry.details === undefined ? {} : { details: JSON.parse(entry.details) as unknown }),
+  };
+}

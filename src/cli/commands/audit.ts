@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import type { AuditEntry, AuditFilter } from '../../core/audit.js';
+import { auditEntryFields, type AuditEntry, type AuditFilter } from '../../core/audit.js';
 import { composeBase } from '../../compose.js';
 import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
@@ -109,24 +109,9 @@ async function exportEntries(config: Config, filter: AuditFilter): Promise<void>
   }
 }
 
-/**
- * An entry as exported. `details` is the stored JSON text parsed; JSON.stringify of it gives those exact
- * bytes back (they were written by JSON.stringify), so the chain hash can be recomputed from the export
- * (src/inventory/audit-chain.ts canonicalEntry).
- */
+/** An entry as exported: its fields, then its chain position flat (seq, prevHash, hash) once sealed. */
 function exportLine(entry: AuditEntry): Record<string, unknown> {
-  return {
-    id: entry.id,
-    at: entry.at.toISOString(),
-    actor: entry.actor,
-    action: entry.action,
-    subject: entry.subject,
-    outcome: entry.outcome,
-    ...(entry.requestId === undefined ? {} : { requestId: entry.requestId }),
-    ...(entry.group === undefined ? {} : { group: entry.group }),
-    ...(entry.details === undefined ? {} : { details: JSON.parse(entry.details) as unknown }),
-    ...(entry.seal === undefined ? {} : { seq: entry.seal.seq, prevHash: entry.seal.prevHash, hash: entry.seal.hash }),
-  };
+  return { ...auditEntryFields(entry), ...(entry.seal === undefined ? {} : { seq: entry.seal.seq, prevHash: entry.seal.prevHash, hash: entry.seal.hash }) };
 }
 
 /** An ISO 8601 date (midnight UTC) or date-time with Z or an offset. */
