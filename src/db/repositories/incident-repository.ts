@@ -234,14 +234,23 @@ export class IncidentRepository {
   async recordReplacements(items: readonly { serial: string; replaces?: string; at: Date }[]): Promise<{ incidentId: string; serial: string; replacedBy: string }[]> {
     if (items.length === 0) return [];
     const { rows } = await this.db.query<{ incident_id: string; serial: string; replaced_by: string }>(
-      `WITH n AS (
+      // Driven by the new certificates, each replaced one found by its serial (keyed-joins.ts). Written as a
+      // join of incident_certificates with the new certificates, the planner went the other way while the
+      // table's statistics were those of before an incident's declaration: every member of the open
+      // incidents read, and the certificates' lookups run again for each (380 ms for six issuances against
+      // an incident of 10,000, on every issuance while it was open).
+      `WITH n AS MATERIALIZED (
          SELECT x.serial, x.at, coalesce(x.replaces, c.predecessor_serial) AS old
          FROM unnest($1::text[], $2::text[], $3::text[]) AS x (serial, replaces, at)
-         CROSS JOIN LATERAL (SELECT predecessor_serial FROM certificates WHERE serial = x.serial OFFSET 0) AS c)
-       UPDATE incident_certificates ic SET replaced_by = n.serial, replaced_at = n.at::timestamptz
-       FROM n
-       WHERE ic.serial = n.old AND ic.replaced_by IS NULL
-         AND ic.incident_id IN (SELECT id FROM incidents WHERE closed_at IS NULL)
+         CROSS JOIN LATERAL (SELECT predecessor_serial FROM certificates WHERE serial = x.serial OFFSET 0) AS c),
+       t AS MATERIALIZED (
+         SELECT m.incident_id, m.serial AS old, n.serial, n.at
+         FROM n CROSS JOIN LATERAL (
+           SELECT incident_id, serial FROM incident_certificates
+           WHERE serial = n.old AND replaced_by IS NULL AND incident_id IN (SELECT id FROM incidents WHERE closed_at IS NULL) OFFSET 0) AS m)
+       UPDATE incident_certificates ic SET replaced_by = t.serial, replaced_at = t.at::timestamptz
+       FROM t
+       WHERE ic.incident_id = t.incident_id AND ic.serial = t.old AND ic.replaced_by IS NULL
        RETURNING ic.incident_id, ic.serial, ic.replaced_by`,
       [items.map((i) => i.serial), items.map((i) => i.replaces ?? null), items.map((i) => i.at.toISOString())],
     );
