@@ -13,8 +13,9 @@
  *    when it differs (what a connection keeps after five runs of a prepared statement). The label queries
  *    (migration 0018's certificate_labels) cover both sorts both ways, pages deep into the cursor (taken at a
  *    sampled row of the label's own walk), status and group filters, two labels and counts.
- * 4. Export: 1,000,000 rows as CSV through CertificateInventory.export in a fresh child process (so its peak
- *    RSS is the export's): rows/s and peak RSS.
+ * 4. Export: 1,000,000 valid certificates as CSV through the server's inventory in a fresh child process
+ *    (so its peak RSS is the export's), without sort (one snapshot in storage order) and sorted by notAfter
+ *    (keyset pages): rows/s, peak RSS and the CPU per row of the exporter and of its PostgreSQL backends.
  * The load average is printed before and after (the machine is shared).
  *
  *   BENCH_INVENTORY_SAMPLES (default 200)   BENCH_INVENTORY_EXPORT_ROWS (default 1000000)
@@ -33,6 +34,7 @@ import { openPgDatabase } from '../src/db/pg-database.js';
 import { CertificateSearchRepository } from '../src/db/repositories/certificate-search-repository.js';
 import { parseFilter, parseSearch, encodeSearchCursor, type FilterParameters } from '../src/inventory/certificate-filter.js';
 import { CertificateInventory } from '../src/inventory/certificate-inventory.js';
+import { inventoryOf } from '../src/compose-inventory.js';
 import { GROUPS, groupName, NOW, prng, seed, SEED_VERSION } from './inventory-seed.js';
 
 const sh = promisify(execFile);
@@ -383,11 +385,16 @@ async function runQueries(url: string): Promise<void> {
   await db.close();
 }
 
-/** The export child: CSV of EXPORT_ROWS valid certificates, soonest expiry first; prints a JSON report. */
-async function exportChild(url: string, rows: number): Promise<void> {
+/**
+ * The export child: CSV of EXPORT_ROWS valid certificates through the server's inventory (inventoryOf), with
+ * `sort` (soonest expiry first, page by page) or without (no particular order, one snapshot); prints a JSON
+ * report.
+ */
+async function exportChild(url: string, rows: number, sorted: boolean): Promise<void> {
+  // One connection: the backend measured below is the one every statement of the export runs on.
   const db = await openPgDatabase(url, { poolSize: 1 });
-  const inventory = new CertificateInventory({ store: new CertificateSearchRepository(db), clock: new FakeClock(NOW) });
-  const { filter, sort } = parseFilter({ status: 'valid', sort: 'notAfter' });
+  const inventory = inventoryOf(db, new FakeClock(NOW));
+  const parameters = sorted ? { status: 'valid', sort: 'notAfter' } : { status: 'valid' };
   const rssBefore = process.memoryUsage().rss;
   const backend = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
   const backendBefore = await backendCpuMs(backend);
@@ -395,7 +402,7 @@ async function exportChild(url: string, rows: number): Promise<void> {
   const started = performance.now();
   let lines = -1;
   let bytes = 0;
-  for await (const chunk of inventory.export('all', filter, sort, 'csv')) {
+  for await (const chunk of inventory.exportParameters('all', parameters, 'csv')) {
     bytes += Buffer.byteLength(chunk);
     for (let i = chunk.indexOf('\n'); i >= 0; i = chunk.indexOf('\n', i + 1)) lines++;
     if (lines >= rows) break;
@@ -408,7 +415,7 @@ async function exportChild(url: string, rows: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--export-child') return exportChild(process.argv[3]!, Number(process.argv[4]));
+  if (process.argv[2] === '--export-child') return exportChild(process.argv[3]!, Number(process.argv[4]), process.argv[5] === 'sorted');
   const rows = rowsArgument();
   console.log(`bench:inventory — ${rows} certificates; ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; load average ${load()}`);
   const url = await ensureSeeded(rows);
@@ -428,9 +435,9 @@ async function main(): Promise<void> {
 
   await runQueries(url);
 
-  if (EXPORT_ROWS > 0) {
-    console.log(`\nExport: ${EXPORT_ROWS} rows as CSV in a fresh process (load average ${load()})`);
-    const { stdout } = await sh(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--export-child', url, String(EXPORT_ROWS)], { maxBuffer: 1 << 20 });
+  for (const sorted of EXPORT_ROWS > 0 ? [false, true] : []) {
+    console.log(`\nExport: ${EXPORT_ROWS} valid certificates as CSV, ${sorted ? 'sort=notAfter (page by page)' : 'no sort (one snapshot, storage order)'}, in a fresh process (load average ${load()})`);
+    const { stdout } = await sh(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--export-child', url, String(EXPORT_ROWS), sorted ? 'sorted' : 'unordered'], { maxBuffer: 1 << 20 });
     const report = JSON.parse(stdout) as { rows: number; bytes: number; seconds: number; rssBefore: number; peakRss: number; clientCpuMs: number; backendCpuMs: number };
     console.log(
       `  ${report.rows} rows, ${mb(report.bytes)} in ${report.seconds.toFixed(1)} s: ${Math.round(report.rows / report.seconds)} rows/s; ` +

@@ -13,7 +13,6 @@ import { AccountRepository } from './db/repositories/account-repository.js';
 import { AdminOperatorRepository } from './db/repositories/admin-operator-repository.js';
 import { AdminTokenRepository } from './db/repositories/admin-token-repository.js';
 import { CertificateRepository } from './db/repositories/certificate-repository.js';
-import { CertificateSearchRepository } from './db/repositories/certificate-search-repository.js';
 import { EabRepository } from './db/repositories/eab-repository.js';
 import { buildAdminApp } from './http/admin-app.js';
 import { httpLimits } from './http/listener-limits.js';
@@ -23,7 +22,7 @@ import { AdminAccess } from './inventory/admin-access.js';
 import { AdminTokenService } from './inventory/admin-tokens.js';
 import { AuthFailureLimiter } from './inventory/auth-failures.js';
 import { CertificateAdmin, type AdminRevoker } from './inventory/certificate-admin.js';
-import { CertificateInventory } from './inventory/certificate-inventory.js';
+import { inventoryOf } from './compose-inventory.js';
 import type { StoreAccess } from './inventory/change-with-event.js';
 import { EabAdmin } from './inventory/eab-admin.js';
 import type { IncidentService } from './inventory/incident-service.js';
@@ -100,7 +99,7 @@ export function composeAdmin(deps: {
     }),
     accounts: new AccountAdmin({ access: access(db, (q) => new AccountRepository(q)), events }),
     inventory: deps.inventory,
-    search: new CertificateInventory({ store: new CertificateSearchRepository(db), clock }),
+    search: inventoryOf(db, clock),
     incidents,
     audit: deps.audit,
     clock,

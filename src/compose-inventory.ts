@@ -8,6 +8,8 @@ import type { Database, Queryable } from './db/database.js';
 import { AccountActivityRepository } from './db/repositories/account-activity-repository.js';
 import { CertificateLabelRepository } from './db/repositories/certificate-label-repository.js';
 import { CertificateRepository } from './db/repositories/certificate-repository.js';
+import { CertificateSearchRepository } from './db/repositories/certificate-search-repository.js';
+import { snapshotExportOf } from './db/repositories/certificate-snapshot-export.js';
 import { HealthRepository } from './db/repositories/health-repository.js';
 import { LineageRepository } from './db/repositories/lineage-repository.js';
 import { NotificationOutboxRepository } from './db/repositories/notification-outbox-repository.js';
@@ -15,6 +17,7 @@ import { SubjectKeyRepository } from './db/repositories/subject-key-repository.j
 import { WebhookRepository } from './db/repositories/webhook-repository.js';
 import type { SecretBox } from './keys/secret-box.js';
 import { AccountActivity } from './inventory/account-activity.js';
+import { CertificateInventory } from './inventory/certificate-inventory.js';
 import { CertificateLabels } from './inventory/certificate-labels.js';
 import type { StoreAccess } from './inventory/change-with-event.js';
 import { DETECT_INTERVAL_MS, HealthDetector } from './inventory/health-detector.js';
@@ -51,6 +54,12 @@ function configuredPolicy(config: Config): NetworkPolicy {
 }
 
 /** The inventory's services, and how its jobs are registered once the CA and the network policy exist. */
+/** The certificate inventory (search, counts, exports) over `db`, with its unordered export where it has one. */
+export function inventoryOf(db: Database, clock: Clock): CertificateInventory {
+  const unordered = snapshotExportOf(db);
+  return new CertificateInventory({ store: new CertificateSearchRepository(db), clock, ...(unordered ? { unordered } : {}) });
+}
+
 export interface InventoryWiring {
   services: InventoryServices;
   registerJobs(deps: { jobs: JobRunner; policy: NetworkPolicy; trusted: () => string[] }): { detector: HealthDetector; deliverer: WebhookDeliverer };

@@ -33,6 +33,12 @@ const FILTERS: Record<string, Schema> = {
   sort: text('notAfter, -notAfter, issuedAt or -issuedAt (default: newest first); a leading - is descending'),
 };
 
+/** An export's `sort`: optional, and without it the rows come in no particular order (the fastest read). */
+const EXPORT_FILTERS: Record<string, Schema> = {
+  ...FILTERS,
+  sort: text('notAfter, -notAfter, issuedAt or -issuedAt; a leading - is descending. Without it, no particular order (on PostgreSQL one snapshot, read in storage order: several times faster)'),
+};
+
 const PAGING: Record<string, Schema> = {
   cursor: text('the `next` of the previous page (opaque; only valid with the same filters and sort)'),
   limit: text('page size, 1-500 (default 100)'),
@@ -118,7 +124,7 @@ function exportRoute(format: ExportFormat, contentType: string): AdminRoute {
     tag: 'certificates',
     action: 'certificate.list',
     produces: contentType,
-    schema: { querystring: openQuery(FILTERS), response: { type: 'string' } },
+    schema: { querystring: openQuery(EXPORT_FILTERS), response: { type: 'string' } },
     handle: async (call: AdminCall, s: AdminServices): Promise<AdminOutcome> => ({
       stream: await primed(s.search.exportParameters(call.scope, call.query, format)),
       contentType,

@@ -3,12 +3,11 @@ import { request as httpRequest } from 'node:http';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { composeBase } from '../../compose.js';
+import { inventoryOf } from '../../compose-inventory.js';
 import type { Config } from '../../config/config.js';
 import { CaError } from '../../core/errors.js';
-import { CertificateSearchRepository } from '../../db/repositories/certificate-search-repository.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../../core/certificate-export.js';
 import { parameterNames } from '../../inventory/certificate-filter.js';
-import { CertificateInventory } from '../../inventory/certificate-inventory.js';
 import { openAdminClient } from '../admin-client.js';
 import { adminSocketPath, socketServed } from '../admin-socket.js';
 
@@ -106,7 +105,7 @@ async function exportCommand(config: Config, parameters: Record<string, string |
   const base = await composeBase(config);
   try {
     // The local operator (as on the socket): every group.
-    const inventory = new CertificateInventory({ store: new CertificateSearchRepository(base.db), clock: base.clock });
+    const inventory = inventoryOf(base.db, base.clock);
     await write(inventory.exportParameters('all', parameters, format as ExportFormat));
   } finally {
     await base.close();

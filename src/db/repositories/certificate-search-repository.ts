@@ -247,7 +247,7 @@ function concatSql(parts: readonly ({ literal: string } | { sql: string })[]): s
  * after the LIMIT, for the page's rows only, whatever plan the page has; the laterals compute the labels'
  * text, names and labels once per row (OFFSET 0 keeps the planner from copying them into every use).
  */
-function exportLinesSql(inner: string, page: { now: Date; order: SearchOrder; format: ExportFormat }, p: Params): string {
+function exportLinesSql(inner: string, page: { now: Date; order: SearchOrder | undefined; format: ExportFormat }, p: Params): string {
   const values = exportValues(p.add(page.now));
   const parts: ({ literal: string } | { sql: string })[] = [];
   CSV_COLUMNS.forEach((column, i) => {
@@ -263,12 +263,32 @@ function exportLinesSql(inner: string, page: { now: Date; order: SearchOrder; fo
     }
   });
   parts.push({ literal: page.format === 'csv' ? '\r\n' : '}\n' });
-  const direction = page.order.descending ? 'DESC' : 'ASC';
-  return `SELECT ${concatSql(parts)} AS line, p.serial, date_part('epoch', p.k) AS at
-    FROM (${inner}) AS p
+  const rendered = `FROM (${inner}) AS p
     CROSS JOIN LATERAL (SELECT p.labels::text AS t OFFSET 0) AS j
-    CROSS JOIN LATERAL (SELECT ${namesSql(page.format)} AS names, ${labelsSql(page.format)} AS labels OFFSET 0) AS x
+    CROSS JOIN LATERAL (SELECT ${namesSql(page.format)} AS names, ${labelsSql(page.format)} AS labels OFFSET 0) AS x`;
+  if (page.order === undefined) return `SELECT ${concatSql(parts)} AS line ${rendered}`;
+  const direction = page.order.descending ? 'DESC' : 'ASC';
+  return `SELECT ${concatSql(parts)} AS line, p.serial, date_part('epoch', p.k) AS at ${rendered}
     ORDER BY p.k ${direction}, p.serial ${direction}`;
+}
+
+/**
+ * An export in no particular order, as one statement (certificate-snapshot-export.ts runs it through a
+ * cursor in one snapshot): the rows matching `criteria`, each rendered as its line (exportLinesSql), read
+ * however the planner finds cheapest — the table in its storage order for a broad selection, an index for
+ * a narrow one. No sort index is walked: in a sort order each row is a random read of the heap, which at ten
+ * million certificates held the sorted export to about 26,000 rows/s (docs/benchmarks.md). Names and
+ * suffixes through certificate_names, labels as containment on the row, a group-admin's groups as an
+ * equality or ANY, as in search. Undefined when nothing can match.
+ */
+export function unorderedExportSql(criteria: SearchCriteria, now: Date, format: ExportFormat): { sql: string; values: unknown[] } | undefined {
+  const p = new Params();
+  const where = conditions(criteria, now, p);
+  if (where === undefined) return undefined;
+  const names = nameConditions(criteria, p);
+  if (names.length > 0) where.push(`c.serial IN (SELECT n.serial FROM certificate_names n WHERE ${names.join(' AND ')})`);
+  const inner = `SELECT ${EXPORT_SOURCE} FROM certificates c ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`;
+  return { sql: exportLinesSql(inner, { now, order: undefined, format }, p), values: p.values };
 }
 
 /** More names than this under a suffix: walk the sort order and check each row instead (broadSuffix). */

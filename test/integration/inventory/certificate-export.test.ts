@@ -4,7 +4,8 @@
  * the same rows, for certificates with awkward values (formula-like and separator-laden cells, quotes,
  * line breaks, backslashes, control characters, non-ASCII text, integer-like label keys, several names,
  * none, revoked, expired, no group, profile or account), in every sort order, through CertificateInventory
- * and page by page; and the cursor rule while rows are inserted between pages.
+ * and page by page; and the cursor rule while rows are inserted between pages. Without a sort, on PostgreSQL:
+ * the same lines in no particular order, from one snapshot (certificate-snapshot-export.ts).
  */
 import t from 'tap';
 
@@ -15,9 +16,10 @@ import type { Database } from '../../../src/db/database.js';
 import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { CertificateSearchRepository, type SearchCriteria, type SearchOrder } from '../../../src/db/repositories/certificate-search-repository.js';
+import { CertificateSnapshotExport, snapshotExportOf } from '../../../src/db/repositories/certificate-snapshot-export.js';
 import { IssuerRepository } from '../../../src/db/repositories/issuer-repository.js';
 import { parseFilter } from '../../../src/inventory/certificate-filter.js';
-import { CertificateInventory } from '../../../src/inventory/certificate-inventory.js';
+import { CertificateInventory, criteriaOf } from '../../../src/inventory/certificate-inventory.js';
 import { builders } from '../../helpers/builders.js';
 import { insertRootIssuer, withEachDatabase } from '../../helpers/databases.js';
 import { referenceExport } from '../../helpers/export-reference.js';
@@ -197,6 +199,66 @@ await withEachDatabase(t, async (t, db) => {
       t.ok(certificates.length > 0, JSON.stringify(parameters));
       for (const format of FORMATS) t.equal(await exported(inventory, parameters, format), referenceExport(format, now, certificates), `${format} ${JSON.stringify(parameters)}`);
     }
+  });
+
+  /** `text` is exactly `lines` in some order, each once (lines start with distinct serials). */
+  const permutationOf = (text: string, lines: readonly string[]): boolean =>
+    text.length === lines.reduce((n, line) => n + line.length, 0) && lines.every((line) => text.indexOf(line) >= 0 && text.indexOf(line) === text.lastIndexOf(line));
+  const linesOf = (format: ExportFormat, certificates: readonly IssuedCertificate[]): string[] =>
+    certificates.map((certificate) => referenceExport(format, now, [certificate]).replace(/^serial,.*?\r\n/, ''));
+
+  t.test('ok/without sort: on PostgreSQL every matching row once, in no particular order, from one snapshot; on PGlite sorted', async (t) => {
+    const unordered = snapshotExportOf(db);
+    if (db.driver === 'pglite') {
+      t.equal(unordered, undefined, 'the embedded database has no snapshot export (it would hold its only connection)');
+      return;
+    }
+    const fast = new CertificateInventory({ store: search, clock, unordered: unordered! });
+    const filters: Record<string, string>[] = [{}, { group: 'gamma' }, { status: 'revoked' }, { status: 'valid' }, { label: 'env:staging' }, { suffix: '.example' }, { name: 'a.example' }, { issuer: 'root' }, { profile: 'tls-server' }];
+    for (const parameters of filters) {
+      const { filter } = parseFilter(parameters);
+      const criteria = criteriaOf(filter, 'all', now)!;
+      const certificates = await mapped(search, criteria, now, ORDERS[0]!);
+      t.ok(certificates.length > 0, JSON.stringify(parameters));
+      for (const format of FORMATS) {
+        const text = await exported(fast, parameters, format);
+        const header = format === 'csv' ? `${referenceExport('csv', now, []).trimEnd()}\r\n` : '';
+        t.ok(text.startsWith(header), 'the header first');
+        t.ok(permutationOf(text.slice(header.length), linesOf(format, certificates)), `${format} ${JSON.stringify(parameters)}: the lines of the sorted export, each once`);
+      }
+    }
+    // A group-admin's scope is the query's: other groups' rows are never read.
+    const scoped: string[] = [];
+    for await (const chunk of fast.export(['gamma', 'beta'], {}, undefined, 'jsonl')) scoped.push(...chunk.trimEnd().split('\n').map((line) => (JSON.parse(line) as { group: string }).group));
+    t.same([...new Set(scoped)].sort(), ['beta', 'gamma'], 'a scope of two groups exports those two');
+    t.equal(await exported(fast, { sort: 'notAfter' }, 'csv'), referenceExport('csv', now, await mapped(search, {}, now, ORDERS[0]!)), 'with sort: that order');
+
+    // One snapshot, two lines a FETCH: rows stored and revoked while it is read change nothing in it.
+    const group = 'snapshot';
+    const existing: IssuedCertificate[] = [];
+    for (let i = 0; i < 7; i++) existing.push(await store(db, { group }));
+    const exporter = new CertificateSnapshotExport(db, { fetchRows: 2 });
+    let text = '';
+    let round = 0;
+    for await (const chunk of exporter.lines({ criteria: { groups: [group] }, now, format: 'csv' })) {
+      text += chunk;
+      if (round++ === 0) {
+        await store(db, { group });
+        await new CertificateRepository(db).revoke(existing[6]!.serial, now, 1);
+      }
+    }
+    t.ok(round > 3, 'read over several FETCHes');
+    t.ok(permutationOf(text, linesOf('csv', existing)), 'exactly the rows of the snapshot, each once, as they were (the revoked one still valid)');
+
+    // A consumer that stops early: the transaction ends and releases its locks before the return resolves.
+    const early = exporter.lines({ criteria: {}, now, format: 'csv' });
+    t.ok((await early.next()).value);
+    await early.return(undefined);
+    await db.transaction(async (tx) => {
+      await tx.query("SET LOCAL lock_timeout = '2s'");
+      await tx.query('LOCK TABLE certificates IN ACCESS EXCLUSIVE MODE');
+    });
+    t.pass('no export transaction holds certificates after the consumer stopped');
   });
 
   t.test('ok/a broad suffix (walked in sort order, checked on each row) exports the same lines', async (t) => {

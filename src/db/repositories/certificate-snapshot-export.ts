@@ -1,0 +1,54 @@
+import type { ExportFormat } from '../../core/certificate-export.js';
+import type { Database } from '../database.js';
+import { streamInTransaction } from '../transaction-stream.js';
+import { type SearchCriteria, unorderedExportSql } from './certificate-search-repository.js';
+
+/** Rows per FETCH: about 2 MB of lines, two of which are in memory at most (the one written, the next). */
+const FETCH_ROWS = 5000;
+
+/**
+ * An export in no particular order on PostgreSQL: one statement (unorderedExportSql) read through a cursor
+ * in a REPEATABLE READ, read-only transaction, FETCH_ROWS lines at a time at the consumer's pace. One
+ * snapshot, so every certificate that matched when the export began is written exactly once whatever is
+ * issued, revoked or relabelled meanwhile (DESIGN.md rule 9's cursor rule, kept without a cursor of our
+ * own). The transaction holds one pooled connection and PostgreSQL's horizon for the export's length: about
+ * ten seconds a million rows, or as long as a slow reader takes.
+ *
+ * Measured on the 10M-row bench estate (bench:inventory): see docs/benchmarks.md. Not for PGlite: the
+ * embedded database serves one connection, which an export would hold from every other request for its
+ * whole length; there exports walk a sort order page by page (CertificateInventory).
+ */
+export class CertificateSnapshotExport {
+  private readonly fetchRows: number;
+
+  /** `fetchRows`: rows per FETCH (FETCH_ROWS; tests lower it). */
+  constructor(
+    private readonly db: Database,
+    options: { fetchRows?: number } = {},
+  ) {
+    this.fetchRows = options.fetchRows ?? FETCH_ROWS;
+  }
+
+  lines(query: { criteria: SearchCriteria; now: Date; format: ExportFormat }): AsyncGenerator<string> {
+    const statement = unorderedExportSql(query.criteria, query.now, query.format);
+    return streamInTransaction<string>(this.db, async (tx, emit) => {
+      if (statement === undefined) return;
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      // Every row is read: plan for the whole result, not the first rows (the cursor default, 0.1).
+      await tx.query('SET LOCAL cursor_tuple_fraction = 1');
+      await tx.query(`DECLARE certificate_export NO SCROLL CURSOR FOR ${statement.sql}`, statement.values);
+      for (;;) {
+        const { rows } = await tx.query<{ line: string }>(`FETCH ${this.fetchRows} FROM certificate_export`);
+        if (rows.length === 0) return;
+        let chunk = '';
+        for (const row of rows) chunk += row.line;
+        await emit(chunk);
+      }
+    });
+  }
+}
+
+/** The unordered export of `db`, where it has one (PostgreSQL; see CertificateSnapshotExport for PGlite). */
+export function snapshotExportOf(db: Database): CertificateSnapshotExport | undefined {
+  return db.driver === 'pg' ? new CertificateSnapshotExport(db) : undefined;
+}
