@@ -17,7 +17,7 @@
  * bench started is stopped by PID, the database dropped and the token removed, whatever happens. The
  * machine is shared: the load average is printed before and after.
  *
- * Settings: BENCH_REVOKE_COUNT 100000, BENCH_CLIENTS 16, BENCH_DRILL 1, BENCH_ARI_SAMPLE 2000,
+ * Settings: BENCH_REVOKE_COUNT 100000, BENCH_CLIENTS 16 (0: no ACME load, the revocation alone), BENCH_DRILL 1, BENCH_ARI_SAMPLE 2000,
  * BENCH_TIMEOUT_SECONDS 1800; CHANCERY_TEST_PG_URL as for the tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,6 +29,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import { pidsServing, startCpuAccounting } from './cpu-accounting.js';
 import { caCertificateFactory } from '../src/ca/ca-certificate-factory.js';
 import { formatCertId, serialContentOctets } from '../src/core/cert-id.js';
 import { fromPem } from '../src/core/pem.js';
@@ -169,8 +170,8 @@ async function main(): Promise<void> {
   await seed(db, issuer.id, 'seeded', COUNT, new Date());
   console.log(`  seeded ${COUNT.toLocaleString('en')} certificates (group seeded) in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-  // ---- 1. revocation under ACME load ----
-  const acme = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'acme.ts')], {
+  // ---- 1. revocation under ACME load (BENCH_CLIENTS=0: alone, what the revocation itself costs) ----
+  const acme = CLIENTS === 0 ? undefined : spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'acme.ts')], {
     env: {
       ...process.env,
       BENCH_START: '',
@@ -185,16 +186,20 @@ async function main(): Promise<void> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  cleanups.push(() => stopByPid(acme, 'SIGINT'));
   let acmeOutput = '';
-  acme.stdout.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
-  acme.stderr.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
-  while (!/accounts created/.test(acmeOutput)) {
-    if (acme.exitCode !== null) throw new Error(`bench:acme exited:\n${acmeOutput}`);
-    remaining('waiting for bench:acme');
-    await sleep(200);
+  if (acme !== undefined) {
+    cleanups.push(() => stopByPid(acme, 'SIGINT'));
+    acme.stdout.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
+    acme.stderr.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
+    while (!/accounts created/.test(acmeOutput)) {
+      if (acme.exitCode !== null) throw new Error(`bench:acme exited:\n${acmeOutput}`);
+      remaining('waiting for bench:acme');
+      await sleep(200);
+    }
+    await sleep(6_000); // its warm-up: the measured window starts now
   }
-  await sleep(6_000); // its warm-up: the measured window starts now
+  const databaseName = new URL(database.url).pathname.slice(1);
+  const cpu = startCpuAccounting({ processes: { chancery: () => [server.child.pid!], database: () => pidsServing(databaseName) } });
   const loadBefore = load();
   started = performance.now();
   const declared = await admin<{ incident: { id: string; affected: number } }>(socket, 'POST', '/incidents', {
@@ -214,8 +219,11 @@ async function main(): Promise<void> {
   }
   const revokeSeconds = (performance.now() - started) / 1000;
   const loadDuring = load();
-  process.kill(acme.pid!, 'SIGUSR2');
-  await once(acme, 'exit');
+  const used = cpu();
+  if (acme !== undefined) {
+    process.kill(acme.pid!, 'SIGUSR2');
+    await once(acme, 'exit');
+  }
   const issuances = /issuances:\s+(\d+) in ([\d.]+) s = ([\d.]+) issuances\/s/.exec(acmeOutput);
   const latency = /p50 (\d+) ms, p99 (\d+) ms/.exec(acmeOutput);
   const failures = /failures:\s+(\d+)/.exec(acmeOutput)?.[1];
@@ -229,7 +237,14 @@ async function main(): Promise<void> {
   console.log(`  declared in ${declareSeconds.toFixed(1)} s; every certificate revoked, OCSP re-signed and the CRL published ${revokeSeconds.toFixed(1)} s after the declaration`);
   console.log(`  = ${(COUNT / revokeSeconds).toFixed(0)} revocations/s (goal: ${COUNT.toLocaleString('en')} within ${COUNT >= 1_000_000 ? '600' : '60'} s)`);
   console.log(`  checked: ${check[0]!.revoked} revoked, ${check[0]!.ocsp} revoked OCSP responses signed, latest CRL ${crl[0]?.entries ?? '?'} entries; run ${run!.revoked}/${run!.total}`);
-  console.log(`  bench:acme alongside: ${issuances?.[3] ?? '?'} issuances/s (${issuances?.[1] ?? '?'} in ${issuances?.[2] ?? '?'} s), p50 ${latency?.[1] ?? '?'} ms, p99 ${latency?.[2] ?? '?'} ms (goal < 1000), failures ${failures ?? '?'}`);
+  if (used !== undefined) {
+    const perRevocation = (ms: number): string => `${((1000 * ms) / COUNT).toFixed(0)} µs`;
+    console.log(
+      `  CPU over that window${acme === undefined ? '' : ' (the issuances alongside included)'}: Chancery ${(used.ms.chancery! / 1000).toFixed(1)} s = ${perRevocation(used.ms.chancery!)} per revocation, ` +
+        `PostgreSQL ${(used.ms.database! / 1000).toFixed(1)} s = ${perRevocation(used.ms.database!)}; machine ${((used.machineBusy ?? 0) * 100).toFixed(0)} % busy`,
+    );
+  }
+  if (acme !== undefined) console.log(`  bench:acme alongside: ${issuances?.[3] ?? '?'} issuances/s (${issuances?.[1] ?? '?'} in ${issuances?.[2] ?? '?'} s), p50 ${latency?.[1] ?? '?'} ms, p99 ${latency?.[2] ?? '?'} ms (goal < 1000), failures ${failures ?? '?'}`);
   console.log(`  load average before ${loadBefore}, at the end ${loadDuring}`);
 
   if (!DRILL) return;
