@@ -5,7 +5,7 @@ import { readTlv } from './der/der-reader.js';
 import { distributionPointName, extension } from './extensions.js';
 import type { IssuerContext } from './issuer-context.js';
 import { OID } from './oids.js';
-import { verifySignature } from './signature-verifier.js';
+import { verifySignature } from '../core/signature-verifier.js';
 
 export type { CrlEntry, CrlEntryColumns } from './crl-entries.js';
 

@@ -37,7 +37,7 @@ import {
 } from './der/der-writer.js';
 import { parseOcspRequest, type OcspHashAlgorithm } from './ocsp-request.js';
 import { OID } from './oids.js';
-import { verifySignature } from './signature-verifier.js';
+import { verifySignature } from '../core/signature-verifier.js';
 
 export type { OcspHashAlgorithm } from './ocsp-request.js';
 
@@ -115,6 +115,8 @@ export interface OcspResponderMaterial {
   /** certs [0]: the responder certificate, so clients can check the delegation (RFC 6960 §4.2.2.2). */
   certsDer: Der;
   verifyKey: KeyObject;
+  /** The responder certificate's SubjectPublicKeyInfo (DER): what a batch's signatures are verified with. */
+  verifySpki: Buffer;
 }
 
 export function prepareResponder(signer: Signer, certificateDer: Uint8Array): OcspResponderMaterial {
@@ -132,6 +134,7 @@ export function prepareResponder(signer: Signer, certificateDer: Uint8Array): Oc
     signatureAlgorithmDer: signatureAlgorithmIdentifier(signer.algorithm),
     certsDer: explicit(0, sequence(Buffer.from(certificateDer))),
     verifyKey: createPublicKey({ key: parsed.spki, format: 'der', type: 'spki' }),
+    verifySpki: parsed.spki,
   };
 }
 
@@ -215,6 +218,29 @@ export function responseDataDer(responder: OcspResponderMaterial, input: OcspRes
  * certificate: a client checks the signature with a certificate that must still be valid then.
  */
 export async function signOcspResponse(responder: OcspResponderMaterial, input: OcspResponseInput): Promise<Der> {
+  const tbs = checkedResponseData(responder, input);
+  const signature = await responder.signer.sign(tbs);
+  if (!verifySignature(responder.signer.algorithm, responder.verifyKey, tbs, signature)) {
+    throw new CaError('keyStore', `OCSP signature by key "${responder.signer.name}" failed verification with the responder public key`);
+  }
+  return successfulResponse(responder, tbs, signature);
+}
+
+/**
+ * Many responses of one responder (a bulk revocation's): built, then signed as one batch where the signer
+ * can (Signer.signMany: a PKCS#11 key signs off the event loop, each signature verified there with the
+ * responder certificate's key, as signOcspResponse verifies it here), else one by one. Fails as a whole.
+ */
+export async function signOcspResponses(responder: OcspResponderMaterial, inputs: readonly OcspResponseInput[]): Promise<Der[]> {
+  if (responder.signer.signMany === undefined) return Promise.all(inputs.map((input) => signOcspResponse(responder, input)));
+  const tbs = inputs.map((input) => checkedResponseData(responder, input));
+  const signatures = await responder.signer.signMany(tbs, responder.verifySpki);
+  if (signatures.length !== tbs.length) throw new CaError('keyStore', `key "${responder.signer.name}" returned ${signatures.length} signatures for ${tbs.length} responses`);
+  return tbs.map((data, i) => successfulResponse(responder, data, signatures[i]!));
+}
+
+/** The ResponseData of `input`, after the checks every response passes. */
+function checkedResponseData(responder: OcspResponderMaterial, input: OcspResponseInput): Der {
   if (input.nextUpdate !== undefined && input.nextUpdate.getTime() < input.thisUpdate.getTime()) {
     throw new CaError('serverInternal', 'OCSP nextUpdate is before thisUpdate');
   }
@@ -222,11 +248,11 @@ export async function signOcspResponse(responder: OcspResponderMaterial, input: 
     throw new CaError('caState', `OCSP responder certificate of key "${responder.signer.name}" is not valid at ${input.producedAt.toISOString()}`);
   }
   if (input.nonce !== undefined && input.nonce.length === 0) throw new CaError('serverInternal', 'empty OCSP nonce extnValue');
-  const tbs = responseDataDer(responder, input);
-  const signature = await responder.signer.sign(tbs);
-  if (!verifySignature(responder.signer.algorithm, responder.verifyKey, tbs, signature)) {
-    throw new CaError('keyStore', `OCSP signature by key "${responder.signer.name}" failed verification with the responder public key`);
-  }
+  return responseDataDer(responder, input);
+}
+
+/** OCSPResponse { successful, BasicOCSPResponse { tbs, signature, certs } } (RFC 6960 §4.2.1). */
+function successfulResponse(responder: OcspResponderMaterial, tbs: Der, signature: Uint8Array): Der {
   const basic = sequence(tbs, responder.signatureAlgorithmDer, bitString(signature), responder.certsDer);
   return sequence(
     tlv(TAG.ENUMERATED, Buffer.from([OCSP_RESPONSE_STATUS.successful])),
@@ -243,6 +269,7 @@ export const ocspCodec = {
   issuerCertIdHashes,
   prepareResponder,
   signOcspResponse,
+  signOcspResponses,
   ocspErrorResponse,
   serialNumberOctets,
 };

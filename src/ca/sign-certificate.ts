@@ -2,7 +2,7 @@ import { CaError } from '../core/errors.js';
 import type { Signer } from '../keys/signer.js';
 import type { KeyObject } from 'node:crypto';
 import { bitString, sequence, type Der } from './der/der-writer.js';
-import { verifySignature } from './signature-verifier.js';
+import { verifySignature } from '../core/signature-verifier.js';
 
 /**
  * Signs exactly the TBS that was checked and verifies the result with the issuer's public key before

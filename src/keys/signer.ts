@@ -13,6 +13,12 @@ export interface Signer {
   /** SubjectPublicKeyInfo, DER. */
   readonly publicKey: Uint8Array;
   sign(tbs: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Optional: many signatures at once, for bulk work (a bulk revocation's OCSP responses), where a device
+   * can sign off the event loop (PKCS#11: pkcs11/batch-signing-worker.ts). Each signature is verified with
+   * `verifyKey` (a SubjectPublicKeyInfo, DER) before any is returned; one that fails fails the batch.
+   */
+  signMany?(tbs: readonly Uint8Array[], verifyKey: Uint8Array): Promise<Uint8Array[]>;
 }
 
 export interface KeySpec {

@@ -136,7 +136,7 @@ export interface OcspInstance {
 export interface OcspSourceDeps {
   /** Needed to acknowledge revocations and to wait for acknowledgements; without it (a CLI run) neither happens. */
   instance?: OcspInstance;
-  codec: Pick<OcspCodec, 'parseOcspRequest' | 'issuerCertIdHashes' | 'signOcspResponse' | 'ocspErrorResponse' | 'serialNumberOctets'>;
+  codec: Pick<OcspCodec, 'parseOcspRequest' | 'issuerCertIdHashes' | 'signOcspResponse' | 'signOcspResponses' | 'ocspErrorResponse' | 'serialNumberOctets'>;
   store: OcspResponseStore;
   responders: { current(issuerId: string): ActiveResponder | undefined };
   /** The issuing CAs answered for; a CertID naming any other issuer is `unauthorized`. */
@@ -401,31 +401,28 @@ export class OcspSource {
 
   /**
    * A bulk revocation's chunk, inside its transaction: re-signs the revoked responses of every certificate
-   * of the chunk (signatures in parallel, over the HSM's session pool), stores them in one statement and
-   * announces the chunk with one NOTIFY naming its serial range — one cache invalidation per chunk on every
-   * instance, not one per certificate. A response that cannot be signed is stored without bytes, as in
-   * beforeRevocationCommit, and answered live until the refresher fills it in.
+   * of the chunk (one batch per issuer: signBatch), stores them in one statement and announces the chunk
+   * with one NOTIFY naming its serial range — one cache invalidation per chunk on every instance, not one
+   * per certificate. Responses that cannot be signed are stored without bytes, as in
+   * beforeRevocationCommit, and answered live until the refresher fills them in.
    */
   async beforeBulkRevocationCommit(scope: OcspBulkScope, certificates: readonly CertificateFacts[], chunk: { key: string; first: string; last: string }): Promise<void> {
     if (certificates.length === 0) return;
     const now = this.deps.clock.now();
-    let failures = 0;
-    let firstError: unknown;
-    const records = await Promise.all(
-      certificates.map(async (certificate): Promise<StoredResponse> => {
-        const issuer = this.issuersById.get(certificate.issuerId);
-        try {
-          if (issuer === undefined) throw new CaError('caState', `issuer ${certificate.issuerId} is not served by OCSP here`);
-          const signed = await this.sign(issuer.id, statusOf(certificate), this.certId(issuer, 'sha1', certificate.serial), now);
-          return this.record(certificate, signed, now);
-        } catch (error) {
-          failures += 1;
-          firstError ??= error;
-          return { serial: certificate.serial, issuerId: certificate.issuerId, status: 'revoked', thisUpdate: now, nextUpdate: now, refreshAfter: now, updatedAt: now };
+    const byIssuer = new Map<string, CertificateFacts[]>();
+    for (const certificate of certificates) byIssuer.set(certificate.issuerId, [...(byIssuer.get(certificate.issuerId) ?? []), certificate]);
+    const records: StoredResponse[] = [];
+    for (const [issuerId, ofIssuer] of byIssuer) {
+      try {
+        const signed = await this.signBatch(issuerId, ofIssuer, now);
+        ofIssuer.forEach((certificate, i) => records.push(this.record(certificate, signed[i]!, now)));
+      } catch (error) {
+        this.deps.logger?.error({ err: error, issuerId, failures: ofIssuer.length, first: chunk.first, last: chunk.last }, 'signing revoked OCSP responses failed; they will be signed on request');
+        for (const certificate of ofIssuer) {
+          records.push({ serial: certificate.serial, issuerId, status: 'revoked', thisUpdate: now, nextUpdate: now, refreshAfter: now, updatedAt: now });
         }
-      }),
-    );
-    if (failures > 0) this.deps.logger?.error({ err: firstError, failures, first: chunk.first, last: chunk.last }, 'signing revoked OCSP responses failed; they will be signed on request');
+      }
+    }
     await scope.putMany(records);
     await scope.notify(`revoked-range ${chunk.first} ${chunk.last} ${chunk.key}`);
   }
@@ -661,6 +658,25 @@ export class OcspSource {
       ...(nonce === undefined ? {} : { nonce }),
     });
     return { der, thisUpdate: now, nextUpdate, generation: responder.generation };
+  }
+
+  /**
+   * The responses of many certificates of one issuer, as sign() makes each, signed as one batch
+   * (ca/ocsp-response.ts signOcspResponses: off the event loop where the key can, so the ACME requests
+   * served meanwhile do not wait behind a thousand signatures). Fails as a whole.
+   */
+  private async signBatch(issuerId: string, certificates: readonly CertificateFacts[], at: Date): Promise<Signed[]> {
+    const issuer = this.issuersById.get(issuerId);
+    if (issuer === undefined) throw new CaError('caState', `issuer ${issuerId} is not served by OCSP here`);
+    const responder = this.deps.responders.current(issuerId);
+    if (responder === undefined) throw new CaError('caState', `no usable OCSP responder certificate for issuer ${issuerId}`);
+    const now = new Date(Math.floor(at.getTime() / 1000) * 1000);
+    const nextUpdate = new Date(Math.min(now.getTime() + this.deps.settings.validityMs, responder.notAfter.getTime()));
+    const ders = await this.deps.codec.signOcspResponses(
+      responder.material,
+      certificates.map((certificate) => ({ certId: this.certId(issuer, 'sha1', certificate.serial), status: statusOf(certificate), thisUpdate: now, nextUpdate, producedAt: now })),
+    );
+    return ders.map((der) => ({ der, thisUpdate: now, nextUpdate, generation: responder.generation }));
   }
 
   private record(facts: CertificateFacts, signed: Signed, now: Date): StoredResponse {

@@ -8,8 +8,9 @@ import {
   type SessionObject,
 } from 'graphene-pk11';
 import { CaError } from '../../core/errors.js';
-import { rsaBits, type KeyAlgorithm } from '../../core/key-algorithm.js';
+import { rsaBits, type KeyAlgorithm, type RsaScheme } from '../../core/key-algorithm.js';
 import type { KeySpec, KeyStore, KeyStoreHealth, LoadOptions } from '../signer.js';
+import { BatchSigningWorker } from './batch-signing-worker.js';
 import { signPlanFor } from './mechanisms.js';
 import { ckrName, keyStoreError } from './pkcs11-error.js';
 import { acquireModule, type ModuleLease, type TokenClaim } from './pkcs11-module.js';
@@ -66,7 +67,7 @@ export async function openPkcs11KeyStore(options: Pkcs11KeyStoreOptions): Promis
     claim = lease.claimToken(options.tokenLabel);
     const sessions = options.sessions ?? DEFAULT_SESSIONS;
     const pool = SessionPool.open(claim.slot, options.tokenLabel, options.pin, sessions);
-    return new Pkcs11KeyStore({ tokenLabel: options.tokenLabel, pool, claim, lease, pin: options.pin, sessions });
+    return new Pkcs11KeyStore({ tokenLabel: options.tokenLabel, pool, claim, lease, pin: options.pin, sessions, batch: new BatchSigningWorker(options.library) });
   } catch (error) {
     claim?.release();
     lease.release();
@@ -98,19 +99,37 @@ export class Pkcs11KeyStore implements KeyStore, SessionSource {
   /** Names being created right now: the token enforces no label uniqueness, so this store does, in-process. */
   readonly #creating = new Set<string>();
   #signFailures = 0;
+  /** Batches of signatures off the event loop (signBatch); stopped before the library is re-initialized or closed. */
+  readonly #batch: BatchSigningWorker;
   #recovering: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
   /** Why the token is unavailable, while #pool is undefined. */
   #lost: CaError | undefined;
 
   /** Use openPkcs11KeyStore(); this takes already-opened resources and owns them from here on. */
-  constructor(init: { tokenLabel: string; pool: SessionPool; claim: TokenClaim; lease: ModuleLease; pin: string; sessions: number }) {
+  constructor(init: { tokenLabel: string; pool: SessionPool; claim: TokenClaim; lease: ModuleLease; pin: string; sessions: number; batch: BatchSigningWorker }) {
     this.tokenLabel = init.tokenLabel;
     this.#pool = init.pool;
     this.#claim = init.claim;
     this.#lease = init.lease;
     this.#pin = init.pin;
     this.#sessions = init.sessions;
+    this.#batch = init.batch;
+  }
+
+  /** Many signatures with one key on the batch worker (SessionSource), each verified with `verifyKey`. */
+  signBatch(request: { key: KeyBinding; keyAlgorithm: KeyAlgorithm; rsaScheme: RsaScheme; verifyKey: Uint8Array; tbs: readonly Uint8Array[] }): Promise<Uint8Array[]> {
+    void this.pool; // throws while the token is lost or the store closed
+    const slot = this.#claim?.slot;
+    if (slot === undefined) return Promise.reject(new CaError('keyStore', `PKCS#11 token "${this.tokenLabel}" is not claimed`));
+    return this.#batch.sign({
+      slot: slot.handle,
+      key: request.key.handle,
+      keyAlgorithm: request.keyAlgorithm,
+      rsaScheme: request.rsaScheme,
+      verifyKey: request.verifyKey,
+      tbs: [...request.tbs],
+    });
   }
 
   /** The current session pool (SessionSource): signers ask for it at each signature, so recovery can swap it. */
@@ -227,6 +246,7 @@ export class Pkcs11KeyStore implements KeyStore, SessionSource {
     this.#closed ??= (async () => {
       await this.#recovering?.catch(() => undefined);
       try {
+        await this.#batch.stop();
         await this.#pool?.close();
       } finally {
         this.#claim?.release();
@@ -298,6 +318,8 @@ export class Pkcs11KeyStore implements KeyStore, SessionSource {
 
   async #reopen(reinitialize: boolean): Promise<void> {
     const old = this.#pool;
+    // Its session may be gone with the token, and nothing may run on the library across C_Finalize.
+    await this.#batch.stop();
     if (reinitialize) {
       // Nothing may run on the library across C_Finalize: retire the sessions first.
       this.#pool = undefined;

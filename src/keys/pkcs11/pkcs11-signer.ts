@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { KeyAlgorithm, SignatureAlgorithm } from '../../core/key-algorithm.js';
+import type { KeyAlgorithm, RsaScheme, SignatureAlgorithm } from '../../core/key-algorithm.js';
 import type { Signer } from '../signer.js';
 import type { SignPlan } from './mechanisms.js';
 import { keyStoreError } from './pkcs11-error.js';
@@ -11,6 +11,8 @@ export interface SessionSource {
   readonly pool: SessionPool;
   /** Told of every failed signature, so the store's health is probed before the token is trusted again. */
   signFailed(): void;
+  /** Many signatures with one key off the event loop (the key store's BatchSigningWorker), each verified. */
+  signBatch(request: { key: KeyBinding; keyAlgorithm: KeyAlgorithm; rsaScheme: RsaScheme; verifyKey: Uint8Array; tbs: readonly Uint8Array[] }): Promise<Uint8Array[]>;
 }
 
 /**
@@ -62,6 +64,21 @@ export class Pkcs11Signer implements Signer {
     } catch (error) {
       this.#sessions.signFailed();
       throw keyStoreError(`PKCS#11 signing with key "${this.name}" failed`, error);
+    }
+  }
+
+  /**
+   * Signer.signMany: the batch on the key store's worker thread (batch-signing-worker.ts), which hashes, signs
+   * and verifies each with `verifyKey`; one failure fails the batch.
+   */
+  async signMany(tbs: readonly Uint8Array[], verifyKey: Uint8Array): Promise<Uint8Array[]> {
+    if (tbs.length === 0) return [];
+    try {
+      const rsaScheme: RsaScheme = this.algorithm === 'rsassa-pss-sha256' ? 'pss' : 'pkcs1';
+      return await this.#sessions.signBatch({ key: this.#key, keyAlgorithm: this.keyAlgorithm, rsaScheme, verifyKey, tbs });
+    } catch (error) {
+      this.#sessions.signFailed();
+      throw keyStoreError(`PKCS#11 batch signing with key "${this.name}" failed`, error);
     }
   }
 

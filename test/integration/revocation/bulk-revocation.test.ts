@@ -7,7 +7,9 @@ import { LeaseRepository } from '../../../src/db/repositories/lease-repository.j
 import { profileRegistryFromConfig } from '../../../src/policy/profiles.js';
 import type { BulkSelection } from '../../../src/revocation/bulk-revoker.js';
 import { freshPgDatabase } from '../../helpers/databases.js';
-import { openssl, requireOpenssl } from '../../helpers/openssl.js';
+import { toPem } from '../../../src/core/pem.js';
+import { openssl, requireOpenssl, writeTemp } from '../../helpers/openssl.js';
+import { createSoftHsmToken } from '../../helpers/softhsm.js';
 import { composeForTest } from '../../helpers/runtime.js';
 
 /**
@@ -16,7 +18,8 @@ import { composeForTest } from '../../helpers/runtime.js';
  * the revocation.bulk job — every certificate exactly once, each chunk one audit entry naming its
  * certificates, every OCSP response re-signed as revoked, and the CRL published at the end lists all of them
  * (read by openssl). A chunk carrying an older lease token than the run has seen is refused and revokes
- * nothing. Planning the same origin twice finds the first run.
+ * nothing. Planning the same origin twice finds the first run. Also with the keys in SoftHSM, where a
+ * chunk's OCSP responses are signed as one batch on a worker thread; openssl verifies one of them.
  */
 requireOpenssl();
 
@@ -109,6 +112,16 @@ async function suite(t: Test, env: Record<string, string>): Promise<void> {
       [valid.map((c) => c.serial)],
     );
     t.equal(ocsp.rows.filter((r) => r.status === 'revoked' && r.signed).length, 41, 'every OCSP response re-signed as revoked');
+    // One of them as a relying party reads it: openssl verifies the signature up to the root and reads the status.
+    const sample = valid[17]!;
+    const stored = await chancery.db.query<{ der: Uint8Array }>('SELECT der FROM ocsp_responses WHERE serial = $1', [sample.serial]);
+    const leaf = await writeTemp('leaf.pem', toPem(Buffer.from(sample.der)));
+    const chain = await writeTemp('chain.pem', toPem(chancery.hierarchy.intermediate.der));
+    const root = await writeTemp('root.pem', toPem(chancery.hierarchy.root.der));
+    const response = await writeTemp('response.der', Buffer.from(stored.rows[0]!.der));
+    const checked = await openssl(['ocsp', '-respin', response, '-issuer', chain, '-cert', leaf, '-CAfile', root, '-verify_other', chain, '-no_nonce', '-validity_period', '86400']);
+    t.match(checked.stdout + checked.stderr, /Response verify OK/, 'the re-signed response verifies');
+    t.match(checked.stdout, /: revoked/, 'and says revoked');
     const listed = await crlSerials(chancery);
     t.ok(valid.every((c) => listed.includes(c.serial.replace(/^0+/, ''))), 'the CRL lists every revoked certificate');
     t.ok(shortLived.every((c) => !listed.includes(c.serial.replace(/^0+/, ''))), 'and no short-lived one');
@@ -128,4 +141,18 @@ await t.test('PGlite', (t) => suite(t, {}));
 await t.test('PostgreSQL', async (t) => {
   const database = await freshPgDatabase(t);
   if (database) await suite(t, { CHANCERY_DATABASE_URL: database.url });
+});
+// The CA's keys in SoftHSM: each chunk's responses are signed as one batch on the key store's worker thread.
+await t.test('PostgreSQL, keys in SoftHSM', async (t) => {
+  const token = createSoftHsmToken('chancery-bulk');
+  const database = await freshPgDatabase(t);
+  if (token === undefined || database === undefined) return;
+  t.teardown(() => token.cleanup());
+  await suite(t, {
+    CHANCERY_DATABASE_URL: database.url,
+    CHANCERY_KEYS: 'pkcs11',
+    CHANCERY_PKCS11_LIBRARY: token.library,
+    CHANCERY_PKCS11_TOKEN_LABEL: token.tokenLabel,
+    CHANCERY_PKCS11_PIN: token.pin,
+  });
 });

@@ -1,5 +1,5 @@
 import { constants, verify, type KeyObject } from 'node:crypto';
-import { hashFor, type SignatureAlgorithm } from '../core/key-algorithm.js';
+import { hashFor, type SignatureAlgorithm } from './key-algorithm.js';
 
 /** Verifies an X.509-ready signature value (ECDSA DER, RSA raw) over `data` with node:crypto. */
 export function verifySignature(
