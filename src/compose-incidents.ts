@@ -152,6 +152,8 @@ export function composeIncidents(deps: {
     clock,
     crl: crlSchedule,
     settings: { chunkSize: config.revocation.bulkChunkSize },
+    // The next chunk's revoked responses are signed (on the key's batch worker) while this one is written.
+    readAhead: (chunk) => ocsp.signAhead(chunk.key, chunk.certificates.map((c) => ({ ...c, status: 'revoked' as const }))),
     logger,
   });
   bulk.onPlanned(kick(BULK_REVOCATION_JOB));
@@ -162,7 +164,7 @@ export function composeIncidents(deps: {
     await ocsp.beforeBulkRevocationCommit(
       { putMany: (records) => new OcspResponseRepository(tx).putMany(records), notify: (payload) => notify(tx, OCSP_CHANNEL, payload) },
       event.certificates,
-      { key: chunkKey(event), first: event.first, last: event.last },
+      { key: chunkKey(event), first: event.first, last: event.last, signedAhead: `${event.run.id}:${event.first}` },
     );
   });
   events.onCommitted('certificates.revoked', async (event) => {

@@ -57,6 +57,7 @@ export interface BulkRevocationStore {
   pending(limit: number): Promise<StoredBulkRun[]>;
   claimChunk(runId: string, token: number, cursor: string | undefined): Promise<StoredBulkRun | undefined>;
   nextSerials(runId: string, cursor: string | undefined, limit: number): Promise<string[]>;
+  candidates(serials: readonly string[]): Promise<{ serial: string; issuerId: string }[]>;
   revoke(serials: readonly string[], at: Date, reason: RevocationReason, invalidityDate: Date | undefined): Promise<BulkRevokedCertificate[]>;
   advance(runId: string, chunk: { cursor: string; revoked: number; skipped: number; scopes: readonly CrlScope[] }): Promise<void>;
   finishRevoking(runId: string, at: Date): Promise<void>;
@@ -74,16 +75,41 @@ export interface BulkRevokerSettings {
   chunkSize: number;
 }
 
+/**
+ * The next chunk of a run, read ahead while the current one is written: the certificates it will revoke
+ * (as they are now), with the revocation time, reason and invalidity date it will record. `key` names the
+ * chunk as its certificates.revoked event will (`${run id}:${first serial}`).
+ */
+export interface ChunkAhead {
+  key: string;
+  certificates: readonly { serial: string; issuerId: string; revokedAt: Date; revocationReason: RevocationReason; invalidityDate?: Date }[];
+}
+
 export interface BulkRevokerDeps<Tx> {
-  store: Pick<BulkRevocationStore, 'findById' | 'findByOrigin' | 'pending' | 'leftOut'>;
+  store: Pick<BulkRevocationStore, 'findById' | 'findByOrigin' | 'pending' | 'leftOut' | 'nextSerials' | 'candidates'>;
   /** Runs fn in one transaction with the store on it (DESIGN.md rule 6). */
   transaction<T>(fn: (scope: { tx: Tx; runs: BulkRevocationStore }) => Promise<T>): Promise<T>;
   events: DomainEvents<Tx>;
   clock: Clock;
   crl: BulkCrlPublication;
   settings: BulkRevokerSettings;
+  /**
+   * Told of each chunk read ahead (compose.ts: the OCSP source signs its revoked responses on the key's batch
+   * worker), so that signing the next chunk overlaps writing this one instead of following it.
+   */
+  readAhead?: (chunk: ChunkAhead) => void;
   logger?: Logger;
 }
+
+/** A chunk read ahead: where it starts, the time it will revoke at, and when its read-ahead is done. */
+interface Ahead {
+  cursor: string;
+  at: Date;
+  ready: Promise<void>;
+}
+
+/** How long a chunk waits for its read-ahead before it goes on without (it then signs in its transaction). */
+const READ_AHEAD_WAIT_MS = 5_000;
 
 /** The job every instance registers; one holder at a time revokes. */
 export const BULK_REVOCATION_JOB = 'revocation.bulk';
@@ -198,9 +224,10 @@ export class BulkRevoker<Tx> {
 
   private async revokeChunks(stored: StoredBulkRun, context: Pick<JobContext, 'signal' | 'token'>): Promise<StoredBulkRun | undefined> {
     let cursor = stored.cursor;
+    let ahead: Ahead | undefined;
     for (;;) {
       context.signal.throwIfAborted();
-      const outcome = await this.chunk(stored.run.id, context.token, cursor);
+      const outcome = await this.chunk(stored.run, context.token, cursor, ahead, (next) => (ahead = next));
       if (outcome.kind === 'lost') {
         this.logger.warn({ run: stored.run.id, token: context.token }, 'bulk revocation moved on elsewhere (a newer lease holder); stopping here');
         return undefined;
@@ -210,10 +237,25 @@ export class BulkRevoker<Tx> {
     }
   }
 
-  /** One chunk in one transaction (see the top of this file). */
-  private async chunk(runId: string, token: number, cursor: string | undefined): Promise<{ kind: 'lost' } | { kind: 'done' } | { kind: 'more'; cursor: string }> {
+  /**
+   * One chunk in one transaction (see the top of this file). With a readAhead listener, as soon as the
+   * chunk's serials are known the next chunk is read (on another connection) and announced, so its OCSP
+   * responses are signed while this one is written; `ahead`, the read-ahead of this chunk, gives the time it
+   * revokes at (the time its responses were signed with) when it starts where this chunk does.
+   */
+  private async chunk(
+    run: BulkRun,
+    token: number,
+    cursor: string | undefined,
+    ahead: Ahead | undefined,
+    setAhead: (next: Ahead | undefined) => void,
+  ): Promise<{ kind: 'lost' } | { kind: 'done' } | { kind: 'more'; cursor: string }> {
     const { events, clock, settings } = this.deps;
-    const at = clock.now();
+    const runId = run.id;
+    const prepared = ahead !== undefined && ahead.cursor === cursor ? ahead : undefined;
+    if (prepared !== undefined) await Promise.race([prepared.ready, new Promise((resolve) => setTimeout(resolve, READ_AHEAD_WAIT_MS).unref())]);
+    const at = prepared?.at ?? clock.now();
+    setAhead(undefined);
     const result = await this.deps.transaction(async ({ tx, runs }) => {
       const claimed = await runs.claimChunk(runId, token, cursor);
       if (claimed === undefined) return { kind: 'lost' as const };
@@ -222,6 +264,7 @@ export class BulkRevoker<Tx> {
         await runs.finishRevoking(runId, at);
         return { kind: 'done' as const };
       }
+      if (this.deps.readAhead !== undefined && serials.length === settings.chunkSize) setAhead(this.readAhead(claimed.run, serials.at(-1)!));
       const { run } = claimed;
       const revoked = await runs.revoke(serials, at, run.reason, run.invalidityDate);
       const done = new Set(revoked.map((c) => c.serial));
@@ -247,6 +290,26 @@ export class BulkRevoker<Tx> {
       return { kind: 'more', cursor: result.cursor };
     }
     return result;
+  }
+
+  /** Reads the chunk after `cursor` and announces it (readAhead); never fails (the chunk then signs itself). */
+  private readAhead(run: BulkRun, cursor: string): Ahead {
+    const at = this.deps.clock.now();
+    const ready = (async () => {
+      const serials = await this.deps.store.nextSerials(run.id, cursor, this.deps.settings.chunkSize);
+      if (serials.length === 0) return;
+      const candidates = await this.deps.store.candidates(serials);
+      this.deps.readAhead?.({
+        key: `${run.id}:${serials[0]!}`,
+        certificates: candidates.map((c) => ({
+          ...c,
+          revokedAt: at,
+          revocationReason: run.reason,
+          ...(run.invalidityDate === undefined ? {} : { invalidityDate: run.invalidityDate }),
+        })),
+      });
+    })().catch((error: unknown) => this.logger.warn({ err: error, run: run.id }, 'reading the next bulk revocation chunk ahead failed; it signs in its own transaction'));
+    return { cursor, at, ready };
   }
 
   /** The last step: every touched scope's CRL published, then the run is done (with its audit entry). */

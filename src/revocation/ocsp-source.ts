@@ -165,7 +165,16 @@ interface Signed {
 
 const ALGORITHMS = ['sha1', 'sha256'] as const;
 
+/** Chunks of bulk revocations signed ahead and not yet committed, at most (one is the usual). */
+const SIGNED_AHEAD_KEPT = 4;
+
+/** What a revoked response signed ahead must agree on with the certificate it is stored for. */
+function factsKey(certificate: CertificateFacts): string {
+  return `${certificate.issuerId}|${certificate.revokedAt?.getTime() ?? ''}|${certificate.revocationReason ?? ''}|${certificate.invalidityDate?.getTime() ?? ''}`;
+}
+
 export class OcspSource {
+  private readonly signedAhead = new Map<string, Promise<Map<string, { facts: string; signed: Signed }>>>();
   private readonly issuersByHash = new Map<string, Issuer>();
   private readonly issuersById = new Map<string, Issuer>();
   private readonly errors = new Map<OcspResponseStatus, OcspReply>();
@@ -406,12 +415,22 @@ export class OcspSource {
    * per certificate. Responses that cannot be signed are stored without bytes, as in
    * beforeRevocationCommit, and answered live until the refresher fills them in.
    */
-  async beforeBulkRevocationCommit(scope: OcspBulkScope, certificates: readonly CertificateFacts[], chunk: { key: string; first: string; last: string }): Promise<void> {
+  async beforeBulkRevocationCommit(
+    scope: OcspBulkScope,
+    certificates: readonly CertificateFacts[],
+    chunk: { key: string; first: string; last: string; signedAhead?: string },
+  ): Promise<void> {
     if (certificates.length === 0) return;
     const now = this.deps.clock.now();
+    const ahead = chunk.signedAhead === undefined ? undefined : await this.takeSignedAhead(chunk.signedAhead);
     const byIssuer = new Map<string, CertificateFacts[]>();
-    for (const certificate of certificates) byIssuer.set(certificate.issuerId, [...(byIssuer.get(certificate.issuerId) ?? []), certificate]);
     const records: StoredResponse[] = [];
+    for (const certificate of certificates) {
+      // Signed ahead with the facts it has now (same issuer, same revocation time, reason and invalidity date).
+      const early = ahead?.get(certificate.serial);
+      if (early !== undefined && early.facts === factsKey(certificate)) records.push(this.record(certificate, early.signed, now));
+      else byIssuer.set(certificate.issuerId, [...(byIssuer.get(certificate.issuerId) ?? []), certificate]);
+    }
     for (const [issuerId, ofIssuer] of byIssuer) {
       try {
         const signed = await this.signBatch(issuerId, ofIssuer, now);
@@ -425,6 +444,40 @@ export class OcspSource {
     }
     await scope.putMany(records);
     await scope.notify(`revoked-range ${chunk.first} ${chunk.last} ${chunk.key}`);
+  }
+
+  /**
+   * A bulk revocation's next chunk, read ahead (BulkRevoker readAhead): its revoked responses signed now, as
+   * beforeBulkRevocationCommit would sign them, while the chunk before is written. Kept for that chunk's
+   * commit under `key`; at most SIGNED_AHEAD_KEPT chunks are kept, and a failure only means the chunk signs
+   * in its own transaction.
+   */
+  signAhead(key: string, certificates: readonly CertificateFacts[]): void {
+    const now = this.deps.clock.now();
+    const signing = (async () => {
+      const byIssuer = new Map<string, CertificateFacts[]>();
+      for (const certificate of certificates) byIssuer.set(certificate.issuerId, [...(byIssuer.get(certificate.issuerId) ?? []), certificate]);
+      const signed = new Map<string, { facts: string; signed: Signed }>();
+      for (const [issuerId, ofIssuer] of byIssuer) {
+        const batch = await this.signBatch(issuerId, ofIssuer, now);
+        ofIssuer.forEach((certificate, i) => signed.set(certificate.serial, { facts: factsKey(certificate), signed: batch[i]! }));
+      }
+      return signed;
+    })();
+    signing.catch((error: unknown) => this.deps.logger?.warn({ err: error, chunk: key }, 'signing a bulk revocation chunk ahead failed; it signs in its own transaction'));
+    this.signedAhead.set(key, signing);
+    for (const old of this.signedAhead.keys()) {
+      if (this.signedAhead.size <= SIGNED_AHEAD_KEPT) break;
+      this.signedAhead.delete(old);
+    }
+  }
+
+  /** The responses signed ahead for a chunk, once (undefined when there are none or their signing failed). */
+  private async takeSignedAhead(key: string): Promise<Map<string, { facts: string; signed: Signed }> | undefined> {
+    const signing = this.signedAhead.get(key);
+    if (signing === undefined) return undefined;
+    this.signedAhead.delete(key);
+    return signing.catch(() => undefined);
   }
 
   /** After a bulk chunk committed: this instance's cache dropped for its range, then one wait for the others' acks. */

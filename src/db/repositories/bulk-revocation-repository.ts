@@ -200,6 +200,20 @@ export class BulkRevocationRepository {
   }
 
   /**
+   * Of `serials`, the certificates a revocation would change now (valid, and publishing their revocation),
+   * with their issuer: what a chunk read ahead signs before it is revoked. Each looked up by its serial.
+   */
+  async candidates(serials: readonly string[]): Promise<{ serial: string; issuerId: string }[]> {
+    const { rows } = await this.db.query<{ serial: string; issuer_id: string }>(
+      `SELECT c.serial, c.issuer_id FROM unnest($1::text[]) AS s (serial)
+       CROSS JOIN LATERAL (SELECT serial, issuer_id, status, no_rev_avail FROM certificates WHERE serial = s.serial OFFSET 0) AS c
+       WHERE c.status = 'valid' AND NOT c.no_rev_avail`,
+      [[...serials]],
+    );
+    return rows.map((row) => ({ serial: row.serial, issuerId: row.issuer_id }));
+  }
+
+  /**
    * valid -> revoked for the certificates of `serials` that are still valid and publish their revocation
    * (noRevAvail ones never do, RFC 9608): one compare-and-set statement, so a certificate revoked meanwhile
    * by anyone is left as it is and reported as skipped by the caller. One job runs the chunks of every

@@ -112,16 +112,31 @@ async function suite(t: Test, env: Record<string, string>): Promise<void> {
       [valid.map((c) => c.serial)],
     );
     t.equal(ocsp.rows.filter((r) => r.status === 'revoked' && r.signed).length, 41, 'every OCSP response re-signed as revoked');
-    // One of them as a relying party reads it: openssl verifies the signature up to the root and reads the status.
-    const sample = valid[17]!;
-    const stored = await chancery.db.query<{ der: Uint8Array }>('SELECT der FROM ocsp_responses WHERE serial = $1', [sample.serial]);
-    const leaf = await writeTemp('leaf.pem', toPem(Buffer.from(sample.der)));
+    // As a relying party reads them: openssl verifies each signature up to the root and reads the status, the
+    // time and the reason, which must be the certificate's (every chunk after the first was signed ahead,
+    // while the one before it was written).
     const chain = await writeTemp('chain.pem', toPem(chancery.hierarchy.intermediate.der));
     const root = await writeTemp('root.pem', toPem(chancery.hierarchy.root.der));
-    const response = await writeTemp('response.der', Buffer.from(stored.rows[0]!.der));
-    const checked = await openssl(['ocsp', '-respin', response, '-issuer', chain, '-cert', leaf, '-CAfile', root, '-verify_other', chain, '-no_nonce', '-validity_period', '86400']);
-    t.match(checked.stdout + checked.stderr, /Response verify OK/, 'the re-signed response verifies');
-    t.match(checked.stdout, /: revoked/, 'and says revoked');
+    const stored = await chancery.db.query<{ serial: string; der: Uint8Array; revoked_at: Date }>(
+      'SELECT o.serial, o.der, c.revoked_at FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial WHERE o.serial = ANY($1::text[])',
+      [valid.slice(2).map((c) => c.serial)],
+    );
+    let verified = 0;
+    for (const row of stored.rows) {
+      const leaf = await writeTemp('leaf.pem', toPem(Buffer.from(valid.find((c) => c.serial === row.serial)!.der)));
+      const response = await writeTemp('response.der', Buffer.from(row.der));
+      const checked = await openssl(['ocsp', '-respin', response, '-issuer', chain, '-cert', leaf, '-CAfile', root, '-verify_other', chain, '-no_nonce', '-validity_period', '86400']);
+      const time = /Revocation Time: (.+)/.exec(checked.stdout)?.[1];
+      const ok =
+        /Response verify OK/.test(checked.stdout + checked.stderr) &&
+        /: revoked/.test(checked.stdout) &&
+        /Reason: keyCompromise/.test(checked.stdout) &&
+        time !== undefined &&
+        Math.floor(new Date(time).getTime() / 1000) === Math.floor(new Date(row.revoked_at).getTime() / 1000);
+      if (ok) verified += 1;
+      else t.fail(`${row.serial}: ${checked.stdout}${checked.stderr}`);
+    }
+    t.equal(verified, 39, 'every re-signed response verifies and says revoked, with the certificate\'s time and reason');
     const listed = await crlSerials(chancery);
     t.ok(valid.every((c) => listed.includes(c.serial.replace(/^0+/, ''))), 'the CRL lists every revoked certificate');
     t.ok(shortLived.every((c) => !listed.includes(c.serial.replace(/^0+/, ''))), 'and no short-lived one');
