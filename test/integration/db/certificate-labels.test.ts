@@ -258,6 +258,25 @@ await withEachDatabase(t, async (t, db) => {
     t.equal(await walked({ labels: [label('env', 'prod')], suffix: 'solo.tiny.internal' }), 'names', 'a suffix narrower than the label');
     t.equal(await walked({ labels: [label('env', 'prod')], name: 'solo.tiny.internal' }), 'names', 'a name');
     t.equal(await walked({ labels: [label('env', 'prod')], serial: stored[1]!.serial }), 'certificates', 'a serial');
+
+    // Labels too wide to count (past labelCountCap, 8 here; 20,000 in production): the one whose entries match
+    // the others most often is walked, whichever is given first. owner=team-0 (9 certificates) and env=prod
+    // (13 and more) both pass 8; every entry that holds both counts for each, so the narrower one's entries
+    // match more often.
+    const capped = new CertificateSearchRepository(recorder, { labelCountCap: 8 });
+    const walkedCapped = async (criteria: SearchCriteria): Promise<string> => {
+      sent.length = 0;
+      const order = ORDERS[0]!;
+      t.same(await all(capped, criteria, order, 100), sorted(stored.filter((c) => matches(c, criteria)), order), `${JSON.stringify(criteria)}: the answer`);
+      const last = sent.at(-1)!;
+      return /FROM certificate_labels w/.test(last.sql) ? `label ${String(last.params[0])}=${String(last.params[1])}` : 'another walk';
+    };
+    const envProd = label('env', 'prod');
+    const team0 = label('owner', 'team-0');
+    const holding = (l: { key: string; value: string }): IssuedCertificate[] => stored.filter((c) => c.labels?.[l.key] === l.value);
+    t.ok(holding(team0).length > 8 && holding(envProd).length > holding(team0).length, 'both past the cap, team-0 the narrower');
+    t.equal(await walkedCapped({ labels: [envProd, team0] }), 'label owner=team-0', 'both past the cap: the label whose entries match the other more often');
+    t.equal(await walkedCapped({ labels: [team0, envProd] }), 'label owner=team-0', 'whichever comes first');
   });
 
   await t.test('ok/export lines by label, page by page, through the label walk and the group walk', async (t) => {
