@@ -479,6 +479,8 @@ function sideWalkSql(page: SearchPage, walk: Extract<Walk, { kind: 'label' | 'gr
   const direction = page.order.descending ? 'DESC' : 'ASC';
   const ordered = mode !== 'countOnly';
   const revoked = criteria.status === 'revoked';
+  // status valid or expired, or expiring: not revoked.
+  const unrevoked = !revoked && (criteria.status !== undefined || criteria.expiringBy !== undefined);
   const after = page.after !== undefined && ordered ? keyset('w', column, page.order.descending ? '<' : '>', page.after, p) : [];
   const orderBy = (alias: string): string => (ordered ? `ORDER BY ${alias}.${column} ${direction}, ${alias}.serial ${direction}` : '');
   let walked: string;
@@ -490,6 +492,9 @@ function sideWalkSql(page: SearchPage, walk: Extract<Walk, { kind: 'label' | 'gr
     labels.forEach((other, i) => {
       if (i !== walk.first) where.push(labelProbe(other, 'w', column, revoked, [], p));
     });
+    // Not revoked, told by the index: a revoked certificate has the walked label's revoked row too (0018).
+    // A count then reads no certificate (a rare label with status=valid read ~5,000 rows at 10M: p99 89 ms).
+    if (unrevoked) where.push(`NOT ${labelProbe(label, 'w', column, true, [], p)}`);
     walked = `SELECT w.serial, w.${column} AS k FROM certificate_labels w WHERE ${where.join(' AND ')} ${orderBy('w')}`;
   } else {
     const own = [...after, ...(column === 'not_after' ? validityBounds('w.not_after', criteria, now, p) : issuedBounds('w.created_at', criteria, p))];
@@ -508,7 +513,7 @@ function sideWalkSql(page: SearchPage, walk: Extract<Walk, { kind: 'label' | 'gr
   }
 
   const outer: string[] = [];
-  if (!revoked && (criteria.status !== undefined || criteria.expiringBy !== undefined)) outer.push(`c.status = 'valid'`);
+  if (unrevoked && !(walk.kind === 'label' && mode === 'countOnly')) outer.push(`c.status = 'valid'`);
   if (criteria.issuer !== undefined) outer.push(`c.issuer_id = ${p.add(criteria.issuer)}`);
   if (criteria.profile !== undefined) outer.push(`c.profile = ${p.add(criteria.profile)}`);
   if (criteria.suffix !== undefined) outer.push(suffixOnRow(criteria.suffix, p));
