@@ -11,8 +11,9 @@ import type { BatchReply, BatchRequest } from './batch-sign-worker.js';
  * is one message each way, so the thread hop costs nothing per signature, which is why one-off signatures
  * stay on the session pool (pkcs11-signer.ts).
  *
- * The worker is stopped (and the next batch starts another) when a batch fails in a way that may have left
- * it unusable, and by the key store before anything re-initializes or finalizes the library.
+ * A batch that fails is rejected whole and closes the worker's session (the next batch opens another); a
+ * worker that dies is replaced at the next batch; the key store stops it before anything re-initializes or
+ * finalizes the library.
  */
 export class BatchSigningWorker {
   #worker: Worker | undefined;
