@@ -12,7 +12,7 @@
  * templates happens under an advisory lock on the maintenance database.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -294,6 +294,19 @@ export async function withEachDatabase(
     });
     await fn(t, db);
   });
+}
+
+/**
+ * Migrates `db` with the migrations numbered before `first` only (e.g. '0018'): the schema as an earlier
+ * version left it, for tests of what a migration does to rows stored before it.
+ */
+export async function migrateBefore(t: Test, db: Database, clock: FakeClock, first: string): Promise<void> {
+  const before = await mkdtemp(join(tmpdir(), 'chancery-migrations-'));
+  t.teardown(() => rm(before, { recursive: true, force: true }));
+  for (const file of await readdir(defaultMigrationsDir())) {
+    if (file.endsWith('.sql') && file < first) await copyFile(join(defaultMigrationsDir(), file), join(before, file));
+  }
+  await migrate(db, clock, before);
 }
 
 /** A root issuer row ('root', valid ten years from `at`) for repository tests that store certificates. */

@@ -5,9 +5,6 @@
  * exactly what the certificates' labels say through every writer (plain and batched inserts, label edits,
  * revocations, deletes) and across the migration that backfills it.
  */
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import t, { type Test } from 'tap';
 
@@ -15,12 +12,12 @@ import type { IssuedCertificate } from '../../../src/core/certificate.js';
 import { DAY, FakeClock, HOUR } from '../../../src/core/clock.js';
 import type { Labels } from '../../../src/core/group.js';
 import type { Database, Queryable } from '../../../src/db/database.js';
-import { defaultMigrationsDir, migrate } from '../../../src/db/migrate.js';
+import { migrate } from '../../../src/db/migrate.js';
 import { CertificateLabelRepository } from '../../../src/db/repositories/certificate-label-repository.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { CertificateSearchRepository, type SearchCriteria, type SearchOrder } from '../../../src/db/repositories/certificate-search-repository.js';
 import { builders } from '../../helpers/builders.js';
-import { insertRootIssuer, withEachDatabase } from '../../helpers/databases.js';
+import { insertRootIssuer, migrateBefore, withEachDatabase } from '../../helpers/databases.js';
 
 const T0 = new Date('2026-03-01T00:00:00.000Z');
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
@@ -397,13 +394,8 @@ await t.test('ok/the migration fills certificate_labels with the labels of certi
   await withEachDatabase(
     t,
     async (t, db) => {
-      const before = await mkdtemp(join(tmpdir(), 'chancery-migrations-'));
-      t.teardown(() => rm(before, { recursive: true, force: true }));
-      for (const file of await readdir(defaultMigrationsDir())) {
-        if (file.endsWith('.sql') && file < '0018') await copyFile(join(defaultMigrationsDir(), file), join(before, file));
-      }
       const clock = new FakeClock(T0);
-      await migrate(db, clock, before);
+      await migrateBefore(t, db, clock, '0018');
       await insertRootIssuer(db, at(-400 * DAY));
       const old: IssuedCertificate[] = [];
       for (let i = 0; i < 6; i++) {

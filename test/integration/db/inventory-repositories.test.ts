@@ -3,20 +3,17 @@
  * own statement (every writer, batches included), renewal chains, the migration linking certificates stored
  * before it, last-seen writes at most once an hour, and the expression indexes the walks rely on.
  */
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import type { IssuedCertificate } from '../../../src/core/certificate.js';
 import { DAY, FakeClock, HOUR, MINUTE } from '../../../src/core/clock.js';
 import type { Database } from '../../../src/db/database.js';
-import { defaultMigrationsDir, migrate } from '../../../src/db/migrate.js';
+import { migrate } from '../../../src/db/migrate.js';
 import { AccountActivityRepository } from '../../../src/db/repositories/account-activity-repository.js';
 import { AccountRepository } from '../../../src/db/repositories/account-repository.js';
 import { CertificateRepository } from '../../../src/db/repositories/certificate-repository.js';
 import { LineageRepository } from '../../../src/db/repositories/lineage-repository.js';
 import { builders } from '../../helpers/builders.js';
-import { insertRootIssuer, withEachDatabase } from '../../helpers/databases.js';
+import { insertRootIssuer, migrateBefore, withEachDatabase } from '../../helpers/databases.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const { buildAccount, buildCertificate } = builders(T0);
@@ -147,13 +144,8 @@ await t.test('ok/the migration links certificates stored before it', async (t) =
   await withEachDatabase(
     t,
     async (t, db) => {
-      const before = await mkdtemp(join(tmpdir(), 'chancery-migrations-'));
-      t.teardown(() => rm(before, { recursive: true, force: true }));
-      for (const file of await readdir(defaultMigrationsDir())) {
-        if (file.endsWith('.sql') && file < '0014') await copyFile(join(defaultMigrationsDir(), file), join(before, file));
-      }
       const clock = new FakeClock(T0);
-      await migrate(db, clock, before);
+      await migrateBefore(t, db, clock, '0014');
       await insertRootIssuer(db, T0);
       const alice = buildAccount();
       await new AccountRepository(db).insert(alice);
