@@ -168,6 +168,17 @@ const ALGORITHMS = ['sha1', 'sha256'] as const;
 /** Chunks of bulk revocations signed ahead and not yet committed, at most (one is the usual). */
 const SIGNED_AHEAD_KEPT = 4;
 
+/** `certificates` by issuer, each issuer's in the order given. */
+function byIssuer(certificates: readonly CertificateFacts[]): Map<string, CertificateFacts[]> {
+  const groups = new Map<string, CertificateFacts[]>();
+  for (const certificate of certificates) {
+    const group = groups.get(certificate.issuerId);
+    if (group === undefined) groups.set(certificate.issuerId, [certificate]);
+    else group.push(certificate);
+  }
+  return groups;
+}
+
 /** What a revoked response signed ahead must agree on with the certificate it is stored for. */
 function factsKey(certificate: CertificateFacts): string {
   return `${certificate.issuerId}|${certificate.revokedAt?.getTime() ?? ''}|${certificate.revocationReason ?? ''}|${certificate.invalidityDate?.getTime() ?? ''}`;
@@ -423,15 +434,15 @@ export class OcspSource {
     if (certificates.length === 0) return;
     const now = this.deps.clock.now();
     const ahead = chunk.signedAhead === undefined ? undefined : await this.takeSignedAhead(chunk.signedAhead);
-    const byIssuer = new Map<string, CertificateFacts[]>();
     const records: StoredResponse[] = [];
+    const unsigned: CertificateFacts[] = [];
     for (const certificate of certificates) {
       // Signed ahead with the facts it has now (same issuer, same revocation time, reason and invalidity date).
       const early = ahead?.get(certificate.serial);
       if (early !== undefined && early.facts === factsKey(certificate)) records.push(this.record(certificate, early.signed, now));
-      else byIssuer.set(certificate.issuerId, [...(byIssuer.get(certificate.issuerId) ?? []), certificate]);
+      else unsigned.push(certificate);
     }
-    for (const [issuerId, ofIssuer] of byIssuer) {
+    for (const [issuerId, ofIssuer] of byIssuer(unsigned)) {
       try {
         const signed = await this.signBatch(issuerId, ofIssuer, now);
         ofIssuer.forEach((certificate, i) => records.push(this.record(certificate, signed[i]!, now)));
@@ -455,10 +466,8 @@ export class OcspSource {
   signAhead(key: string, certificates: readonly CertificateFacts[]): void {
     const now = this.deps.clock.now();
     const signing = (async () => {
-      const byIssuer = new Map<string, CertificateFacts[]>();
-      for (const certificate of certificates) byIssuer.set(certificate.issuerId, [...(byIssuer.get(certificate.issuerId) ?? []), certificate]);
       const signed = new Map<string, { facts: string; signed: Signed }>();
-      for (const [issuerId, ofIssuer] of byIssuer) {
+      for (const [issuerId, ofIssuer] of byIssuer(certificates)) {
         const batch = await this.signBatch(issuerId, ofIssuer, now);
         ofIssuer.forEach((certificate, i) => signed.set(certificate.serial, { facts: factsKey(certificate), signed: batch[i]! }));
       }
@@ -696,21 +705,29 @@ export class OcspSource {
     nextUpdateWanted?: Date,
     nonce?: Buffer,
   ): Promise<Signed> {
-    const responder = this.deps.responders.current(issuerId);
-    if (responder === undefined) throw new CaError('caState', `no usable OCSP responder certificate for issuer ${issuerId}`);
-    // GeneralizedTime here carries whole seconds: keep the stored times equal to the signed ones.
-    now = new Date(Math.floor(now.getTime() / 1000) * 1000);
-    const wanted = nextUpdateWanted?.getTime() ?? now.getTime() + this.deps.settings.validityMs;
-    const nextUpdate = new Date(Math.min(wanted, responder.notAfter.getTime()));
+    const { responder, thisUpdate, nextUpdate } = this.window(issuerId, now, nextUpdateWanted);
     const der = await this.deps.codec.signOcspResponse(responder.material, {
       certId,
       status,
-      thisUpdate: now,
+      thisUpdate,
       nextUpdate,
-      producedAt: now,
+      producedAt: thisUpdate,
       ...(nonce === undefined ? {} : { nonce }),
     });
-    return { der, thisUpdate: now, nextUpdate, generation: responder.generation };
+    return { der, thisUpdate, nextUpdate, generation: responder.generation };
+  }
+
+  /**
+   * The issuer's current responder and a response's validity from `now`: thisUpdate in whole seconds (what
+   * GeneralizedTime here carries, so the stored times equal the signed ones), nextUpdate `wanted` or the
+   * configured validity, capped at the responder certificate's notAfter.
+   */
+  private window(issuerId: string, now: Date, wanted?: Date): { responder: ActiveResponder; thisUpdate: Date; nextUpdate: Date } {
+    const responder = this.deps.responders.current(issuerId);
+    if (responder === undefined) throw new CaError('caState', `no usable OCSP responder certificate for issuer ${issuerId}`);
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const nextUpdate = new Date(Math.min(wanted?.getTime() ?? thisUpdate.getTime() + this.deps.settings.validityMs, responder.notAfter.getTime()));
+    return { responder, thisUpdate, nextUpdate };
   }
 
   /**
@@ -721,15 +738,12 @@ export class OcspSource {
   private async signBatch(issuerId: string, certificates: readonly CertificateFacts[], at: Date): Promise<Signed[]> {
     const issuer = this.issuersById.get(issuerId);
     if (issuer === undefined) throw new CaError('caState', `issuer ${issuerId} is not served by OCSP here`);
-    const responder = this.deps.responders.current(issuerId);
-    if (responder === undefined) throw new CaError('caState', `no usable OCSP responder certificate for issuer ${issuerId}`);
-    const now = new Date(Math.floor(at.getTime() / 1000) * 1000);
-    const nextUpdate = new Date(Math.min(now.getTime() + this.deps.settings.validityMs, responder.notAfter.getTime()));
+    const { responder, thisUpdate, nextUpdate } = this.window(issuerId, at);
     const ders = await this.deps.codec.signOcspResponses(
       responder.material,
-      certificates.map((certificate) => ({ certId: this.certId(issuer, 'sha1', certificate.serial), status: statusOf(certificate), thisUpdate: now, nextUpdate, producedAt: now })),
+      certificates.map((certificate) => ({ certId: this.certId(issuer, 'sha1', certificate.serial), status: statusOf(certificate), thisUpdate, nextUpdate, producedAt: thisUpdate })),
     );
-    return ders.map((der) => ({ der, thisUpdate: now, nextUpdate, generation: responder.generation }));
+    return ders.map((der) => ({ der, thisUpdate, nextUpdate, generation: responder.generation }));
   }
 
   private record(facts: CertificateFacts, signed: Signed, now: Date): StoredResponse {
