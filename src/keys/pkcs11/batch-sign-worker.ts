@@ -17,6 +17,8 @@ import { PKCS11 } from 'pkcs11js';
 import type { KeyAlgorithm, RsaScheme } from '../../core/key-algorithm.js';
 import { verifySignature } from '../../core/signature-verifier.js';
 import { signPlanFor, type SignPlan } from './mechanisms.js';
+// As the main thread initializes the library (should this thread be first, which the key store prevents).
+import { CKF_OS_LOCKING_OK } from './pkcs11-module.js';
 
 /** A batch to sign (BatchSigningWorker.sign). */
 export interface BatchRequest {
@@ -34,8 +36,6 @@ export type BatchReply = { id: number; signatures: Uint8Array[] } | { id: number
 
 /** CK_RV of C_Initialize when the process already initialized the library (Base v2.40 Table 1). */
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
-/** CKF_OS_LOCKING_OK: as the main thread initializes it (pkcs11-module.ts). */
-const CKF_OS_LOCKING_OK = 2;
 /** CKF_SERIAL_SESSION (Base v2.40 §5.6: always set). */
 const CKF_SERIAL_SESSION = 4;
 

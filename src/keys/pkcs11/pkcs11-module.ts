@@ -10,7 +10,7 @@ import { keyStoreError } from './pkcs11-error.js';
  * initialized without the flag, four sessions signing on libuv threadpool threads abort the process with glibc
  * heap-corruption errors or SIGSEGV within a second (measured).
  */
-const CKF_OS_LOCKING_OK = 2;
+export const CKF_OS_LOCKING_OK = 2;
 
 /** CK_TOKEN_INFO.label is 32 bytes, blank padded (PKCS#11 Base v2.40 §3.2); a longer label can never match. */
 const MAX_TOKEN_LABEL_BYTES = 32;
