@@ -8,7 +8,7 @@
  *    chunks' transactions) and published the CRL listing them all. Prints revocations/s and, from the
  *    bench:acme run measured over exactly that window (SIGUSR2 ends it), the concurrent ACME issuances/s and
  *    latency p99.
- * 2. Drill (BENCH_DRILL=0 skips it): another BENCH_REVOKE_COUNT certificates (group `drilled`) and a drill
+ * 2. Drill (BENCH_DRILL=0 skips it; BENCH_REVOKE=0 skips the revocation, to time the drill alone): another BENCH_REVOKE_COUNT certificates (group `drilled`) and a drill
  *    incident over them. Timed from the declaration until every answer of a sample of BENCH_ARI_SAMPLE
  *    (2,000) certificates, polled over and over by 16 clients, carries the incident's explanationURL; then
  *    every certificate of the drill is asked once to confirm (not timed).
@@ -17,7 +17,7 @@
  * bench started is stopped by PID, the database dropped and the token removed, whatever happens. The
  * machine is shared: the load average is printed before and after.
  *
- * Settings: BENCH_REVOKE_COUNT 100000, BENCH_CLIENTS 16 (0: no ACME load, the revocation alone), BENCH_DRILL 1, BENCH_ARI_SAMPLE 2000,
+ * Settings: BENCH_REVOKE_COUNT 100000, BENCH_CLIENTS 16 (0: no ACME load, the revocation alone), BENCH_REVOKE 1, BENCH_DRILL 1, BENCH_ARI_SAMPLE 2000,
  * BENCH_TIMEOUT_SECONDS 1800; CHANCERY_TEST_PG_URL as for the tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -42,6 +42,7 @@ import { createSoftHsmToken } from '../test/helpers/softhsm.js';
 
 const COUNT = Number(process.env.BENCH_REVOKE_COUNT ?? 100_000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+const REVOKE = process.env.BENCH_REVOKE !== '0';
 const DRILL = process.env.BENCH_DRILL !== '0';
 const ARI_SAMPLE = Number(process.env.BENCH_ARI_SAMPLE ?? 2000);
 const TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 1800) * 1000;
@@ -167,85 +168,87 @@ async function main(): Promise<void> {
   console.log(`  chancery pid ${String(server.child.pid)}, ${server.acmeDirectory}, issuer ${issuer.id}`);
 
   let started = performance.now();
-  await seed(db, issuer.id, 'seeded', COUNT, new Date());
-  console.log(`  seeded ${COUNT.toLocaleString('en')} certificates (group seeded) in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (REVOKE) {
+    await seed(db, issuer.id, 'seeded', COUNT, new Date());
+    console.log(`  seeded ${COUNT.toLocaleString('en')} certificates (group seeded) in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-  // ---- 1. revocation under ACME load (BENCH_CLIENTS=0: alone, what the revocation itself costs) ----
-  const acme = CLIENTS === 0 ? undefined : spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'acme.ts')], {
-    env: {
-      ...process.env,
-      BENCH_START: '',
-      BENCH_DIRECTORY: server.acmeDirectory,
-      BENCH_CA_BUNDLE: join(dataDir, 'ca', 'root.pem'),
-      BENCH_SERVER_PROCESSES: '1',
-      BENCH_CLIENTS: String(CLIENTS),
-      BENCH_WARMUP_SECONDS: '5',
-      BENCH_SECONDS: String(Math.ceil(TIMEOUT_MS / 1000)),
-      BENCH_HTTP01_PORT: String(http01Port),
-      BENCH_STALL_SECONDS: '60',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let acmeOutput = '';
-  if (acme !== undefined) {
-    cleanups.push(() => stopByPid(acme, 'SIGINT'));
-    acme.stdout.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
-    acme.stderr.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
-    while (!/accounts created/.test(acmeOutput)) {
-      if (acme.exitCode !== null) throw new Error(`bench:acme exited:\n${acmeOutput}`);
-      remaining('waiting for bench:acme');
-      await sleep(200);
+    // ---- 1. revocation under ACME load (BENCH_CLIENTS=0: alone, what the revocation itself costs) ----
+    const acme = CLIENTS === 0 ? undefined : spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'acme.ts')], {
+      env: {
+        ...process.env,
+        BENCH_START: '',
+        BENCH_DIRECTORY: server.acmeDirectory,
+        BENCH_CA_BUNDLE: join(dataDir, 'ca', 'root.pem'),
+        BENCH_SERVER_PROCESSES: '1',
+        BENCH_CLIENTS: String(CLIENTS),
+        BENCH_WARMUP_SECONDS: '5',
+        BENCH_SECONDS: String(Math.ceil(TIMEOUT_MS / 1000)),
+        BENCH_HTTP01_PORT: String(http01Port),
+        BENCH_STALL_SECONDS: '60',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let acmeOutput = '';
+    if (acme !== undefined) {
+      cleanups.push(() => stopByPid(acme, 'SIGINT'));
+      acme.stdout.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
+      acme.stderr.on('data', (chunk: Buffer) => (acmeOutput += chunk.toString()));
+      while (!/accounts created/.test(acmeOutput)) {
+        if (acme.exitCode !== null) throw new Error(`bench:acme exited:\n${acmeOutput}`);
+        remaining('waiting for bench:acme');
+        await sleep(200);
+      }
+      await sleep(6_000); // its warm-up: the measured window starts now
     }
-    await sleep(6_000); // its warm-up: the measured window starts now
-  }
-  const databaseName = new URL(database.url).pathname.slice(1);
-  const cpu = startCpuAccounting({ processes: { chancery: () => [server.child.pid!], database: () => pidsServing(databaseName) } });
-  const loadBefore = load();
-  started = performance.now();
-  const declared = await admin<{ incident: { id: string; affected: number } }>(socket, 'POST', '/incidents', {
-    name: 'bench-revoke',
-    select: { group: 'seeded' },
-    reason: 'superseded',
-    renewBy: '7d',
-    revoke: 'now',
-  });
-  const declareSeconds = (performance.now() - started) / 1000;
-  let run: RunRow | undefined;
-  for (;;) {
-    remaining('revoking');
-    run = (await db.query<RunRow>(`SELECT total, revoked, state, finished_at, published_at FROM bulk_revocations WHERE origin = $1`, [`incident:${declared.incident.id}:now`])).rows[0];
-    if (run?.published_at) break;
-    await sleep(100);
-  }
-  const revokeSeconds = (performance.now() - started) / 1000;
-  const loadDuring = load();
-  const used = cpu();
-  if (acme !== undefined) {
-    process.kill(acme.pid!, 'SIGUSR2');
-    await once(acme, 'exit');
-  }
-  const issuances = /issuances:\s+(\d+) in ([\d.]+) s = ([\d.]+) issuances\/s/.exec(acmeOutput);
-  const latency = /p50 (\d+) ms, p99 (\d+) ms/.exec(acmeOutput);
-  const failures = /failures:\s+(\d+)/.exec(acmeOutput)?.[1];
-  const { rows: check } = await db.query<{ revoked: number; ocsp: number }>(
-    `SELECT (SELECT count(*)::int FROM certificates WHERE group_name = 'seeded' AND status = 'revoked') AS revoked,
-            (SELECT count(*)::int FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial WHERE c.group_name = 'seeded' AND o.status = 'revoked' AND o.der IS NOT NULL) AS ocsp`,
-  );
-  const { rows: crl } = await db.query<{ entries: number }>(`SELECT entries FROM crls WHERE issuer_id = $1 AND shard = 0 ORDER BY number DESC LIMIT 1`, [issuer.id]).catch(() => ({ rows: [] as { entries: number }[] }));
-  console.log('');
-  console.log(`revocation: incident over ${declared.incident.affected.toLocaleString('en')} certificates of issuer ${issuer.id}, revoke now`);
-  console.log(`  declared in ${declareSeconds.toFixed(1)} s; every certificate revoked, OCSP re-signed and the CRL published ${revokeSeconds.toFixed(1)} s after the declaration`);
-  console.log(`  = ${(COUNT / revokeSeconds).toFixed(0)} revocations/s (goal: ${COUNT.toLocaleString('en')} within ${COUNT >= 1_000_000 ? '600' : '60'} s)`);
-  console.log(`  checked: ${check[0]!.revoked} revoked, ${check[0]!.ocsp} revoked OCSP responses signed, latest CRL ${crl[0]?.entries ?? '?'} entries; run ${run!.revoked}/${run!.total}`);
-  if (used !== undefined) {
-    const perRevocation = (ms: number): string => `${((1000 * ms) / COUNT).toFixed(0)} µs`;
-    console.log(
-      `  CPU over that window${acme === undefined ? '' : ' (the issuances alongside included)'}: Chancery ${(used.ms.chancery! / 1000).toFixed(1)} s = ${perRevocation(used.ms.chancery!)} per revocation, ` +
-        `PostgreSQL ${(used.ms.database! / 1000).toFixed(1)} s = ${perRevocation(used.ms.database!)}; machine ${((used.machineBusy ?? 0) * 100).toFixed(0)} % busy`,
+    const databaseName = new URL(database.url).pathname.slice(1);
+    const cpu = startCpuAccounting({ processes: { chancery: () => [server.child.pid!], database: () => pidsServing(databaseName) } });
+    const loadBefore = load();
+    started = performance.now();
+    const declared = await admin<{ incident: { id: string; affected: number } }>(socket, 'POST', '/incidents', {
+      name: 'bench-revoke',
+      select: { group: 'seeded' },
+      reason: 'superseded',
+      renewBy: '7d',
+      revoke: 'now',
+    });
+    const declareSeconds = (performance.now() - started) / 1000;
+    let run: RunRow | undefined;
+    for (;;) {
+      remaining('revoking');
+      run = (await db.query<RunRow>(`SELECT total, revoked, state, finished_at, published_at FROM bulk_revocations WHERE origin = $1`, [`incident:${declared.incident.id}:now`])).rows[0];
+      if (run?.published_at) break;
+      await sleep(100);
+    }
+    const revokeSeconds = (performance.now() - started) / 1000;
+    const loadDuring = load();
+    const used = cpu();
+    if (acme !== undefined) {
+      process.kill(acme.pid!, 'SIGUSR2');
+      await once(acme, 'exit');
+    }
+    const issuances = /issuances:\s+(\d+) in ([\d.]+) s = ([\d.]+) issuances\/s/.exec(acmeOutput);
+    const latency = /p50 (\d+) ms, p99 (\d+) ms/.exec(acmeOutput);
+    const failures = /failures:\s+(\d+)/.exec(acmeOutput)?.[1];
+    const { rows: check } = await db.query<{ revoked: number; ocsp: number }>(
+      `SELECT (SELECT count(*)::int FROM certificates WHERE group_name = 'seeded' AND status = 'revoked') AS revoked,
+              (SELECT count(*)::int FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial WHERE c.group_name = 'seeded' AND o.status = 'revoked' AND o.der IS NOT NULL) AS ocsp`,
     );
+    const { rows: crl } = await db.query<{ entries: number }>(`SELECT entries FROM crls WHERE issuer_id = $1 AND shard = 0 ORDER BY number DESC LIMIT 1`, [issuer.id]).catch(() => ({ rows: [] as { entries: number }[] }));
+    console.log('');
+    console.log(`revocation: incident over ${declared.incident.affected.toLocaleString('en')} certificates of issuer ${issuer.id}, revoke now`);
+    console.log(`  declared in ${declareSeconds.toFixed(1)} s; every certificate revoked, OCSP re-signed and the CRL published ${revokeSeconds.toFixed(1)} s after the declaration`);
+    console.log(`  = ${(COUNT / revokeSeconds).toFixed(0)} revocations/s (goal: ${COUNT.toLocaleString('en')} within ${COUNT >= 1_000_000 ? '600' : '60'} s)`);
+    console.log(`  checked: ${check[0]!.revoked} revoked, ${check[0]!.ocsp} revoked OCSP responses signed, latest CRL ${crl[0]?.entries ?? '?'} entries; run ${run!.revoked}/${run!.total}`);
+    if (used !== undefined) {
+      const perRevocation = (ms: number): string => `${((1000 * ms) / COUNT).toFixed(0)} µs`;
+      console.log(
+        `  CPU over that window${acme === undefined ? '' : ' (the issuances alongside included)'}: Chancery ${(used.ms.chancery! / 1000).toFixed(1)} s = ${perRevocation(used.ms.chancery!)} per revocation, ` +
+          `PostgreSQL ${(used.ms.database! / 1000).toFixed(1)} s = ${perRevocation(used.ms.database!)}; machine ${((used.machineBusy ?? 0) * 100).toFixed(0)} % busy`,
+      );
+    }
+    if (acme !== undefined) console.log(`  bench:acme alongside: ${issuances?.[3] ?? '?'} issuances/s (${issuances?.[1] ?? '?'} in ${issuances?.[2] ?? '?'} s), p50 ${latency?.[1] ?? '?'} ms, p99 ${latency?.[2] ?? '?'} ms (goal < 1000), failures ${failures ?? '?'}`);
+    console.log(`  load average before ${loadBefore}, at the end ${loadDuring}`);
   }
-  if (acme !== undefined) console.log(`  bench:acme alongside: ${issuances?.[3] ?? '?'} issuances/s (${issuances?.[1] ?? '?'} in ${issuances?.[2] ?? '?'} s), p50 ${latency?.[1] ?? '?'} ms, p99 ${latency?.[2] ?? '?'} ms (goal < 1000), failures ${failures ?? '?'}`);
-  console.log(`  load average before ${loadBefore}, at the end ${loadDuring}`);
 
   if (!DRILL) return;
   // ---- 2. drill: how soon renewalInfo says so ----

@@ -11,7 +11,7 @@ import type { Queryable } from '../db/database.js';
 import type { InventoryStore } from './certificate-inventory.js';
 import type { StoreAccess } from './change-with-event.js';
 import { parseDeclare, parseIncidentName, parseSelection, type DeclareInput, type ParsedSelection, type SelectionInput } from './incident-input.js';
-import { RadiusCounter, selectionPages, type BlastRadius, type FactsLookup, type Member } from './incident-selection.js';
+import { RadiusCounter, countSelection, type BlastRadius, type FactsLookup, type Member, type SelectionCounter } from './incident-selection.js';
 import { incidentStatus, type IncidentStatus, type StatusStore } from './incident-status.js';
 
 /** What the incident service needs of the database (db/ IncidentRepository). */
@@ -20,6 +20,9 @@ export interface IncidentStore extends StatusStore {
   findByName(name: string): Promise<Incident | undefined>;
   list(page: { cursor?: string; limit: number }): Promise<Page<Incident>>;
   addMembers(incidentId: string, members: readonly Member[]): Promise<number>;
+  /** Records the certificates matching the criteria as the incident's, counted. */
+  addSelected(incidentId: string, ...args: Parameters<SelectionCounter>): ReturnType<SelectionCounter>;
+  selectionCounts: SelectionCounter;
   blockMemberKeys(incidentId: string): Promise<number>;
   setCounts(incidentId: string, counts: { affected: number; shortLived: number; blockedKeys: number }): Promise<void>;
   close(incidentId: string, at: Date, by: Actor): Promise<Incident | undefined>;
@@ -106,7 +109,8 @@ export class IncidentService {
     await this.checkGroups(selection);
     const now = this.deps.clock.now();
     const counter = new RadiusCounter(now);
-    for await (const page of this.pages(this.deps.access.stores, selection, now)) counter.add(page);
+    const on = this.deps.access.stores;
+    await countSelection(selection, { ...this.sources(on), count: (...args) => on.incidents.selectionCounts(...args) }, now, counter);
     const radius = counter.finish(await this.deps.access.stores.incidents.owners(counter.groupNames()));
     return { ...radius, ariRetryAfterSeconds: this.deps.ariRetryAfterSeconds, notes: incidentNotes(this.deps.ariRetryAfterSeconds) };
   }
@@ -145,10 +149,16 @@ export class IncidentService {
     const declared = await this.deps.access.transaction(async (on, q) => {
       const tx = on.incidents;
       await tx.insert(incident);
-      for await (const page of this.pages(on, request.selection, now)) {
-        counter.add(page);
-        await tx.addMembers(incident.id, page.members);
-      }
+      await countSelection(
+        request.selection,
+        {
+          ...this.sources(on),
+          count: (...args) => tx.addSelected(incident.id, ...args),
+          record: async (members) => void (await tx.addMembers(incident.id, members)),
+        },
+        now,
+        counter,
+      );
       if (counter.count === 0) throw new CaError('malformed', 'the selection matches no valid certificate (revoked and expired ones are never covered); nothing was declared');
       const blockedKeys = request.reason === REASON_CODES.keyCompromise ? await tx.blockMemberKeys(incident.id) : 0;
       const final: Incident = { ...incident, affected: counter.count, shortLived: counter.shortLivedCount, blockedKeys };
@@ -206,8 +216,8 @@ export class IncidentService {
     return closed.incident;
   }
 
-  private pages(on: IncidentStores, selection: ParsedSelection, now: Date): ReturnType<typeof selectionPages> {
-    return selectionPages(selection, { inventory: on.inventory, facts: (serials) => on.incidents.certificateFacts(serials) }, now);
+  private sources(on: IncidentStores): { inventory: IncidentStores['inventory']; facts: FactsLookup } {
+    return { inventory: on.inventory, facts: (serials) => on.incidents.certificateFacts(serials) };
   }
 
   /** A filter naming a group that does not exist is a mistake to report, not an empty incident. */

@@ -283,12 +283,29 @@ function exportLinesSql(inner: string, page: { now: Date; order: SearchOrder | u
  */
 export function unorderedExportSql(criteria: SearchCriteria, now: Date, format: ExportFormat): { sql: string; values: unknown[] } | undefined {
   const p = new Params();
+  const inner = matchingSql(criteria, now, EXPORT_SOURCE, p);
+  if (inner === undefined) return undefined;
+  return { sql: exportLinesSql(inner, { now, order: undefined, format }, p), values: p.values };
+}
+
+/**
+ * `SELECT columns FROM certificates c` (columns of `c`) for the rows matching `criteria`, in no particular
+ * order, read however the planner finds cheapest (see unorderedExportSql); its parameters are $1 onwards,
+ * the caller's follow them. Undefined when nothing can match. Incidents fill their certificates with it in
+ * one statement (IncidentRepository.addSelected).
+ */
+export function selectMatchingSql(criteria: SearchCriteria, now: Date, columns: string): { sql: string; values: unknown[] } | undefined {
+  const p = new Params();
+  const sql = matchingSql(criteria, now, columns, p);
+  return sql === undefined ? undefined : { sql, values: p.values };
+}
+
+function matchingSql(criteria: SearchCriteria, now: Date, columns: string, p: Params): string | undefined {
   const where = conditions(criteria, now, p);
   if (where === undefined) return undefined;
   const names = nameConditions(criteria, p);
   if (names.length > 0) where.push(`c.serial IN (SELECT n.serial FROM certificate_names n WHERE ${names.join(' AND ')})`);
-  const inner = `SELECT ${EXPORT_SOURCE} FROM certificates c ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`;
-  return { sql: exportLinesSql(inner, { now, order: undefined, format }, p), values: p.values };
+  return `SELECT ${columns} FROM certificates c ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`;
 }
 
 /** More names than this under a suffix: walk the sort order and check each row instead (broadSuffix). */

@@ -5,6 +5,7 @@ import { REVOKE_MODES, type BlockedKeyUse, type Incident, type IncidentSelection
 import type { Page } from '../../core/page.js';
 import type { Queryable } from '../database.js';
 import { decodeCursor, pageOf } from '../keyset.js';
+import { selectMatchingSql, type SearchCriteria } from './certificate-search-repository.js';
 import { UNIQUE_VIOLATION, sqlError } from '../row-mappers.js';
 
 /**
@@ -73,6 +74,26 @@ export interface IncidentMember {
   issuerId: string;
   notAfter: Date;
   shortLived: boolean;
+}
+
+/** What a selection's certificates record: `c`'s columns as incident_certificates holds them. */
+const MEMBER_COLUMNS = `c.serial, coalesce(c.group_name, '') AS group_name, c.issuer_id, c.not_after, c.no_rev_avail AS short_lived`;
+
+/** Expiry buckets of a blast radius: notAfter at or before each. */
+export interface ExpiryBounds {
+  within7Days: Date;
+  within30Days: Date;
+  within90Days: Date;
+}
+
+/** Covered certificates of one group, issuer, short-lived or not and expiry bucket. */
+export interface IncidentSelectionCount {
+  group: string;
+  issuerId: string;
+  shortLived: boolean;
+  expiry: 'within7Days' | 'within30Days' | 'within90Days' | 'later';
+  count: number;
+  latestNotAfter: Date;
 }
 
 /** Counts of one group of an incident (group '' holds certificates with no group). */
@@ -185,6 +206,44 @@ export class IncidentRepository {
       [incidentId, members.map((m) => m.serial), members.map((m) => m.group), members.map((m) => m.issuerId), members.map((m) => m.notAfter.toISOString()), members.map((m) => m.shortLived)],
     );
     return result.rowCount;
+  }
+
+  /**
+   * Records every certificate matching `criteria` (valid ones: the caller's criteria say so) as the
+   * incident's, in one INSERT ... SELECT, and counts them as a blast radius does (selectionCounts).
+   */
+  async addSelected(incidentId: string, criteria: SearchCriteria, bounds: ExpiryBounds, now: Date): Promise<IncidentSelectionCount[]> {
+    const selected = selectMatchingSql(criteria, now, MEMBER_COLUMNS);
+    if (selected === undefined) return [];
+    const n = selected.values.length;
+    return this.counted(
+      `WITH m AS (
+         INSERT INTO incident_certificates (incident_id, serial, group_name, issuer_id, not_after, short_lived)
+         SELECT $${n + 4}, s.serial, s.group_name, s.issuer_id, s.not_after, s.short_lived FROM (${selected.sql}) AS s
+         RETURNING group_name, issuer_id, not_after, short_lived)`,
+      [...selected.values, bounds.within7Days, bounds.within30Days, bounds.within90Days, incidentId],
+      n,
+    );
+  }
+
+  /** The certificates matching `criteria`, counted by group, issuer, short-lived and expiry bucket; nothing changes. */
+  async selectionCounts(criteria: SearchCriteria, bounds: ExpiryBounds, now: Date): Promise<IncidentSelectionCount[]> {
+    const selected = selectMatchingSql(criteria, now, MEMBER_COLUMNS);
+    if (selected === undefined) return [];
+    return this.counted(`WITH m AS (${selected.sql})`, [...selected.values, bounds.within7Days, bounds.within30Days, bounds.within90Days], selected.values.length);
+  }
+
+  /** `m` (group_name, issuer_id, not_after, short_lived) counted; the three bounds are the parameters after the first `n`. */
+  private async counted(withM: string, values: unknown[], n: number): Promise<IncidentSelectionCount[]> {
+    const { rows } = await this.db.query<{ group_name: string; issuer_id: string; short_lived: boolean; expiry: IncidentSelectionCount['expiry']; count: number; latest: Date }>(
+      `${withM}
+       SELECT m.group_name, m.issuer_id, m.short_lived,
+         CASE WHEN m.not_after <= $${n + 1} THEN 'within7Days' WHEN m.not_after <= $${n + 2} THEN 'within30Days' WHEN m.not_after <= $${n + 3} THEN 'within90Days' ELSE 'later' END AS expiry,
+         count(*)::int AS count, max(m.not_after) AS latest
+       FROM m GROUP BY 1, 2, 3, 4`,
+      values,
+    );
+    return rows.map((row) => ({ group: row.group_name, issuerId: row.issuer_id, shortLived: row.short_lived, expiry: row.expiry, count: Number(row.count), latestNotAfter: new Date(row.latest) }));
   }
 
   /** keyCompromise: every affected certificate's subject key goes on the blocklist; how many keys are new to it. */
