@@ -201,6 +201,9 @@ async function main(): Promise<void> {
       await sleep(6_000); // its warm-up: the measured window starts now
     }
     const databaseName = new URL(database.url).pathname.slice(1);
+    const crlNumber = async (): Promise<number> =>
+      Number((await db.query<{ number: string }>(`SELECT number FROM crls WHERE issuer_id = $1 AND shard = 0`, [issuer.id])).rows[0]?.number ?? 0);
+    const crlBefore = await crlNumber();
     const cpu = startCpuAccounting({ processes: { chancery: () => [server.child.pid!], database: () => pidsServing(databaseName) } });
     const loadBefore = load();
     started = performance.now();
@@ -238,7 +241,7 @@ async function main(): Promise<void> {
     console.log(`revocation: incident over ${declared.incident.affected.toLocaleString('en')} certificates of issuer ${issuer.id}, revoke now`);
     console.log(`  declared in ${declareSeconds.toFixed(1)} s; every certificate revoked, OCSP re-signed and the CRL published ${revokeSeconds.toFixed(1)} s after the declaration`);
     console.log(`  = ${(COUNT / revokeSeconds).toFixed(0)} revocations/s (goal: ${COUNT.toLocaleString('en')} within ${COUNT >= 1_000_000 ? '600' : '60'} s)`);
-    console.log(`  checked: ${check[0]!.revoked} revoked, ${check[0]!.ocsp} revoked OCSP responses signed, latest CRL ${crl[0]?.entries ?? '?'} entries; run ${run!.revoked}/${run!.total}`);
+    console.log(`  checked: ${check[0]!.revoked} revoked, ${check[0]!.ocsp} revoked OCSP responses signed, latest CRL ${crl[0]?.entries ?? '?'} entries (${(await crlNumber()) - crlBefore} CRLs published during the run); run ${run!.revoked}/${run!.total}`);
     if (used !== undefined) {
       const perRevocation = (ms: number): string => `${((1000 * ms) / COUNT).toFixed(0)} µs`;
       console.log(
