@@ -41,22 +41,12 @@ export class CertificateSnapshotExport {
       // Every row is read: plan for the whole result, not the first rows (the cursor default, 0.1).
       await tx.query('SET LOCAL cursor_tuple_fraction = 1');
       await tx.query(`DECLARE certificate_export NO SCROLL CURSOR FOR ${statement.sql}`, statement.values);
-      const fetch = (): Promise<{ rows: { line: string }[] }> => tx.query<{ line: string }>(`FETCH ${this.fetchRows} FROM certificate_export`);
-      // The next FETCH is sent before this one's lines are handed on: PostgreSQL renders it while they are
-      // written, instead of waiting for each FETCH in turn (one in flight at most: memory stays two FETCHes).
-      let next = fetch();
-      try {
-        for (;;) {
-          const { rows } = await next;
-          if (rows.length === 0) return;
-          next = fetch();
-          let chunk = '';
-          for (const row of rows) chunk += row.line;
-          await emit(chunk);
-        }
-      } finally {
-        // A consumer that stopped leaves one FETCH in flight: its answer (or failure) is of no use.
-        next.catch(() => undefined);
+      for (;;) {
+        const { rows } = await tx.query<{ line: string }>(`FETCH ${this.fetchRows} FROM certificate_export`);
+        if (rows.length === 0) return;
+        let chunk = '';
+        for (const row of rows) chunk += row.line;
+        await emit(chunk);
       }
     });
   }
