@@ -31,7 +31,8 @@ export interface MemberPage {
 /** Certificates by serial (db/ IncidentRepository.certificateFacts). */
 export type FactsLookup = (serials: readonly string[]) => Promise<Map<string, Member & { status: 'valid' | 'revoked' }>>;
 
-export const SELECTION_PAGE = 1000;
+/** Serials looked up per statement. */
+const SELECTION_PAGE = 1000;
 
 /** Covered certificates of a filter selection, counted by what a blast radius reports (db/ IncidentRepository). */
 export interface SelectionCount {
@@ -53,8 +54,9 @@ export function expiryBounds(now: Date): { within7Days: Date; within30Days: Date
 
 /**
  * Counts (a preview) or records and counts (a declaration) the valid certificates matching `criteria` in one
- * statement: the database walks the selection, not pages through Node (at 100,000 certificates 1 s where
- * pages of SELECTION_PAGE took 5, and renewalInfo reflects an incident only once its declaration commits).
+ * statement: the database walks the selection, not pages read into Node and written back — renewalInfo
+ * reflects an incident only once its declaration commits, and at 100,000 certificates the pages took ~5 s,
+ * the one statement 0.8 (docs/benchmarks.md, bench:revoke's drill).
  */
 export type SelectionCounter = (criteria: InventoryCriteria, bounds: ReturnType<typeof expiryBounds>, now: Date) => Promise<SelectionCount[]>;
 

@@ -111,7 +111,7 @@ export class IncidentService {
     const counter = new RadiusCounter(now);
     const on = this.deps.access.stores;
     await countSelection(selection, { ...this.sources(on), count: (...args) => on.incidents.selectionCounts(...args) }, now, counter);
-    const radius = counter.finish(await this.deps.access.stores.incidents.owners(counter.groupNames()));
+    const radius = counter.finish(await on.incidents.owners(counter.groupNames()));
     return { ...radius, ariRetryAfterSeconds: this.deps.ariRetryAfterSeconds, notes: incidentNotes(this.deps.ariRetryAfterSeconds) };
   }
 
