@@ -334,6 +334,41 @@ await t.test('PGlite runtime judged by openssl', async (t) => {
     await expectCaError(t, h.revocation.revoke(victim.serial, 1), 'alreadyRevoked', /already revoked/);
   });
 
+  await t.test('ok/a bulk chunk keeps the responses signed ahead whose facts still hold and signs the others in its transaction', async (t) => {
+    const kept = await h.issue();
+    const changed = await h.issue();
+    const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const facts = (c: IssuedCertificate, at: Date, reason: 1 | 4) => ({ serial: c.serial, issuerId: c.issuerId, status: 'revoked' as const, revokedAt: at, revocationReason: reason });
+    // Read ahead (BulkRevoker readAhead): both as keyCompromise at revokedAt.
+    h.ocsp.source.signAhead('run-a:chunk-2', [facts(kept.certificate, revokedAt, 1), facts(changed.certificate, revokedAt, 1)]);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // thisUpdate is in whole seconds
+    // By the chunk's commit the second was revoked otherwise (another time, superseded).
+    const later = new Date(revokedAt.getTime() + 60_000);
+    const [first, last] = [kept.certificate.serial, changed.certificate.serial].sort();
+    await h.runtime.db.transaction(async (tx) => {
+      const certificates = new CertificateRepository(tx);
+      await certificates.revoke(kept.certificate.serial, revokedAt, 1);
+      await certificates.revoke(changed.certificate.serial, later, 4);
+      await h.ocsp.source.beforeBulkRevocationCommit(
+        { putMany: (records) => new OcspResponseRepository(tx).putMany(records), notify: (payload) => notify(tx, 'chancery_ocsp_test', payload) },
+        [facts(kept.certificate, revokedAt, 1), facts(changed.certificate, later, 4)],
+        { key: 'bulk:run-a:2', first: first!, last: last!, signedAhead: 'run-a:chunk-2' },
+      );
+    });
+    const responses = new OcspResponseRepository(h.runtime.db);
+    const keptRow = await responses.find(kept.certificate.serial);
+    const changedRow = await responses.find(changed.certificate.serial);
+    t.ok(keptRow!.thisUpdate.getTime() < changedRow!.thisUpdate.getTime(), 'the first stored as signed ahead, the second signed again at the commit');
+    const keptAnswer = await ocspClient(h, kept.pem);
+    t.match(keptAnswer.stdout, /: revoked[\s\S]*Reason: keyCompromise/);
+    t.match(keptAnswer.stdout, new RegExp(`Revocation Time: ${opensslTime(revokedAt)}`));
+    t.match(keptAnswer.stderr, /Response verify OK/);
+    const changedAnswer = await ocspClient(h, changed.pem);
+    t.match(changedAnswer.stdout, /: revoked[\s\S]*Reason: superseded/, 'the facts at the commit, not those read ahead');
+    t.match(changedAnswer.stdout, new RegExp(`Revocation Time: ${opensslTime(later)}`));
+    t.match(changedAnswer.stderr, /Response verify OK/);
+  });
+
   await t.test('ok/nonce mode sign: the nonce is echoed (RFC 8954); bad lengths are malformedRequest', async (t) => {
     const signing = new OcspSource({
       codec: ocspCodec,
