@@ -8,17 +8,18 @@
  *    chunks' transactions) and published the CRL listing them all. Prints revocations/s and, from the
  *    bench:acme run measured over exactly that window (SIGUSR2 ends it), the concurrent ACME issuances/s and
  *    latency p99.
- * 2. Drill (BENCH_DRILL=0 skips it; BENCH_REVOKE=0 skips the revocation, to time the drill alone): another BENCH_REVOKE_COUNT certificates (group `drilled`) and a drill
- *    incident over them. Timed from the declaration until every answer of a sample of BENCH_ARI_SAMPLE
- *    (2,000) certificates, polled over and over by 16 clients, carries the incident's explanationURL; then
- *    every certificate of the drill is asked once to confirm (not timed).
+ * 2. Drill (BENCH_DRILL=0 skips it; BENCH_REVOKE=0 skips step 1, to time the drill alone): another
+ *    BENCH_REVOKE_COUNT certificates (group `drilled`) and a drill incident over them. Timed from the
+ *    declaration until every answer of a sample of BENCH_ARI_SAMPLE (2,000) certificates, polled over and
+ *    over by 16 clients, carries the incident's explanationURL; then every certificate of the drill is asked
+ *    once to confirm (not timed).
  *
  * Bounded: every wait has a limit (BENCH_TIMEOUT_SECONDS, 1800, for the whole run), and every process the
  * bench started is stopped by PID, the database dropped and the token removed, whatever happens. The
  * machine is shared: the load average is printed before and after.
  *
- * Settings: BENCH_REVOKE_COUNT 100000, BENCH_CLIENTS 16 (0: no ACME load, the revocation alone), BENCH_REVOKE 1, BENCH_DRILL 1, BENCH_ARI_SAMPLE 2000,
- * BENCH_TIMEOUT_SECONDS 1800; CHANCERY_TEST_PG_URL as for the tests.
+ * Settings: BENCH_REVOKE_COUNT 100000, BENCH_CLIENTS 16 (0: no ACME load, the revocation alone), BENCH_REVOKE 1,
+ * BENCH_DRILL 1, BENCH_ARI_SAMPLE 2000, BENCH_TIMEOUT_SECONDS 1800; CHANCERY_TEST_PG_URL as for the tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
