@@ -227,35 +227,36 @@ export class BulkRevoker<Tx> {
     let ahead: Ahead | undefined;
     for (;;) {
       context.signal.throwIfAborted();
-      const outcome = await this.chunk(stored.run, context.token, cursor, ahead, (next) => (ahead = next));
+      const outcome = await this.chunk(stored.run, context.token, cursor, ahead);
       if (outcome.kind === 'lost') {
         this.logger.warn({ run: stored.run.id, token: context.token }, 'bulk revocation moved on elsewhere (a newer lease holder); stopping here');
         return undefined;
       }
       if (outcome.kind === 'done') return this.deps.store.findById(stored.run.id);
       cursor = outcome.cursor;
+      ahead = outcome.ahead;
     }
   }
 
   /**
    * One chunk in one transaction (see the top of this file). With a readAhead listener, as soon as the
    * chunk's serials are known the next chunk is read (on another connection) and announced, so its OCSP
-   * responses are signed while this one is written; `ahead`, the read-ahead of this chunk, gives the time it
-   * revokes at (the time its responses were signed with) when it starts where this chunk does.
+   * responses are signed while this one is written, and returned with the outcome; `ahead`, the read-ahead
+   * of this chunk, gives the time it revokes at (the time its responses were signed with) when it starts
+   * where this chunk does.
    */
   private async chunk(
     run: BulkRun,
     token: number,
     cursor: string | undefined,
     ahead: Ahead | undefined,
-    setAhead: (next: Ahead | undefined) => void,
-  ): Promise<{ kind: 'lost' } | { kind: 'done' } | { kind: 'more'; cursor: string }> {
+  ): Promise<{ kind: 'lost' } | { kind: 'done' } | { kind: 'more'; cursor: string; ahead: Ahead | undefined }> {
     const { events, clock, settings } = this.deps;
     const runId = run.id;
     const prepared = ahead !== undefined && ahead.cursor === cursor ? ahead : undefined;
     if (prepared !== undefined) await Promise.race([prepared.ready, new Promise((resolve) => setTimeout(resolve, READ_AHEAD_WAIT_MS).unref())]);
     const at = prepared?.at ?? clock.now();
-    setAhead(undefined);
+    let next: Ahead | undefined;
     const result = await this.deps.transaction(async ({ tx, runs }) => {
       const claimed = await runs.claimChunk(runId, token, cursor);
       if (claimed === undefined) return { kind: 'lost' as const };
@@ -264,7 +265,7 @@ export class BulkRevoker<Tx> {
         await runs.finishRevoking(runId, at);
         return { kind: 'done' as const };
       }
-      if (this.deps.readAhead !== undefined && serials.length === settings.chunkSize) setAhead(this.readAhead(claimed.run, serials.at(-1)!));
+      if (this.deps.readAhead !== undefined && serials.length === settings.chunkSize) next = this.readAhead(claimed.run, serials.at(-1)!);
       const { run } = claimed;
       const revoked = await runs.revoke(serials, at, run.reason, run.invalidityDate);
       const done = new Set(revoked.map((c) => c.serial));
@@ -287,7 +288,7 @@ export class BulkRevoker<Tx> {
     });
     if (result.kind === 'more') {
       await events.committed(result.event);
-      return { kind: 'more', cursor: result.cursor };
+      return { kind: 'more', cursor: result.cursor, ahead: next };
     }
     return result;
   }
