@@ -7,6 +7,13 @@ class StreamStopped extends Error {
   }
 }
 
+/** The consumer read nothing for `stallMs`: the transaction was ended, and the consumer is told so. */
+export class StreamStalled extends Error {
+  constructor(stallMs: number) {
+    super(`the reader took more than ${stallMs / 1000} s to take the next part; the transaction was ended`);
+  }
+}
+
 /**
  * Items made inside one transaction, read by a consumer at its own pace: `produce` runs in
  * db.transaction and hands each item to `emit`, which returns once the consumer has room (at most
@@ -14,12 +21,17 @@ class StreamStopped extends Error {
  * reads. When the consumer stops early (break, return, an error) the producer's next `emit` throws, the
  * transaction rolls back and its connection goes back to the pool before the generator's return resolves.
  * A producer's failure is thrown to the consumer after the items emitted before it.
+ *
+ * `stallMs`: a consumer that takes nothing for this long while the producer waits ends the stream the same
+ * way (its next read throws StreamStalled), so that a reader that stops without going away — an HTTP
+ * client that no longer reads — cannot hold a connection and PostgreSQL's horizon for ever.
  */
 export async function* streamInTransaction<T>(
   db: Pick<Database, 'transaction'>,
   produce: (tx: Queryable, emit: (item: T) => Promise<void>) => Promise<void>,
-  buffered = 1,
+  options: { buffered?: number; stallMs?: number } = {},
 ): AsyncGenerator<T> {
+  const buffered = options.buffered ?? 1;
   const queue: T[] = [];
   let stopped = false;
   let finished = false;
@@ -31,7 +43,21 @@ export async function* streamInTransaction<T>(
     if (stopped) throw new StreamStopped();
     queue.push(item);
     wakeConsumer?.();
-    while (queue.length > buffered && !stopped) await new Promise<void>((resolve) => (wakeProducer = resolve));
+    while (queue.length > buffered && !stopped) {
+      let stalled = false;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wakeProducer = resolve;
+        if (options.stallMs !== undefined) {
+          timer = setTimeout(() => {
+            stalled = true;
+            resolve();
+          }, options.stallMs);
+        }
+      });
+      clearTimeout(timer);
+      if (stalled && queue.length > buffered) throw new StreamStalled(options.stallMs!);
+    }
     if (stopped) throw new StreamStopped();
   };
   const running = db

@@ -11,12 +11,20 @@ import { type SearchCriteria, unorderedExportSql } from './certificate-search-re
 const FETCH_ROWS = 2000;
 
 /**
+ * A reader that takes nothing for this long ends the export (streamInTransaction's stallMs): the transaction
+ * holds a pooled connection and PostgreSQL's horizon (vacuum keeps every row version it could see), which a
+ * client that stopped reading without hanging up would otherwise hold for ever. A reader slow on the
+ * network still takes a FETCH's lines within seconds.
+ */
+const STALL_MS = 60_000;
+
+/**
  * An export in no particular order on PostgreSQL: one statement (unorderedExportSql) read through a cursor
  * in a REPEATABLE READ, read-only transaction, FETCH_ROWS lines at a time at the consumer's pace. One
  * snapshot, so every certificate that matched when the export began is written exactly once whatever is
  * issued, revoked or relabelled meanwhile (DESIGN.md rule 9's cursor rule, kept without a cursor of our
  * own). The transaction holds one pooled connection and PostgreSQL's horizon for the export's length: about
- * ten seconds a million rows, or as long as a slow reader takes.
+ * ten seconds a million rows, or as long as a slow reader takes — up to STALL_MS without reading.
  *
  * Measured on the 10M-row bench estate (bench:inventory): see docs/benchmarks.md. Not for PGlite: the
  * embedded database serves one connection, which an export would hold from every other request for its
@@ -24,13 +32,15 @@ const FETCH_ROWS = 2000;
  */
 export class CertificateSnapshotExport {
   private readonly fetchRows: number;
+  private readonly stallMs: number;
 
-  /** `fetchRows`: rows per FETCH (FETCH_ROWS; tests lower it). */
+  /** `fetchRows`: rows per FETCH (FETCH_ROWS), `stallMs` (STALL_MS); tests lower them. */
   constructor(
     private readonly db: Database,
-    options: { fetchRows?: number } = {},
+    options: { fetchRows?: number; stallMs?: number } = {},
   ) {
     this.fetchRows = options.fetchRows ?? FETCH_ROWS;
+    this.stallMs = options.stallMs ?? STALL_MS;
   }
 
   lines(query: { criteria: SearchCriteria; now: Date; format: ExportFormat }): AsyncGenerator<string> {
@@ -48,7 +58,7 @@ export class CertificateSnapshotExport {
         for (const row of rows) chunk += row.line;
         await emit(chunk);
       }
-    });
+    }, { stallMs: this.stallMs });
   }
 }
 

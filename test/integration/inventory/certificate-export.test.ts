@@ -259,6 +259,24 @@ await withEachDatabase(t, async (t, db) => {
       await tx.query('LOCK TABLE certificates IN ACCESS EXCLUSIVE MODE');
     });
     t.pass('no export transaction holds certificates after the consumer stopped');
+
+    // A consumer that stops reading without going away: after stallMs the transaction ends; its next read fails.
+    const stalling = new CertificateSnapshotExport(db, { fetchRows: 2, stallMs: 300 });
+    const stalled = stalling.lines({ criteria: {}, now, format: 'csv' });
+    t.ok((await stalled.next()).value);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await db.transaction(async (tx) => {
+      await tx.query("SET LOCAL lock_timeout = '2s'");
+      await tx.query('LOCK TABLE certificates IN ACCESS EXCLUSIVE MODE');
+    });
+    t.pass('no export transaction holds certificates once the reader stalled');
+    await t.rejects(
+      (async () => {
+        for (;;) if ((await stalled.next()).done) return;
+      })(),
+      /took more than 0\.3 s to take the next part; the transaction was ended/,
+      'the stalled reader is told why its export ended',
+    );
   });
 
   t.test('ok/a broad suffix (walked in sort order, checked on each row) exports the same lines', async (t) => {
