@@ -314,7 +314,7 @@ function windowOfOneDay(random: () => number): FilterParameters {
  */
 async function prewarm(db: Database): Promise<void> {
   const started = performance.now();
-  const relations = ['certificates', 'certificate_names', 'certificate_names_key', 'certificates_pkey', 'certificates_created', 'certificates_not_after_serial', 'certificates_group_not_after', 'certificates_group_created', 'certificate_labels', 'certificate_labels_not_after', 'certificate_labels_created', 'certificates_account_id', 'certificates_spki_sha256', 'certificates_revoked_created', 'certificates_revoked_not_after'];
+  const relations = ['certificates', 'certificate_names', 'certificate_names_key', 'certificates_pkey', 'certificates_created', 'certificates_not_after_serial', 'certificates_group_not_after', 'certificates_group_created', 'certificate_labels', 'certificate_labels_not_after', 'certificate_labels_created', 'certificates_account_created', 'certificates_spki_sha256', 'certificates_revoked_created', 'certificates_revoked_not_after'];
   try {
     await db.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm');
     for (const relation of relations) await db.query(`SELECT pg_prewarm($1::regclass, 'read')`, [relation]);
