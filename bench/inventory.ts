@@ -314,7 +314,29 @@ function windowOfOneDay(random: () => number): FilterParameters {
  */
 async function prewarm(db: Database): Promise<void> {
   const started = performance.now();
-  const relations = ['certificates', 'certificate_names', 'certificate_names_key', 'certificates_pkey', 'certificates_created', 'certificates_not_after_serial', 'certificates_group_not_after', 'certificates_group_created', 'certificate_labels', 'certificate_labels_not_after', 'certificate_labels_created', 'certificates_account_created', 'certificates_spki_sha256', 'certificates_revoked_created', 'certificates_revoked_not_after'];
+  // The indexes the queries walk, then the heap they read rows from — last, so that it stays in the page
+  // cache: at 10M these are ~26 GB on a 24 GiB machine, and the heap read first was partly evicted by the
+  // indexes after it (a rare label's revoked rows, p99 4 -> 55 ms). The heaps of certificate_names and
+  // certificate_labels are left out: their scans are index-only.
+  const relations = [
+    'certificate_names_key',
+    'certificate_labels_not_after',
+    'certificate_labels_created',
+    'certificate_labels_revoked_not_after',
+    'certificate_labels_revoked_created',
+    'certificates_pkey',
+    'certificates_created',
+    'certificates_not_after_serial',
+    'certificates_group_not_after',
+    'certificates_group_created',
+    'certificates_group_revoked_not_after',
+    'certificates_group_revoked_created',
+    'certificates_account_created',
+    'certificates_spki_sha256',
+    'certificates_revoked_created',
+    'certificates_revoked_not_after',
+    'certificates',
+  ];
   const extension = await db.query('CREATE EXTENSION IF NOT EXISTS pg_prewarm').then(
     () => true,
     () => false,
