@@ -56,6 +56,25 @@ export interface OpenIncident {
   revoke: RevokeMode;
 }
 
+/** Expiry buckets of a blast radius, as instants: notAfter at or before each. */
+export interface ExpiryBounds {
+  within7Days: Date;
+  within30Days: Date;
+  within90Days: Date;
+}
+
+/** Covered certificates of one group, issuer, short-lived or not and expiry bucket: a blast radius's counts. */
+export interface SelectionCount {
+  /** '' for certificates with no group. */
+  group: string;
+  issuerId: string;
+  shortLived: boolean;
+  expiry: keyof ExpiryBounds | 'later';
+  count: number;
+  /** The latest notAfter among them. */
+  latestNotAfter: Date;
+}
+
 /** Where a blocked key was presented. */
 export type BlockedKeyUse = 'csr' | 'account-key';
 

@@ -1,5 +1,6 @@
 import { DAY } from '../core/clock.js';
 import { CaError } from '../core/errors.js';
+import type { ExpiryBounds, SelectionCount } from '../core/incident.js';
 import { criteriaOf, type InventoryCriteria, type InventoryStore } from './certificate-inventory.js';
 import type { ParsedSelection } from './incident-input.js';
 
@@ -22,8 +23,6 @@ export interface Member {
 
 export interface MemberPage {
   members: Member[];
-  /** Identifiers of members, when the page read them (filter selections). */
-  identifiers: Map<string, string[]>;
   /** Selected but not covered: already revoked, or expired. */
   excluded: { revoked: number; expired: number };
 }
@@ -34,20 +33,8 @@ export type FactsLookup = (serials: readonly string[]) => Promise<Map<string, Me
 /** Serials looked up per statement. */
 const SELECTION_PAGE = 1000;
 
-/** Covered certificates of a filter selection, counted by what a blast radius reports (db/ IncidentRepository). */
-export interface SelectionCount {
-  /** '' for certificates with no group. */
-  group: string;
-  issuerId: string;
-  shortLived: boolean;
-  expiry: keyof BlastRadius['byExpiry'];
-  count: number;
-  /** The latest notAfter among them. */
-  latestNotAfter: Date;
-}
-
 /** Expiry buckets of a radius, as instants: notAfter at or before each (RadiusCounter, and SQL through the store). */
-export function expiryBounds(now: Date): { within7Days: Date; within30Days: Date; within90Days: Date } {
+export function expiryBounds(now: Date): ExpiryBounds {
   const at = (days: number): Date => new Date(now.getTime() + days * DAY);
   return { within7Days: at(7), within30Days: at(30), within90Days: at(90) };
 }
@@ -58,7 +45,7 @@ export function expiryBounds(now: Date): { within7Days: Date; within30Days: Date
  * reflects an incident only once its declaration commits, and at 100,000 certificates the pages took ~5 s,
  * the one statement 0.8 (docs/benchmarks.md, bench:revoke's drill).
  */
-export type SelectionCounter = (criteria: InventoryCriteria, bounds: ReturnType<typeof expiryBounds>, now: Date) => Promise<SelectionCount[]>;
+export type SelectionCounter = (criteria: InventoryCriteria, bounds: ExpiryBounds, now: Date) => Promise<SelectionCount[]>;
 
 /** What counting a selection reads and, when declaring, writes. */
 export interface SelectionSources {
@@ -81,7 +68,7 @@ export async function countSelection(selection: ParsedSelection, sources: Select
     for (let at = 0; at < selection.serials.length; at += SELECTION_PAGE) {
       const chunk = selection.serials.slice(at, at + SELECTION_PAGE);
       const facts = await sources.facts(chunk.map((s) => s.serial));
-      const page: MemberPage = { members: [], identifiers: new Map(), excluded: { revoked: 0, expired: 0 } };
+      const page: MemberPage = { members: [], excluded: { revoked: 0, expired: 0 } };
       for (const { serial, line } of chunk) {
         const found = facts.get(serial);
         if (found === undefined) throw new CaError('malformed', `serials file line ${line}: no certificate with serial ${serial} was issued by this CA`);
@@ -117,7 +104,7 @@ export interface BlastRadius {
 const SAMPLE = 10;
 
 /** The expiry bucket of a notAfter (expiryBounds). */
-function expiryOf(notAfter: Date, bounds: ReturnType<typeof expiryBounds>): SelectionCount['expiry'] {
+function expiryOf(notAfter: Date, bounds: ExpiryBounds): SelectionCount['expiry'] {
   if (notAfter <= bounds.within7Days) return 'within7Days';
   if (notAfter <= bounds.within30Days) return 'within30Days';
   if (notAfter <= bounds.within90Days) return 'within90Days';
@@ -152,10 +139,7 @@ export class RadiusCounter {
     const bounds = expiryBounds(this.now);
     for (const member of page.members) {
       this.addCount({ group: member.group, issuerId: member.issuerId, shortLived: member.shortLived, expiry: expiryOf(member.notAfter, bounds), count: 1, latestNotAfter: member.notAfter });
-      if (this.sample.length < SAMPLE) {
-        const identifiers = page.identifiers.get(member.serial);
-        this.sample.push({ serial: member.serial, group: member.group, issuer: member.issuerId, notAfter: member.notAfter, ...(identifiers ? { identifiers } : {}) });
-      }
+      if (this.sample.length < SAMPLE) this.sample.push({ serial: member.serial, group: member.group, issuer: member.issuerId, notAfter: member.notAfter });
     }
   }
 

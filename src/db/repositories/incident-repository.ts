@@ -1,7 +1,7 @@
 import type { Actor } from '../../core/audit.js';
 import { REASON_CODES as REASON_NAMES, type RevocationReason } from '../../core/certificate.js';
 import { CaError } from '../../core/errors.js';
-import { REVOKE_MODES, type BlockedKeyUse, type Incident, type IncidentSelection, type OpenIncident, type RevokeMode } from '../../core/incident.js';
+import { REVOKE_MODES, type BlockedKeyUse, type ExpiryBounds, type Incident, type IncidentSelection, type OpenIncident, type RevokeMode, type SelectionCount } from '../../core/incident.js';
 import type { Page } from '../../core/page.js';
 import type { Queryable } from '../database.js';
 import { decodeCursor, pageOf } from '../keyset.js';
@@ -78,23 +78,6 @@ export interface IncidentMember {
 
 /** What a selection's certificates record: `c`'s columns as incident_certificates holds them. */
 const MEMBER_COLUMNS = `c.serial, coalesce(c.group_name, '') AS group_name, c.issuer_id, c.not_after, c.no_rev_avail AS short_lived`;
-
-/** Expiry buckets of a blast radius: notAfter at or before each. */
-export interface ExpiryBounds {
-  within7Days: Date;
-  within30Days: Date;
-  within90Days: Date;
-}
-
-/** Covered certificates of one group, issuer, short-lived or not and expiry bucket. */
-export interface IncidentSelectionCount {
-  group: string;
-  issuerId: string;
-  shortLived: boolean;
-  expiry: 'within7Days' | 'within30Days' | 'within90Days' | 'later';
-  count: number;
-  latestNotAfter: Date;
-}
 
 /** Counts of one group of an incident (group '' holds certificates with no group). */
 export interface IncidentGroupCounts {
@@ -212,7 +195,7 @@ export class IncidentRepository {
    * Records every certificate matching `criteria` (valid ones: the caller's criteria say so) as the
    * incident's, in one INSERT ... SELECT, and counts them as a blast radius does (selectionCounts).
    */
-  async addSelected(incidentId: string, criteria: SearchCriteria, bounds: ExpiryBounds, now: Date): Promise<IncidentSelectionCount[]> {
+  async addSelected(incidentId: string, criteria: SearchCriteria, bounds: ExpiryBounds, now: Date): Promise<SelectionCount[]> {
     const selected = selectMatchingSql(criteria, now, MEMBER_COLUMNS);
     if (selected === undefined) return [];
     const n = selected.values.length;
@@ -227,15 +210,15 @@ export class IncidentRepository {
   }
 
   /** The certificates matching `criteria`, counted by group, issuer, short-lived and expiry bucket; nothing changes. */
-  async selectionCounts(criteria: SearchCriteria, bounds: ExpiryBounds, now: Date): Promise<IncidentSelectionCount[]> {
+  async selectionCounts(criteria: SearchCriteria, bounds: ExpiryBounds, now: Date): Promise<SelectionCount[]> {
     const selected = selectMatchingSql(criteria, now, MEMBER_COLUMNS);
     if (selected === undefined) return [];
     return this.counted(`WITH m AS (${selected.sql})`, [...selected.values, bounds.within7Days, bounds.within30Days, bounds.within90Days], selected.values.length);
   }
 
   /** `m` (group_name, issuer_id, not_after, short_lived) counted; the three bounds are the parameters after the first `n`. */
-  private async counted(withM: string, values: unknown[], n: number): Promise<IncidentSelectionCount[]> {
-    const { rows } = await this.db.query<{ group_name: string; issuer_id: string; short_lived: boolean; expiry: IncidentSelectionCount['expiry']; count: number; latest: Date }>(
+  private async counted(withM: string, values: unknown[], n: number): Promise<SelectionCount[]> {
+    const { rows } = await this.db.query<{ group_name: string; issuer_id: string; short_lived: boolean; expiry: SelectionCount['expiry']; count: number; latest: Date }>(
       `${withM}
        SELECT m.group_name, m.issuer_id, m.short_lived,
          CASE WHEN m.not_after <= $${n + 1} THEN 'within7Days' WHEN m.not_after <= $${n + 2} THEN 'within30Days' WHEN m.not_after <= $${n + 3} THEN 'within90Days' ELSE 'later' END AS expiry,

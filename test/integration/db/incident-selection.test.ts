@@ -33,7 +33,6 @@ function countedOneByOne(certificates: IssuedCertificate[], now: Date): ReturnTy
   const counter = new RadiusCounter(now);
   counter.add({
     members: certificates.map((c) => ({ serial: c.serial, group: c.group ?? '', issuerId: c.issuerId, notAfter: c.notAfter, shortLived: c.noRevAvail === true })),
-    identifiers: new Map(),
     excluded: { revoked: 0, expired: 0 },
   });
   return { ...counter.finish(new Map()), sample: [] };
